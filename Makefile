@@ -1,0 +1,28 @@
+# `make demo` and `make test` are the two commands a new machine needs; each builds .venv as needed.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Makefile: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+demo: $(VENV)/.installed
+	$(PY) scripts/demo.py --root .demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	bash .ci/lint-workflows
+
+bench: $(VENV)/.installed
+	$(PY) bench/cycle.py
+	$(PY) bench/detection.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .hypothesis

@@ -1,0 +1,158 @@
+"""Settings from `policy/supervisor.yaml`, every one with a documented default.
+
+Pure: takes the already-parsed mapping. Each section is a frozen dataclass owned by the module that
+uses it; this file only composes them and checks types, so a typo (`widow_rows: 10`) or a wrong type
+is a `ConfigError` naming the key instead of a silent default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+from .alerts import AlertSettings
+from .divergence import DivergenceSettings
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    # A path may be a single JSONL file or a folder of *.jsonl files (e.g. one per day).
+    alpha_events: str = "data/alpha_events.jsonl"
+    prices: str = "data/prices.jsonl"
+    # How far before a signal to look for its entry tick (when the event carries no price).
+    entry_lookback_hours: int = 72
+    # A pending pair whose symbol has had no tick this long past maturity, while other symbols
+    # moved on, is dropped and reported (a delisted symbol must not stay pending forever).
+    stale_after_hours: int = 168
+
+    def __post_init__(self):
+        if self.entry_lookback_hours < 0 or self.stale_after_hours < 1:
+            raise ValueError("entry_lookback_hours must be >= 0 and stale_after_hours >= 1")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    features: tuple = ("score_final", "confidence")
+    min_rows: int = 250
+    max_rows: int = 12000
+    # Penalties tried by walk-forward validation (on standardized features; 0 = least squares).
+    ridge_grid: tuple = (0.0, 0.1, 1.0, 5.0, 10.0, 100.0, 1000.0)
+    validation_folds: int = 5
+    # A challenger replaces the champion only if its out-of-sample RMSE on the same recent rows
+    # is at most champion * (1 + tolerance).
+    promotion_tolerance: float = 0.0
+
+    def __post_init__(self):
+        if self.min_rows < 2 or self.max_rows < self.min_rows:
+            raise ValueError("need 2 <= min_rows <= max_rows")
+        if self.validation_folds < 2:
+            raise ValueError("validation_folds must be >= 2")
+        if not self.features:
+            raise ValueError("features must not be empty")
+        if any(a < 0 for a in self.ridge_grid) or not self.ridge_grid:
+            raise ValueError("ridge_grid needs non-negative penalties")
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    horizon: int = 24
+    window_rows: int = 8000
+    cvar_alpha: float = 0.95
+    cvar_min_rows: int = 100
+    # Overrides the regime of the most recent alpha event.
+    current_regime: typing.Optional[str] = None
+
+    def __post_init__(self):
+        if not 0.5 <= self.cvar_alpha < 1:
+            raise ValueError("cvar_alpha must be in [0.5, 1)")
+        if self.window_rows < 1 or self.cvar_min_rows < 1:
+            raise ValueError("window_rows and cvar_min_rows must be >= 1")
+
+
+@dataclass(frozen=True)
+class Settings:
+    horizons: tuple = (1, 4, 24)
+    inputs: InputSettings = field(default_factory=InputSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    divergence: DivergenceSettings = field(default_factory=DivergenceSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+
+    def __post_init__(self):
+        if not self.horizons or any(h <= 0 for h in self.horizons):
+            raise ValueError("horizons must be positive whole hours")
+        if len(set(self.horizons)) != len(self.horizons):
+            raise ValueError("horizons must not repeat")
+        if self.evaluate.horizon not in self.horizons:
+            raise ValueError(f"evaluate.horizon {self.evaluate.horizon} is not one of horizons")
+
+
+def settings_from_mapping(data) -> Settings:
+    """Build `Settings` from a parsed supervisor.yaml (None or {} gives all defaults).
+
+    >>> settings_from_mapping({"evaluate": {"cvar_min_rows": 50}}).evaluate.cvar_min_rows
+    50
+    >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})
+    Traceback (most recent call last):
+    ...
+    meta_supervisor.errors.ConfigError: evaluate.widow_rows: unknown setting (known: cvar_alpha, cvar_min_rows, current_regime, horizon, window_rows)
+    """
+    return _build(Settings, {} if data is None else data, ())
+
+
+def _build(cls, data, keypath):
+    if not isinstance(data, dict):
+        raise ConfigError(keypath, f"expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(keypath + (key,), f"unknown setting (known: {', '.join(sorted(fields))})")
+        default = _default(fields[key])
+        kwargs[key] = _coerce(hints[key], default, value, keypath + (key,))
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ConfigError(keypath, str(err)) from None
+
+
+def _default(f):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _coerce(hint, default, value, keypath):
+    if dataclasses.is_dataclass(default):
+        return _build(type(default), value, keypath)
+    if value is None:
+        if typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint):
+            return None
+        raise ConfigError(keypath, "must not be empty")
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(keypath, "expected a list")
+        sample = default[0] if default else value[0] if value else None
+        return tuple(_scalar(type(sample), v, keypath + (i,)) for i, v in enumerate(value))
+    if typing.get_origin(hint) is typing.Union:  # Optional[str]
+        return _scalar(str, value, keypath)
+    return _scalar(type(default), value, keypath)
+
+
+def _scalar(kind, value, keypath):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+                and abs(value) != float("inf"):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str) and value:
+            return value
+    else:
+        return value
+    raise ConfigError(keypath, f"expected {kind.__name__}, got {value!r}")

@@ -1,0 +1,126 @@
+"""Input records and their validation.
+
+A line is accepted only if every required field is present with the right type and range; the
+seed's `_f()` turned bad values into 0.0 and biased the model, so here nothing is ever coerced:
+a bad line is rejected with a reason and the caller reports it (file, line, why).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .timeutil import parse_ts
+
+SIDES = {"long": 1, "buy": 1, "1": 1, 1: 1, "short": -1, "sell": -1, "-1": -1, -1: -1}
+
+
+class Rejected(ValueError):
+    """Why one input line was refused (the message is the reason shown to the user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    ts: int  # epoch seconds
+    ts_text: str
+    agent: str
+    symbol: str
+    side: str  # normalized: "long" | "short"
+    sign: int  # +1 long, -1 short
+    score_final: float
+    confidence: float
+    regime: str
+    price: float | None
+
+    def to_dict(self) -> dict:
+        return {"event_id": self.event_id, "ts": self.ts_text, "agent": self.agent,
+                "symbol": self.symbol, "side": self.side, "score_final": self.score_final,
+                "confidence": self.confidence, "regime": self.regime, "price": self.price}
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    ts: int
+    symbol: str
+    price: float
+
+
+def _string(obj: dict, key: str) -> str:
+    if key not in obj:
+        raise Rejected(f"missing field '{key}'")
+    value = obj[key]
+    if not isinstance(value, str) or not value.strip():
+        raise Rejected(f"field '{key}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def _number(obj: dict, key: str, *, positive: bool = False, required: bool = True) -> float | None:
+    if key not in obj or (obj[key] is None and not required):
+        if required:
+            raise Rejected(f"missing field '{key}'")
+        return None
+    value = obj[key]
+    # bool is an int subclass in Python; `true` is not a price.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Rejected(f"field '{key}' must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise Rejected(f"field '{key}' must be finite, got {value!r}")
+    if positive and value <= 0:
+        raise Rejected(f"field '{key}' must be > 0, got {value!r}")
+    return value
+
+
+def _timestamp(obj: dict) -> int:
+    text = _string(obj, "ts")
+    try:
+        return parse_ts(text)
+    except ValueError as err:
+        raise Rejected(f"field 'ts' is not an ISO 8601 UTC time: {err}") from None
+
+
+def event_from_json(obj) -> Event:
+    """Validate one parsed `alpha_events` line.
+
+    >>> e = event_from_json({"event_id": "e1", "ts": "2026-11-24T10:00:00Z", "agent": "a",
+    ...     "symbol": "BTC", "side": "sell", "score_final": 0.4, "confidence": 0.7, "regime": "TREND"})
+    >>> (e.side, e.sign, e.price)
+    ('short', -1, None)
+    >>> event_from_json({"event_id": "e1"})
+    Traceback (most recent call last):
+    ...
+    meta_supervisor.records.Rejected: missing field 'ts'
+    """
+    if not isinstance(obj, dict):
+        raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
+    event_id = _string(obj, "event_id")
+    ts = _timestamp(obj)
+    agent = _string(obj, "agent")
+    symbol = _string(obj, "symbol")
+    raw_side = obj.get("side")
+    if "side" not in obj:
+        raise Rejected("missing field 'side'")
+    key = raw_side.lower() if isinstance(raw_side, str) else raw_side
+    if isinstance(key, bool) or isinstance(key, float) or key not in SIDES:
+        raise Rejected(f"field 'side' must be long/short, buy/sell or 1/-1, got {raw_side!r}")
+    sign = SIDES[key]
+    return Event(
+        event_id=event_id, ts=ts, ts_text=obj["ts"], agent=agent, symbol=symbol,
+        side="long" if sign > 0 else "short", sign=sign,
+        score_final=_number(obj, "score_final"), confidence=_number(obj, "confidence"),
+        regime=_string(obj, "regime"), price=_number(obj, "price", positive=True, required=False),
+    )
+
+
+def tick_from_json(obj) -> Tick:
+    """Validate one parsed `prices` line.
+
+    >>> tick_from_json({"ts": "2026-11-24T10:00:00Z", "symbol": "BTC", "price": 0})
+    Traceback (most recent call last):
+    ...
+    meta_supervisor.records.Rejected: field 'price' must be > 0, got 0.0
+    """
+    if not isinstance(obj, dict):
+        raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
+    return Tick(ts=_timestamp(obj), symbol=_string(obj, "symbol"),
+                price=_number(obj, "price", positive=True))
