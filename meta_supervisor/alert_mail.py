@@ -1,0 +1,262 @@
+"""Divergence alerts as an e-mail: subject, aligned plain text and escaped HTML. Pure (stdlib only).
+
+Layout: one table per agent (trigger, severity, status, shift, since, strategy, detail), the
+strategy-level alerts in a table of their own, then the action(s) and what each trigger present
+means. Every value comes from data (agent names included), so it is stripped of control characters
+(one alert row can never become two lines or a second header) and HTML-escaped in the HTML part.
+
+`MailMessage.id` is a short sha256 of subject + text. The text deliberately carries no run time
+(only the alerts' own timestamps), so composing the same alerts twice gives the same id and the
+pending queue can de-duplicate a re-queued message.
+
+>>> msg = compose_alert_mail([{"agent": "a<1>", "trigger": "mean_error", "severity": "high",
+...                            "status": "new", "strategy_class": "macro"}], "2026-11-24T10:00:00Z")
+>>> msg.subject
+'DIVERGENCE ALERT: 1 new — agent a<1>'
+>>> "a&lt;1&gt;" in msg.html and "a<1>" not in msg.html
+True
+>>> msg.id == compose_alert_mail([{"agent": "a<1>", "trigger": "mean_error", "severity": "high",
+...     "status": "new", "strategy_class": "macro"}], "2026-11-25T00:00:00Z").id
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+SUBJECT_PREFIX = "DIVERGENCE ALERT"
+_MAX_SUBJECT_NAMES = 4
+_MAX_CELL = 300
+
+TRIGGER_MEANINGS = {
+    "cusum_bias_down": "CUSUM on the PnL error: live PnL has drifted persistently below what the model expects.",
+    "cusum_bias_up": "CUSUM on the PnL error: live PnL has drifted persistently above what the model expects "
+                     "(the model no longer describes the agent).",
+    "cusum_variance": "CUSUM on the error's spread: live results are noisier than the model's own RMSE allows.",
+    "cusum_hit_rate": "CUSUM on hits: the share of profitable signals has fallen below the model's "
+                      "expected hit rate.",
+    "mean_abs_error": "rolling mean |realized - expected| over the recent rows is at or above its limit.",
+    "mean_error": "rolling |mean(realized - expected)| over the recent rows is at or above its limit.",
+}
+ACTION_MEANINGS = {
+    "REDUCE_ALLOC_AND_BLOCK_PROMOTION": "reduce the agent's allocation and block its promotion "
+                                        "until the alert clears.",
+}
+_SHIFT_FORMATS = {"sigma": "{:+.2f} sigma", "bps": "{:+.1f} bps", "hit_rate": "{:+.3f} hit rate"}
+_STATUS_ORDER = ("new", "escalated", "ongoing", "cleared")
+_SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+_STATUS_RANK = {"escalated": 0, "new": 1, "ongoing": 2, "cleared": 3}
+
+AGENT_COLUMNS = ("Trigger", "Severity", "Status", "Shift", "Since", "Strategy", "Detail")
+STRATEGY_COLUMNS = ("Strategy", "Trigger", "Severity", "Status", "Shift", "Since", "Detail")
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    """One e-mail, transport-agnostic. `id` is deterministic (see module docstring)."""
+
+    id: str
+    subject: str
+    text: str
+    html: str
+    created_at: str  # ISO 8601 UTC, "Z"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MailMessage":
+        missing = [k for k in ("id", "subject", "text", "html", "created_at") if not isinstance(d.get(k), str)]
+        if missing:
+            raise ValueError(f"mail message lacks string field(s): {', '.join(missing)}")
+        return cls(id=d["id"], subject=d["subject"], text=d["text"], html=d["html"], created_at=d["created_at"])
+
+
+def message_id(subject: str, text: str) -> str:
+    """16 hex digits of sha256(subject, NUL, text): same content -> same id."""
+    return hashlib.sha256(f"{subject}\0{text}".encode("utf-8")).hexdigest()[:16]
+
+
+def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = None) -> MailMessage:
+    """Render `alerts` (dicts as written by the divergence job; missing keys shown as "-").
+
+    Raises ValueError for an empty list (there is nothing to tell anyone) or an unparseable `now`.
+    """
+    if not alerts:
+        raise ValueError("compose_alert_mail needs at least one alert")
+    created_at = _normalize_ts(now)
+    agent_groups, strategy_rows = _group(alerts)
+    subject = _subject(alerts, list(agent_groups), strategy_rows)
+    repo = _clean(repository) if repository else None
+
+    sections = []  # (heading, columns, rows): shared by the text and the HTML renderings
+    for agent, rows in agent_groups.items():
+        strategies = sorted({r[5] for r in rows if r[5] != "-"})
+        heading = f"Agent {agent}" + (f" (strategy {', '.join(strategies)})" if strategies else "")
+        sections.append((heading, AGENT_COLUMNS, [r[:7] for r in rows]))
+    if strategy_rows:
+        sections.append(("Strategy-level alerts", STRATEGY_COLUMNS,
+                         [(r[5],) + r[:5] + (r[6],) for r in strategy_rows]))
+
+    actions = _actions(alerts)
+    triggers = sorted({_clean(a.get("trigger")) for a in alerts} - {"-"})
+    text = _render_text(subject, sections, actions, triggers, repo)
+    body_html = _render_html(subject, sections, actions, triggers, repo)
+    return MailMessage(id=message_id(subject, text), subject=subject, text=text, html=body_html,
+                       created_at=created_at)
+
+
+# ---------------------------------------------------------------- grouping and cells
+
+def _clean(value, limit: int = _MAX_CELL) -> str:
+    """One printable line: control/format characters become spaces, None becomes "-"."""
+    if value is None or value == "":
+        return "-"
+    s = "".join(c if c.isprintable() else " " for c in str(value))
+    s = " ".join(s.split())
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s or "-"
+
+
+def _fmt_shift(shift, unit) -> str:
+    if shift is None:
+        return "-"
+    fmt = _SHIFT_FORMATS.get(unit)
+    if isinstance(shift, (int, float)) and not isinstance(shift, bool) and fmt:
+        return fmt.format(shift)
+    return _clean(f"{shift} {unit}" if unit else shift)
+
+
+def _is_strategy_level(alert: dict) -> bool:
+    return alert.get("scope") == "strategy" or not alert.get("agent")
+
+
+def _row(alert: dict) -> tuple:
+    # (trigger, severity, status, shift, since, strategy, detail)
+    since = alert.get("change_ts") or alert.get("first_seen")
+    return (_clean(alert.get("trigger")), _clean(alert.get("severity")), _clean(alert.get("status")),
+            _fmt_shift(alert.get("shift"), alert.get("shift_unit")), _clean(since),
+            _clean(alert.get("strategy_class")), _clean(alert.get("detail")))
+
+
+def _sort_key(row: tuple):
+    return (_SEVERITY_RANK.get(row[1], 9), _STATUS_RANK.get(row[2], 9), row[0], row[5])
+
+
+def _group(alerts: list[dict]) -> tuple[dict[str, list[tuple]], list[tuple]]:
+    by_agent: dict[str, list[tuple]] = {}
+    strategy_rows = []
+    for alert in alerts:
+        if _is_strategy_level(alert):
+            strategy_rows.append(_row(alert))
+        else:
+            by_agent.setdefault(_clean(alert.get("agent"), 80), []).append(_row(alert))
+    groups = {agent: sorted(by_agent[agent], key=_sort_key) for agent in sorted(by_agent)}
+    return groups, sorted(strategy_rows, key=lambda r: (r[5],) + _sort_key(r))
+
+
+def _subject(alerts: list[dict], agents: list[str], strategy_rows: list[tuple]) -> str:
+    counts: dict[str, int] = {}
+    for alert in alerts:
+        status = _clean(alert.get("status"), 20)
+        counts[status] = counts.get(status, 0) + 1
+    order = [s for s in _STATUS_ORDER if s in counts] + sorted(s for s in counts if s not in _STATUS_ORDER)
+    parts = []
+    if agents:
+        parts.append(_name_list("agent", agents))
+    strategies = sorted({r[5] for r in strategy_rows})
+    if strategies:
+        parts.append(_name_list("strategy", strategies, plural="strategies"))
+    tally = ", ".join(f"{counts[s]} {s}" for s in order)
+    return f"{SUBJECT_PREFIX}: {tally} — {'; '.join(parts)}"
+
+
+def _name_list(word: str, names: list[str], plural: str | None = None) -> str:
+    shown = [n[:40] for n in names[:_MAX_SUBJECT_NAMES]]
+    more = f" +{len(names) - len(shown)} more" if len(names) > len(shown) else ""
+    label = word if len(names) == 1 else (plural or word + "s")
+    return f"{label} {', '.join(shown)}{more}"
+
+
+def _actions(alerts: list[dict]) -> list[tuple[str, str, str]]:
+    """[(action, meaning, who)] for alerts that are not cleared."""
+    who: dict[str, list[str]] = {}
+    for alert in alerts:
+        if alert.get("status") == "cleared" or not alert.get("action"):
+            continue
+        name = _clean(alert.get("strategy_class") if _is_strategy_level(alert) else alert.get("agent"), 80)
+        targets = who.setdefault(_clean(alert["action"], 80), [])
+        if name not in targets:
+            targets.append(name)
+    return [(action, ACTION_MEANINGS.get(action, ""), ", ".join(sorted(names)))
+            for action, names in sorted(who.items())]
+
+
+def _normalize_ts(ts: str) -> str:
+    try:
+        dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {ts!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- rendering
+
+def _text_table(columns: tuple, rows: list[tuple]) -> list[str]:
+    # The last column (detail / free text) is not padded, so a long detail does not widen the rest.
+    widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows)]
+    def line(cells):
+        padded = [str(c).ljust(w) for c, w in zip(cells[:-1], widths[:-1])] + [str(cells[-1])]
+        return ("  " + "  ".join(padded)).rstrip()
+    return [line(columns), line(["-" * w for w in widths[:-1]] + ["-" * len(columns[-1])])] + \
+        [line(r) for r in rows]
+
+
+def _render_text(subject, sections, actions, triggers, repo) -> str:
+    out = [subject, ""]
+    for heading, columns, rows in sections:
+        out += [heading] + _text_table(columns, rows) + [""]
+    for action, meaning, who in actions:
+        out.append(f"Action: {action}" + (f" — {meaning}" if meaning else ""))
+        out.append(f"  for: {who}")
+    if actions:
+        out.append("")
+    out.append("What the triggers mean (shift: estimated size of the change; since: estimated change time):")
+    for trig in triggers:
+        out.append(f"  {trig}: {TRIGGER_MEANINGS.get(trig, 'no description available.')}")
+    out.append("")
+    out.append("Sent by meta-supervisor" + (f" for {repo}" if repo else "") +
+               ". Current alert state: state/divergence_alerts.json.")
+    return "\n".join(out) + "\n"
+
+
+def _render_html(subject, sections, actions, triggers, repo) -> str:
+    e = html.escape
+    cell = 'style="border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top"'
+    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8"></head>',
+           '<body style="font-family:sans-serif;font-size:14px">', f"<h2>{e(subject)}</h2>"]
+    for heading, columns, rows in sections:
+        out.append(f"<h3>{e(heading)}</h3>")
+        out.append('<table style="border-collapse:collapse">')
+        out.append("<tr>" + "".join(f"<th {cell}>{e(c)}</th>" for c in columns) + "</tr>")
+        for row in rows:
+            out.append("<tr>" + "".join(f"<td {cell}>{e(str(c))}</td>" for c in row) + "</tr>")
+        out.append("</table>")
+    for action, meaning, who in actions:
+        out.append(f"<p><b>Action: {e(action)}</b>" + (f" — {e(meaning)}" if meaning else "") +
+                   f"<br>for: {e(who)}</p>")
+    out.append("<p>What the triggers mean (shift: estimated size of the change; "
+               "since: estimated change time):</p><ul>")
+    for trig in triggers:
+        meaning = TRIGGER_MEANINGS.get(trig, "no description available.")
+        out.append(f"<li><code>{e(trig)}</code>: {e(meaning)}</li>")
+    out.append("</ul>")
+    out.append("<p style=\"color:#666\">Sent by meta-supervisor" + (f" for {e(repo)}" if repo else "") +
+               ". Current alert state: <code>state/divergence_alerts.json</code>.</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
