@@ -1,0 +1,207 @@
+"""Evaluate: load -> measure -> decide -> act.
+
+Tail risk per (strategy, regime) and breach verdicts for the current regime; sequential divergence
+detection on rows not seen before; then proposals (PR or outbox), alert mail (SendGrid or outbox)
+and state files. Policy problems stop the run before any side effect.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import alerts as alert_life
+from .. import divergence, report, risk
+from ..adapters.actions import Actions
+from ..alert_mail import compose_alert_mail
+from ..errors import UserError
+from ..history import recent_rows, rows_since
+from ..inputs import latest_event_regime
+from ..mailbox import deliver
+from ..policy import judge
+from ..policy_yaml import disable_strategy
+from ..store import Partitions, read_json, write_atomic, write_json
+from ..timeutil import now_ts
+from ..workspace import KILL_LIST, Workspace
+
+CVAR_STATE = "state/strategy_cvar_regime.json"
+ALERTS_STATE = "state/divergence_alerts.json"
+DETECTORS_STATE = "state/detectors.json"
+ALERTS_MARKER = "<!-- meta-supervisor:alerts -->"
+
+
+@dataclass
+class EvaluateResult:
+    regime: str | None
+    verdicts: list
+    proposals: list = field(default_factory=list)   # (strategy, where) pairs
+    alerts: list = field(default_factory=list)
+    failures: list = field(default_factory=list)    # delivery problems: the run exits 2
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.failures else 0
+
+
+def _current_regime(ws: Workspace, window: list[dict]) -> str | None:
+    if ws.settings.evaluate.current_regime:
+        return ws.settings.evaluate.current_regime
+    regime = latest_event_regime(ws.root, ws.settings.inputs.alpha_events)
+    if regime is None and window:
+        regime = window[-1]["regime"]  # no event input here: the newest reconciled signal
+    return regime
+
+
+def safe_name(strategy: str) -> str:
+    """A strategy name as a file/branch component (anything outside [A-Za-z0-9._-] becomes -)."""
+    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in strategy).strip(".-") or "strategy"
+
+
+def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, now: str | None = None,
+        pulls=None, mailer=None, window: list[dict] | None = None) -> EvaluateResult:
+    actions = actions or Actions()
+    env = os.environ if env is None else env
+    now = now or now_ts()
+    ws = Workspace.open(root)
+    cfg = ws.settings.evaluate
+    policies, kill_text = ws.kill_list()          # validated before anything is written
+    if not dry_run:
+        pulls = pulls if pulls is not None else _pulls_from_env(env, actions)
+        mailer = mailer if mailer is not None else _mailer_from_env(env)
+    else:
+        pulls = mailer = None
+    models = ws.models()
+
+    with actions.group("load"):
+        parts = Partitions.open(ws.root)
+        if window is None:
+            window = recent_rows(parts, {cfg.horizon: cfg.window_rows})[cfg.horizon]
+        det_state = read_json(ws.path(DETECTORS_STATE), display=DETECTORS_STATE)
+        cursor = (det_state or {}).pop("cursor", None) if det_state else None
+        if det_state is None or cursor is None:
+            new_rows, cursor = [], {n: s for n, s in parts.committed.items()}
+            det_state = None  # cold start: the detectors replay the window only
+        else:
+            new_rows, cursor = rows_since(parts, cursor, cfg.horizon)
+        regime = _current_regime(ws, window)
+        print(f"evaluate: {len(window)} rows of horizon {cfg.horizon}h in the window, {len(new_rows)} new "
+              f"for the detectors, current regime {regime or 'unknown'}", file=actions.out)
+
+    with actions.group("measure"):
+        cells = risk.cell_stats(window, cfg.cvar_alpha, cfg.cvar_min_rows)
+        limits = {name: p.limits for name, p in policies.items()}
+        for strategy, by_regime in cells.items():
+            for r, cell in by_regime.items():
+                cell["limit_bps"] = limits.get(strategy, {}).get(r)
+        det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence)
+        previous = read_json(ws.path(ALERTS_STATE), display=ALERTS_STATE)
+        update = alert_life.update_alerts(previous, detections, now, ws.settings.alerts)
+
+    with actions.group("decide"):
+        verdicts = judge(policies, cells, regime, cfg.cvar_min_rows) if regime else []
+        breaches = [v for v in verdicts if v.breach]
+        for v in verdicts:
+            print(f"  {v.strategy:<16} {v.outcome}", file=actions.out)
+
+    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []))
+    with actions.group("act"):
+        model = models.get(cfg.horizon)
+        win = {"horizon_hours": cfg.horizon, "rows": len(window),
+               "start": window[0]["ts"] if window else None, "end": window[-1]["ts"] if window else None}
+        for v in breaches:
+            ev = report.evidence(v, cells.get(v.strategy, {}), limits.get(v.strategy, {}),
+                                 model.get("sim_version") if model else None, win)
+            _propose(ws, v, ev, kill_text, now, pulls, actions, result)
+        doc = _notify(ws, update, now, mailer, env, actions, result)
+        if pulls is not None and doc.get("alerts"):
+            _comment_alerts(pulls, doc["alerts"], actions, result)
+        write_json(ws.path(CVAR_STATE), cells)
+        write_json(ws.path(DETECTORS_STATE), {**det_state, "cursor": cursor})
+        write_json(ws.path(ALERTS_STATE), doc)
+
+    _summarize(actions, result, cells, limits, regime, verdicts, doc)
+    return result
+
+
+def _pulls_from_env(env, actions):
+    from ..adapters.pulls import pulls_from_env  # PyGithub is loaded only when a PR can be opened
+    return pulls_from_env(env, log=lambda msg: print(msg, file=actions.out))
+
+
+def _mailer_from_env(env):
+    from ..adapters.mail import mailer_from_env
+    return mailer_from_env(env)
+
+
+def _propose(ws, verdict, ev, kill_text, now, pulls, actions, result) -> None:
+    strategy = verdict.strategy
+    reason = report.disabled_reason(verdict)
+    title, body = report.pr_title(strategy), report.pr_body(ev)
+    actions.annotate("error", f"{strategy}: {reason}", file=KILL_LIST, title="CVaR breach")
+    if pulls is None:
+        out = ws.path("outbox/pulls")
+        edited = disable_strategy(kill_text, strategy, now, reason)
+        write_atomic(out / f"{safe_name(strategy)}.md", f"{title}\n\n{body}".encode())
+        if edited is not None:
+            write_atomic(out / f"{safe_name(strategy)}.yaml", edited.encode())
+        where = f"outbox/pulls/{safe_name(strategy)}.md"
+        print(f"proposal: {title} -> {where} (dry run: no PR opened)", file=actions.out)
+        result.proposals.append((strategy, where))
+        return
+    try:
+        pr = pulls.propose_disable(
+            strategy, title=title, body=body,
+            edit=lambda text: disable_strategy(text, strategy, now, reason),
+            commit_message=f"Disable strategy {strategy}\n\n{reason}")
+    except UserError as err:
+        result.failures.append(f"PR for {strategy}: {err}")
+        actions.annotate("error", f"could not open the PR for {strategy}: {err}")
+        return
+    where = pr.url or pr.action
+    print(f"proposal: {title} -> {pr.action} {where}", file=actions.out)
+    result.proposals.append((strategy, where))
+
+
+def _notify(ws, update, now, mailer, env, actions, result) -> dict:
+    doc = update.doc
+    if update.to_notify:
+        msg = compose_alert_mail(update.to_notify, now, env.get("GITHUB_REPOSITORY"))
+        rep = deliver(ws.root, [msg], mailer, log=lambda m: print(m, file=actions.out))
+        # Queued (pending) counts as notified: the mailbox re-sends it until it is delivered.
+        doc = alert_life.mark_notified(doc, [a["key"] for a in update.to_notify], now)
+    else:
+        rep = deliver(ws.root, [], mailer, log=lambda m: print(m, file=actions.out)) if mailer else None
+    if rep is not None and not rep.ok:
+        result.failures.extend(f"mail: {e}" for e in rep.errors)
+        for e in rep.errors:
+            actions.annotate("error", f"alert mail not delivered (kept pending): {e}")
+    return doc
+
+
+def _comment_alerts(pulls, alerts, actions, result) -> None:
+    try:
+        for strategy, number in sorted(pulls.open_auto_prs().items()):
+            mine = [a for a in alerts if a.get("strategy_class") == strategy]
+            rest = [a for a in alerts if a.get("strategy_class") != strategy]
+            body = (f"{ALERTS_MARKER}\n### Active divergence alerts\n\n**Agents of `{strategy}`**\n\n"
+                    f"{report.alerts_table(mine)}\n\n**Other agents**\n\n{report.alerts_table(rest)}\n")
+            pulls.upsert_comment(number, ALERTS_MARKER, body)
+    except UserError as err:
+        result.failures.append(f"PR comments: {err}")
+        actions.annotate("warning", f"could not update alert comments: {err}")
+
+
+def _summarize(actions, result, cells, limits, regime, verdicts, doc) -> None:
+    breaches = [v.strategy for v in verdicts if v.breach]
+    md = ["## Evaluate", "", f"Current regime: **{regime or 'unknown'}**", "",
+          report.cells_table(cells, limits, regime, verdicts), "",
+          f"### Breaches: {len(breaches)}", ""]
+    md += [f"- `{s}` -> {where}" for s, where in result.proposals] or ["None."]
+    md += ["", f"### Divergence alerts: {len(doc.get('alerts', []))}", "", report.alerts_table(doc.get("alerts", []))]
+    if result.failures:
+        md += ["", "### Delivery problems", ""] + [f"- {f}" for f in result.failures]
+    actions.summary("\n".join(md))
+    actions.output("breaches", len(breaches))
+    actions.output("breached_strategies", ",".join(breaches))
+    actions.output("alerts", len(doc.get("alerts", [])))
+    actions.output("pull_requests", ",".join(str(w) for _, w in result.proposals))

@@ -1,0 +1,164 @@
+"""Reconcile: new signals + recent prices -> matured rows appended to state/reconciled/.
+
+load state (recover a crashed run) -> read new events and the prices they need -> join ->
+append rows -> commit state (the commit point) -> report.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+import orjson
+
+from .. import reconcile as core
+from ..adapters.actions import Actions
+from ..inputs import Rejection, read_events, read_prices
+from ..records import Event
+from ..store import RECONCILE_STATE, Partitions, read_json, write_json
+from ..timeutil import HOUR, format_ts, month_of, now_ts, parse_ts
+from ..workspace import Workspace
+from .. import sim_model
+
+REPORT = "state/reconcile_report.json"
+MAX_REPORTED = 1000
+
+
+@dataclass
+class ReconcileResult:
+    rows_written: int
+    pending: int
+    rejected: list
+    dropped: int
+    report: dict
+
+
+def _failpoint(name: str) -> None:
+    """Crash-test hook: META_SUPERVISOR_FAILPOINT=<name> kills the process here, as a power cut
+    would (SIGKILL: no cleanup, no atexit). Used by the crash-safety tests only."""
+    if os.environ.get("META_SUPERVISOR_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _predictor(models: dict):
+    def predict(event: Event, h: int) -> core.Prediction:
+        card = models.get(h)
+        if card is None:
+            return core.FALLBACK
+        x = [event.score_final if f == "score_final" else event.confidence if f == "confidence" else None
+             for f in card["features"]]
+        if None in x:  # a feature the event does not carry: no honest prediction
+            return core.FALLBACK
+        w = card["weights"]
+        expected = sum(xi * wi for xi, wi in zip(x, w)) + w[-1]
+        return core.Prediction(expected, float(card["rmse_bps"]), sim_model.sim_version(card))
+    return predict
+
+
+def _pending_from_state(items: list[dict]) -> list[core.Pending]:
+    out = []
+    for d in items:
+        e = d["event"]
+        out.append(core.Pending(Event(
+            event_id=e["event_id"], ts=parse_ts(e["ts"]), ts_text=e["ts"], agent=e["agent"],
+            symbol=e["symbol"], side=e["side"], sign=1 if e["side"] == "long" else -1,
+            score_final=e["score_final"], confidence=e["confidence"], regime=e["regime"],
+            price=e["price"]), d["strategy_class"], list(d["horizons_left"])))
+    return out
+
+
+def _pending_to_state(items: list[core.Pending]) -> list[dict]:
+    return [{"event": p.event.to_dict(), "strategy_class": p.strategy_class,
+             "horizons_left": p.horizons_left} for p in items]
+
+
+def run(root, actions: Actions | None = None, now: str | None = None) -> ReconcileResult:
+    actions = actions or Actions()
+    now = now or now_ts()
+    ws = Workspace.open(root)
+    cfg = ws.settings
+    agents = ws.agents()
+    models = ws.models()
+
+    with actions.group("load"):
+        state = read_json(ws.path(RECONCILE_STATE), display=RECONCILE_STATE) or {}
+        parts = Partitions(ws.root, state.get("partitions"))
+        for name in parts.recover():
+            actions.annotate("warning", f"state/reconciled/{name}: dropped bytes of a run that did not finish")
+        pending = _pending_from_state(state.get("pending", []))
+        events, cursor = read_events(ws.root, cfg.inputs.alpha_events, state.get("events_cursor", {}))
+        rejected: list[Rejection] = list(events.rejected)
+        seen = {p.event.event_id: None for p in pending}
+        for line, event in events.records:
+            if event.event_id in seen:
+                rejected.append(Rejection(line.file, line.number, f"duplicate event_id {event.event_id!r}"))
+                continue
+            seen[event.event_id] = None
+            pending.append(core.Pending(event, agents.get(event.agent, "unknown"), list(cfg.horizons)))
+        prices = None
+        if pending:
+            since = min(p.event.ts for p in pending) - cfg.inputs.entry_lookback_hours * HOUR
+            prices = read_prices(ws.root, cfg.inputs.prices, since)
+            rejected.extend(prices.rejected)
+        print(f"reconcile: {len(events.records)} new events from {len(events.files_read)} file(s), "
+              f"{len(pending)} pending, prices from {len(prices.files_read) if prices else 0} file(s)",
+              file=actions.out)
+
+    with actions.group("join"):
+        book = core.PriceBook.from_ticks((t.symbol, t.ts, t.price) for _, t in (prices.records if prices else []))
+        rows, still, dropped = core.reconcile(pending, book, _predictor(models), now,
+                                              stale_after_s=cfg.inputs.stale_after_hours * HOUR)
+
+    with actions.group("write"):
+        by_part: dict[str, list[bytes]] = {}
+        for row in rows:
+            epoch = row.pop("ts_epoch")
+            by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append(orjson.dumps(row))
+        sizes = parts.append(by_part)
+        _failpoint("after_append")
+        new_state = {"version": 1, "partitions": sizes, "events_cursor": cursor,
+                     "pending": _pending_to_state(still)}
+        write_json(ws.path(RECONCILE_STATE), new_state)  # the commit point
+        report = {
+            "generated_at": now, "events_read": len(events.records), "files_read": events.files_read,
+            "price_files_read": prices.files_read if prices else [],
+            "rows_written": len(rows), "rows_by_partition": {k: len(v) for k, v in sorted(by_part.items())},
+            "pending_events": len(still),
+            "models": {str(h): sim_model.sim_version(c) for h, c in sorted(models.items())},
+            "rejected_count": len(rejected),
+            "rejected_by_file": _count_by_file(rejected),
+            "rejected": [r.to_dict() for r in rejected[:MAX_REPORTED]],
+            "dropped": [{"event_id": p.event.event_id, "symbol": p.event.symbol, "ts": format_ts(p.event.ts),
+                         "horizons": p.horizons_left, "reason": why} for p, why in dropped[:MAX_REPORTED]],
+        }
+        write_json(ws.path(REPORT), report)
+
+    _report(actions, report, rejected)
+    return ReconcileResult(len(rows), len(still), rejected, len(dropped), report)
+
+
+def _count_by_file(rejected) -> dict:
+    out: dict[str, int] = {}
+    for r in rejected:
+        out[r.file] = out.get(r.file, 0) + 1
+    return out
+
+
+def _report(actions: Actions, report: dict, rejected: list[Rejection]) -> None:
+    print(f"reconcile: wrote {report['rows_written']} rows, {report['pending_events']} events pending, "
+          f"{report['rejected_count']} lines rejected, {len(report['dropped'])} dropped", file=actions.out)
+    for r in rejected[:50]:
+        actions.annotate("warning", f"rejected: {r.reason}", file=r.file, line=r.line)
+    if len(rejected) > 50:
+        print(f"... and {len(rejected) - 50} more rejected lines (see {REPORT})", file=actions.out)
+    lines = ["## Reconcile", "",
+             f"- rows written: **{report['rows_written']}**, events read: {report['events_read']}, "
+             f"pending: {report['pending_events']}",
+             f"- rejected input lines: **{report['rejected_count']}**"]
+    for file, count in sorted(report["rejected_by_file"].items()):
+        lines.append(f"  - `{file}`: {count}")
+    if report["dropped"]:
+        lines.append(f"- dropped (never reconcilable): {len(report['dropped'])}")
+    actions.summary("\n".join(lines))
+    actions.output("rows_written", report["rows_written"])
+    actions.output("rejected", report["rejected_count"])

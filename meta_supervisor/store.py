@@ -1,0 +1,181 @@
+"""Files: atomic JSON, JSONL inputs read from a cursor, and the reconciled partitions.
+
+Crash safety of `state/reconciled/YYYY-MM.jsonl`: rows are appended, then the partition sizes are
+committed in `state/reconcile_state.json` with an atomic rename. Bytes past the committed size
+belong to a run that died before its commit: readers never look at them and the next reconcile
+truncates them, so no torn or duplicated row is ever seen. Appending (not rewriting) keeps a
+run's cost proportional to what it adds, not to the size of the month.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from .errors import UserError
+
+RECONCILED_DIR = "state/reconciled"
+RECONCILE_STATE = "state/reconcile_state.json"
+_DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+
+
+def dumps(obj) -> bytes:
+    """Stable pretty JSON (sorted keys, 2-space indent, trailing newline) so unchanged state is
+    byte-identical and git shows real diffs."""
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+                        | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Replace `path` with `data` via a temp file in the same folder + rename (never torn).
+    Returns False and writes nothing when the content is already identical."""
+    path = Path(path)
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write_json(path: Path, obj) -> bool:
+    return write_atomic(path, dumps(obj))
+
+
+def read_json(path: Path, default=None, display: str | None = None):
+    """Parsed JSON of `path`, or `default` when it does not exist; a corrupt file is a UserError."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return default
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        raise UserError(f"{display or path}: not valid JSON ({err})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: one JSONL file or a folder of them, read from a cursor.
+
+@dataclass(frozen=True)
+class Line:
+    file: str   # display path
+    number: int  # 1-based
+    raw: bytes
+
+
+def input_files(path: Path) -> list[Path]:
+    """A JSONL input is a file or a folder of `*.jsonl` files (sorted by name: date-named files
+    then read in time order). A missing input is an empty one."""
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.jsonl") if p.is_file())
+    return [path] if path.exists() else []
+
+
+def file_day(path: Path) -> str | None:
+    """`YYYY-MM-DD` named in a daily partition's file name, if any."""
+    m = _DATED.search(path.stem)
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+
+
+def read_lines(path: Path, display: str, offset: int = 0, first_line: int = 1):
+    """Yield complete lines (`Line`) from byte `offset`; returns the offset and line number after
+    the last complete line. A final line without newline is still being written by the producer:
+    it is left for the next run."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    number = first_line
+    start = 0
+    lines = []
+    while start < end:
+        stop = data.index(b"\n", start)
+        if stop > start and not data[start:stop].isspace():
+            lines.append(Line(display, number, data[start:stop]))
+        number += 1
+        start = stop + 1
+    return lines, offset + end, number
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciled partitions.
+
+def _trim_to_newline(path: Path, size: int) -> int:
+    """Largest size <= `size` that ends on a line boundary."""
+    if size == 0:
+        return 0
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - 65536))
+        chunk = handle.read(min(size, 65536))
+    return size - len(chunk) + chunk.rfind(b"\n") + 1
+
+
+class Partitions:
+    """The committed view of `state/reconciled/*.jsonl`."""
+
+    def __init__(self, root: Path, committed: dict[str, int] | None):
+        self.dir = Path(root) / RECONCILED_DIR
+        files = {p.name: p.stat().st_size for p in self.dir.glob("*.jsonl")} if self.dir.is_dir() else {}
+        if committed is None:
+            # No commit record (state copied by hand, or written by an older version): trust the
+            # files, minus a torn last line.
+            committed = {n: _trim_to_newline(self.dir / n, s) for n, s in files.items()}
+        self.committed = {n: min(s, files.get(n, 0)) for n, s in committed.items() if n in files}
+
+    @classmethod
+    def open(cls, root: Path) -> "Partitions":
+        state = read_json(Path(root) / RECONCILE_STATE, display=RECONCILE_STATE)
+        return cls(root, None if state is None else state.get("partitions", {}))
+
+    def names_newest_first(self) -> list[str]:
+        return sorted(self.committed, reverse=True)
+
+    def read(self, name: str, start: int = 0) -> bytes:
+        end = self.committed.get(name, 0)
+        if start >= end:
+            return b""
+        with open(self.dir / name, "rb") as handle:
+            handle.seek(start)
+            return handle.read(end - start)
+
+    def recover(self) -> list[str]:
+        """Truncate bytes a crashed run appended after the last commit (writer side only)."""
+        fixed = []
+        for path in self.dir.glob("*.jsonl") if self.dir.is_dir() else []:
+            keep = self.committed.get(path.name, 0)
+            if path.stat().st_size > keep:
+                with open(path, "r+b") as handle:
+                    handle.truncate(keep)
+                fixed.append(path.name)
+        return fixed
+
+    def append(self, rows_by_partition: dict[str, list[bytes]]) -> dict[str, int]:
+        """Append serialized rows; returns the new sizes to commit (not committed yet)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sizes = dict(self.committed)
+        for name in sorted(rows_by_partition):
+            lines = rows_by_partition[name]
+            if not lines:
+                continue
+            with open(self.dir / name, "ab") as handle:
+                handle.write(b"".join(line + b"\n" for line in lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+                sizes[name] = handle.tell()
+        return sizes

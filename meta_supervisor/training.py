@@ -1,0 +1,96 @@
+"""Train one horizon and decide champion vs challenger (pure).
+
+The challenger is scored on the most recent block of rows, which it never saw (walk-forward
+holdout). The champion is scored on the same rows; it may have seen some of them in its own
+training window, which only makes the test harder for the challenger. A challenger is promoted
+when there is no usable champion, the feature set changed, it is not worse by more than
+`promotion_tolerance`, or a human forces it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import sim_model as sm
+
+
+@dataclass
+class TrainOutcome:
+    horizon: int
+    card: dict | None          # the card to write as the current model (None: keep what is there)
+    challenger: dict | None    # the trained candidate, kept for the record
+    decision: dict             # {"decision": ..., "reason": ..., numbers}
+
+
+def design_matrix(rows: list[dict], features) -> tuple[np.ndarray, np.ndarray]:
+    X = np.array([[float(r[f]) for f in features] for r in rows], dtype=np.float64).reshape(len(rows), len(features))
+    y = np.array([float(r["realized_pnl_bps"]) for r in rows], dtype=np.float64)
+    return X, y
+
+
+def train_horizon(rows: list[dict], horizon: int, settings, champion: dict | None,
+                  now: str, force: bool = False) -> TrainOutcome:
+    """`rows`: the horizon's reconciled rows in time order (already cut to `max_rows`)."""
+    features = tuple(settings.features)
+    n = len(rows)
+    if n < settings.min_rows:
+        return TrainOutcome(horizon, None, None, {
+            "decision": "not_trained", "reason": f"insufficient_rows: {n} < min_rows {settings.min_rows}",
+            "n": n})
+    X, y = design_matrix(rows, features)
+    sel = sm.walk_forward_select(X, y, settings.ridge_grid, settings.validation_folds)
+    fit = sm.fit_ridge(X, y, sel.alpha)
+    weights = fit.raw_weights()
+    in_sample = sm.rmse(y - fit.predict(X))
+    hold = sel.holdout_index
+    card = {
+        "ok": True, "model": "ridge", "horizon_hours": horizon, "features": list(features),
+        "weights": weights, "rmse_bps": round(sel.holdout_rmse, 4), "n": n, "ridge": sel.alpha,
+        "model_hash": sm.model_hash(features, weights),
+        "intercept": fit.intercept, "coef_standardized": [float(c) for c in fit.coef],
+        "standardization": {"mean": [float(v) for v in fit.mean], "scale": [float(v) for v in fit.scale]},
+        "training_window": {"start": rows[0]["ts"], "end": rows[-1]["ts"], "rows": n},
+        "data_hash": sm.data_hash(X, y),
+        "rmse_in_sample_bps": round(in_sample, 4),
+        "rmse_out_of_sample_bps": round(sel.holdout_rmse, 4),
+        "rmse_zero_baseline_bps": round(sel.holdout_zero_rmse, 4),
+        "skill_vs_zero": round(sel.skill, 6),
+        "expected_hit_rate": round(float(np.mean(sm.normal_cdf(sel.holdout_pred / sel.holdout_rmse))), 6)
+        if sel.holdout_rmse > 0 else None,
+        "validation": {
+            "method": "walk-forward (expanding window); penalty chosen on blocks 1..folds-1, "
+                      "scored on the last block",
+            "folds": settings.validation_folds,
+            "grid_rmse_bps": {str(a): round(v, 4) for a, v in sel.grid_rmse.items()},
+            "holdout_rows": hold.stop - hold.start, "holdout_start": rows[hold.start]["ts"],
+        },
+        "trained_at": now,
+    }
+    card["sim_version"] = sm.sim_version(card)
+    decision = decide(card, champion, X[hold], y[hold], settings.promotion_tolerance, force)
+    card["promotion"] = decision
+    return TrainOutcome(horizon, card if decision["decision"] == "promoted" else None, card, decision)
+
+
+def decide(challenger: dict, champion: dict | None, X_recent, y_recent, tolerance: float, force: bool) -> dict:
+    """Champion/challenger on the same recent rows (the challenger's holdout)."""
+    base = {"challenger": challenger["sim_version"], "challenger_rmse_bps": challenger["rmse_bps"],
+            "compared_on_rows": int(len(y_recent)), "compared_from": challenger["validation"]["holdout_start"]}
+    if force:
+        return {**base, "decision": "promoted", "reason": "forced by workflow_dispatch"}
+    if not champion or not sm.usable(champion):
+        return {**base, "decision": "promoted", "reason": "no usable champion"}
+    base["champion"] = champion.get("sim_version")
+    if list(champion["features"]) != list(challenger["features"]):
+        return {**base, "decision": "promoted", "reason": "feature set changed"}
+    champ = sm.rmse(y_recent - sm.predict_card(champion, X_recent))
+    base["champion_rmse_bps"] = round(champ, 4)
+    if champion.get("model_hash") == challenger["model_hash"]:
+        return {**base, "decision": "kept_champion", "reason": "challenger is identical to the champion"}
+    if math.isfinite(champ) and challenger["rmse_bps"] > champ * (1 + tolerance):
+        return {**base, "decision": "kept_champion",
+                "reason": f"challenger out-of-sample RMSE {challenger['rmse_bps']:.2f} > champion {champ:.2f} bps"}
+    return {**base, "decision": "promoted",
+            "reason": f"challenger out-of-sample RMSE {challenger['rmse_bps']:.2f} <= champion {champ:.2f} bps"}

@@ -1,0 +1,71 @@
+"""Everything a job reads from a root folder: settings, policy files, models (a shell).
+
+Each policy file is parsed by `policy_yaml` (line numbers) and validated by the pure core; a
+problem becomes one line `file:line: key: reason`, before any job has side effects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import policy, sim_model
+from .config import Settings, settings_from_mapping
+from .errors import ConfigError, UserError
+from .policy_yaml import YamlDoc, load_yaml
+from .store import read_json
+
+KILL_LIST = "policy/strategy_kill_list.yaml"
+AGENTS = "policy/agents.yaml"
+SUPERVISOR = "policy/supervisor.yaml"
+MODELS_DIR = "state/models"
+
+
+def _load_validated(root: Path, rel: str, parse, required: bool):
+    path = root / rel
+    if not path.exists():
+        if required:
+            raise UserError(f"{rel}: file not found under {root}")
+        return parse(None), None
+    doc: YamlDoc = load_yaml(path, display_path=rel)
+    try:
+        return parse(doc.data), doc
+    except ConfigError as err:
+        raise doc.locate(err) from None
+
+
+@dataclass
+class Workspace:
+    root: Path
+    settings: Settings = field(default_factory=Settings)
+
+    @classmethod
+    def open(cls, root) -> "Workspace":
+        root = Path(root).resolve()
+        if not root.is_dir():
+            raise UserError(f"--root {root}: not a folder")
+        settings, _ = _load_validated(root, SUPERVISOR, settings_from_mapping, required=False)
+        return cls(root, settings)
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def agents(self) -> dict[str, str]:
+        return _load_validated(self.root, AGENTS, policy.parse_agents, required=False)[0]
+
+    def kill_list(self) -> tuple[dict, str]:
+        """(validated policies, the file's exact text). The kill list is required by evaluate."""
+        policies, _ = _load_validated(self.root, KILL_LIST, policy.parse_kill_list, required=True)
+        return policies, self.path(KILL_LIST).read_text(encoding="utf-8")
+
+    def model_card(self, horizon: int) -> dict | None:
+        rel = f"{MODELS_DIR}/ridge_h{horizon}.json"
+        return read_json(self.path(rel), display=rel)
+
+    def models(self) -> dict[int, dict]:
+        """Usable current models by horizon (a malformed card is a UserError, a not-ok one skipped)."""
+        out = {}
+        for h in self.settings.horizons:
+            card = self.model_card(h)
+            if card is not None and sim_model.usable(card):
+                out[h] = card
+        return out
