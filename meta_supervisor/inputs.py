@@ -41,7 +41,10 @@ def _parse(line, validate, batch: Batch) -> None:
     try:
         obj = orjson.loads(line.raw)
     except orjson.JSONDecodeError as err:
-        batch.rejected.append(Rejection(line.file, line.number, f"not valid JSON ({err.args[0]})"))
+        why = err.args[0]
+        if b"NaN" in line.raw or b"Infinity" in line.raw:
+            why = "NaN and Infinity are not JSON numbers"
+        batch.rejected.append(Rejection(line.file, line.number, f"not valid JSON ({why})"))
         return
     try:
         batch.records.append((line, validate(obj)))

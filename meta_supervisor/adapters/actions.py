@@ -1,6 +1,6 @@
 """GitHub Actions workflow commands: groups, annotations, job summary, step outputs.
 
-Outside Actions (no GITHUB_ACTIONS) groups and annotations print as plain lines and the summary
+Outside Actions (no GITHUB_ACTIONS) groups print nothing, annotations print as plain lines and the summary
 and outputs are skipped, so local runs stay readable. Annotation text is escaped as the runner
 requires (% \\r \\n; plus : and , in properties), so data can never inject a workflow command.
 """
@@ -31,7 +31,8 @@ class Actions:
 
     @contextlib.contextmanager
     def group(self, title: str):
-        self._print(f"::group::{_escape_data(title)}" if self.enabled else f"== {title}")
+        if self.enabled:  # locally a group is just noise between the lines that matter
+            self._print(f"::group::{_escape_data(title)}")
         try:
             yield
         finally:

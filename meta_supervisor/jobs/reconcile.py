@@ -114,6 +114,10 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         for row in rows:
             epoch = row.pop("ts_epoch")
             by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append(orjson.dumps(row))
+        if not ws.path(RECONCILE_STATE).exists():
+            # First run: record "nothing committed yet" before the first byte is appended, so a
+            # crash during the append is recognised (and undone) by the next run.
+            write_json(ws.path(RECONCILE_STATE), {**state, "partitions": parts.committed})
         sizes = parts.append(by_part)
         _failpoint("after_append")
         new_state = {"version": 1, "partitions": sizes, "events_cursor": cursor,
