@@ -1,0 +1,32 @@
+"""`make demo`'s script on a fresh folder leaves the artifacts the README promises."""
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_script
+
+
+def test_demo_leaves_its_workspace(tmp_path):
+    root = tmp_path / "demo"
+    proc = run_script("demo", root, check=True)
+    card = json.loads((root / "state/models/ridge_h24.json").read_text())
+    assert card["ok"] and card["skill_vs_zero"] > 0
+    cells = json.loads((root / "state/strategy_cvar_regime.json").read_text())
+    assert cells["macro"]["TREND"]["cvar95_error_bps"] > cells["macro"]["TREND"]["limit_bps"]
+    # breaches only outside the current regime are reported, not proposed
+    assert cells["arb"]["RANGE"]["cvar95_error_bps"] > cells["arb"]["RANGE"]["limit_bps"]
+    assert sorted(p.name for p in (root / "outbox/pulls").glob("*.md")) == ["macro.md"]
+    alerts = json.loads((root / "state/divergence_alerts.json").read_text())["alerts"]
+    assert any(a.get("agent") == "mom-3" for a in alerts)
+    assert "current regime: TREND" in proc.stdout and "macro" in proc.stdout
+    assert list((root / "outbox/mail").glob("*.eml"))
+    # running it again replaces the workspace instead of mixing two worlds
+    run_script("demo", root, check=True)
+    assert sorted(p.name for p in (root / "outbox/pulls").glob("*.md")) == ["macro.md"]
+
+
+def test_demo_refuses_a_folder_that_is_not_a_demo_workspace(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    proc = run_script("demo", tmp_path)
+    assert proc.returncode == 1 and "not a demo workspace" in proc.stderr
+    assert (tmp_path / "precious.txt").exists()

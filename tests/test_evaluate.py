@@ -1,0 +1,140 @@
+"""Evaluate end to end on disk: breach rules, the dry-run outbox, policy errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import orjson
+import pytest
+
+from meta_supervisor.jobs import evaluate
+from meta_supervisor.policy_yaml import disable_strategy
+from tests.conftest import KILL_LIST, make_root, run_script, write_jsonl
+
+
+def rows_for(strategy, regime, n, *, tail_bps=0.0, start=0, seed=0, agent=None):
+    """n rows where realized ~ N(expected, 20) and 6% of rows lose an extra `tail_bps`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        realized = float(rng.normal(5.0, 20.0)) - (tail_bps if i % 50 < 3 else 0.0)
+        t = start + i
+        out.append({"event_id": f"{strategy}-{regime}-{t:06d}", "ts": f"2026-11-{1 + t // 1440 % 28:02d}T{t // 60 % 24:02d}:{t % 60:02d}:00Z",
+                    "agent": agent or f"{strategy}-1", "strategy_class": strategy, "symbol": "BTC", "side": "long",
+                    "regime": regime, "horizon_hours": 24, "score_final": 0.5, "confidence": 0.5,
+                    "entry_price": 100.0, "exit_price": 100.0, "realized_pnl_bps": realized,
+                    "expected_pnl_bps": 5.0, "expected_sigma_bps": 20.0, "pnl_error_bps": realized - 5.0,
+                    "abs_error_bps": abs(realized - 5.0), "sim_version": "ridge_h24@test", "reconciled_at": "x"})
+    return out
+
+
+def put_rows(root, rows):
+    path = root / "state/reconciled/2026-11.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:
+        handle.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+
+
+def _world(root, *, macro_trend_tail=400.0, n=200, current="TREND"):
+    put_rows(root, rows_for("macro", "TREND", n, tail_bps=macro_trend_tail, seed=1)
+             + rows_for("macro", "RANGE", n, start=5000, seed=2)
+             + rows_for("arb", "RANGE", n, tail_bps=900.0, start=10000, seed=3)
+             + rows_for("arb", "TREND", n, start=15000, seed=4))
+    write_jsonl(root / "data/alpha_events.jsonl", [
+        {"event_id": "latest", "ts": "2026-11-28T00:00:00Z", "agent": "a1", "symbol": "BTC", "side": "long",
+         "score_final": 0.5, "confidence": 0.5, "regime": current}])
+
+
+def test_breach_in_current_regime_goes_to_outbox_and_policy_is_untouched(root):
+    _world(root)
+    before = (root / "policy/strategy_kill_list.yaml").read_bytes()
+    result = evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z")
+    assert result.regime == "TREND"
+    assert [s for s, _ in result.proposals] == ["macro"]
+    md = (root / "outbox/pulls/macro.md").read_text()
+    assert md.splitlines()[0] == "[AUTO] Disable strategy: macro"
+    cells = json.loads((root / "state/strategy_cvar_regime.json").read_text())
+    cvar = cells["macro"]["TREND"]["cvar95_error_bps"]
+    assert cvar > 120 and f"{cvar:.1f} bps" in md and "limit 120 bps" in md
+    edited = (root / "outbox/pulls/macro.yaml").read_text()
+    reason = next(line for line in edited.splitlines() if "disabled_reason" in line)
+    assert edited == disable_strategy(before.decode(), "macro", "2026-11-28T01:00:00Z",
+                                      json.loads(reason.split(": ", 1)[1]))
+    assert (root / "policy/strategy_kill_list.yaml").read_bytes() == before
+    for name in ("strategy_cvar_regime.json", "divergence_alerts.json", "detectors.json"):
+        assert (root / "state" / name).exists()
+
+
+def test_only_the_current_regime_is_enforced(root):
+    # arb breaches badly in RANGE, macro in TREND; with RANGE current only arb... but arb has
+    # no RANGE limit in this kill list, and macro RANGE is within its limit: nothing.
+    _world(root, current="RANGE")
+    result = evaluate.run(root, dry_run=True)
+    assert result.regime == "RANGE" and result.proposals == []
+    outcome = {v.strategy: v.outcome for v in result.verdicts}
+    assert outcome == {"macro": "within_limit", "arb": "no_limit"}
+    assert not (root / "outbox/pulls").exists()
+
+
+def test_current_regime_override_from_supervisor_yaml(tmp_path):
+    root = make_root(tmp_path / "r", supervisor="evaluate:\n  current_regime: RANGE\n")
+    _world(root, current="TREND")
+    assert evaluate.run(root, dry_run=True).regime == "RANGE"
+
+
+def test_never_below_the_minimum_cell_size(root):
+    _world(root, n=99)
+    result = evaluate.run(root, dry_run=True)
+    assert {v.strategy: v.outcome for v in result.verdicts}["macro"] == "insufficient_data"
+    assert result.proposals == []
+
+
+def test_already_disabled_strategy_gets_no_proposal(tmp_path):
+    root = make_root(tmp_path / "r", kill_list=KILL_LIST.replace("status: ENABLED", "status: DISABLED"))
+    _world(root)
+    result = evaluate.run(root, dry_run=True)
+    assert {v.strategy: v.outcome for v in result.verdicts}["macro"] == "disabled"
+    assert result.proposals == []
+
+
+def test_evaluate_runs_on_state_and_policy_alone(root):
+    put_rows(root, rows_for("macro", "TREND", 150, tail_bps=500.0))
+    assert not (root / "data").exists()
+    result = evaluate.run(root, dry_run=True)
+    assert result.regime == "TREND"  # from the newest reconciled row
+    assert [s for s, _ in result.proposals] == ["macro"]
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("macro:\n  status: ENABLED\n  by_regime:\n    TREND:\n      max_cvar_error_bps: lots\n", 5,
+     "macro.by_regime.TREND.max_cvar_error_bps: expected a positive number"),
+    ("macro:\n  status: MAYBE\n", 2, "status must be ENABLED or DISABLED"),
+    ("macro:\n  status: ENABLED\n  by_regime: [TREND]\n", 3, "by_regime"),
+    ("macro:\n  status: ENABLED\n   bad indent: 1\n", 3, ""),
+    ("macro:\n  status: ENABLED\nmacro:\n  status: DISABLED\n", 3, ""),
+])
+def test_malformed_kill_list_stops_before_anything_is_proposed(tmp_path, text, line, words):
+    root = make_root(tmp_path / "r", kill_list=text)
+    _world(root)
+    proc = run_script("evaluate", root, "--dry-run")
+    assert proc.returncode == 1, proc.stderr
+    err = proc.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith(f"evaluate: error: policy/strategy_kill_list.yaml:{line}: "), err
+    assert words in err
+    assert not (root / "outbox").exists()
+    assert not (root / "state/strategy_cvar_regime.json").exists()
+
+
+def test_malformed_supervisor_yaml_names_file_and_line(tmp_path):
+    root = make_root(tmp_path / "r", supervisor="# settings\nevaluate:\n  widow_rows: 10\n")
+    proc = run_script("evaluate", root, "--dry-run")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("evaluate: error: policy/supervisor.yaml:3: evaluate.widow_rows: unknown setting")
+
+
+def test_missing_kill_list_is_one_line(root):
+    (root / "policy/strategy_kill_list.yaml").unlink()
+    proc = run_script("evaluate", root, "--dry-run")
+    assert proc.returncode == 1 and "policy/strategy_kill_list.yaml: file not found" in proc.stderr
+    assert "\n" not in proc.stderr.strip()
