@@ -96,7 +96,7 @@ def settings_from_mapping(data) -> Settings:
     >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})
     Traceback (most recent call last):
     ...
-    meta_supervisor.errors.ConfigError: evaluate.widow_rows: unknown setting (known: cvar_alpha, cvar_min_rows, current_regime, horizon, window_rows)
+    meta_supervisor.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, cvar_alpha, cvar_min_rows, horizon, window_rows)
     """
     return _build(Settings, {} if data is None else data, ())
 

@@ -90,7 +90,9 @@ FALLBACK = Prediction(0.0, None, "fallback_zero")
 
 
 def realized_pnl_bps(sign: int, entry: float, exit_: float) -> float:
-    """>>> round(realized_pnl_bps(-1, 100.0, 99.0), 6)
+    """Signed return in basis points: a short gains when the price falls.
+
+    >>> round(realized_pnl_bps(-1, 100.0, 99.0), 6)
     100.0
     """
     return sign * (exit_ / entry - 1.0) * 1e4

@@ -1,0 +1,252 @@
+"""Sim-vs-live divergence: per-stream CUSUMs (the heart) plus the seed's rolling-window rules. Pure.
+
+A *stream* is one agent's rows (and, with `strategy_streams`, one strategy class's rows) of the
+evaluation horizon, in (ts, event_id) order. On rows that carry a model prediction (sim_version !=
+"fallback_zero", expected_sigma_bps > 0) we chart z = pnl_error_bps / expected_sigma_bps:
+
+    cusum_bias_up / cusum_bias_down   MeanCusum on clip(z / a, -c, c), a = sqrt((1+phi)/(1-phi))
+                                      (a = 1 unless error_autocorrelation phi is set)
+    cusum_variance                    VarianceCusum on min(z^2, c^2)
+    cusum_hit_rate                    BernoulliCusum on win = realized > 0, p = Phi(expected/sigma)
+
+Each of the four one-sided charts is calibrated to an in-control ARL of 4 * arl0_rows, so the
+stream's combined false-alarm rate is about 1 / arl0_rows (rates of rare renewals add). See
+docs/detection.md for the method, the thresholds and the benchmark.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .detectors import BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum, calibrate, normal_cdf
+
+CUSUM_TRIGGERS = ("cusum_bias_up", "cusum_bias_down", "cusum_variance", "cusum_hit_rate")
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DivergenceSettings:
+    # The seed's rolling-window rules (per agent, secondary triggers).
+    window: int = 80
+    min_rows: int = 20                     # = max(10, 80 // 4)
+    abs_error_threshold_bps: float = 90.0
+    mean_error_threshold_bps: float = 40.0
+    seed_rules: bool = True
+    high_severity_factor: float = 1.3      # seed rule is "high" at statistic >= factor * threshold
+    # The CUSUMs.
+    arl0_rows: int = 10000                 # in-control ARL per stream (all four charts together)
+    bias_shift_sigma: float = 1.0          # designed mean shift delta (k = delta / 2)
+    variance_ratio: float = 2.0            # designed variance ratio r (RMSE x sqrt(r))
+    hit_rate_odds_ratio: float = 0.67      # designed win-odds ratio R < 1 (0.55 -> 0.45 is ~0.67)
+    winsor_sigma: float = 3.0              # z clipped at +-c for bias; z^2 capped at c^2
+    error_autocorrelation: float = 0.0     # assumed AR(1) phi of z: widens all charts (conservative)
+    strategy_streams: bool = True
+    clear_multiple: float = 3.0            # latch clears after this many designed-shift ARLs quiet
+    high_bias_sigma: float = 2.0           # CUSUM alarm severity "high" at |shift| >= this ...
+    high_variance_ratio: float = 4.0       # ... variance ratio >= this ...
+    high_hit_rate_drop: float = 0.15       # ... or win rate this far below expected
+
+    def __post_init__(self):
+        checks = [
+            ("window", self.window >= 1, "must be >= 1"),
+            ("min_rows", 1 <= self.min_rows <= self.window, "must be in [1, window]"),
+            ("abs_error_threshold_bps", self.abs_error_threshold_bps > 0, "must be > 0"),
+            ("mean_error_threshold_bps", self.mean_error_threshold_bps > 0, "must be > 0"),
+            ("high_severity_factor", self.high_severity_factor >= 1, "must be >= 1"),
+            ("arl0_rows", 10 <= self.arl0_rows <= 10_000_000, "must be in [10, 1e7]"),
+            ("bias_shift_sigma", 0 < self.bias_shift_sigma <= 10, "must be in (0, 10]"),
+            ("variance_ratio", 1 < self.variance_ratio <= 100, "must be in (1, 100]"),
+            ("hit_rate_odds_ratio", 0.05 <= self.hit_rate_odds_ratio < 1, "must be in [0.05, 1)"),
+            ("winsor_sigma", 1 <= self.winsor_sigma <= 50, "must be in [1, 50]"),
+            ("error_autocorrelation", 0 <= self.error_autocorrelation < 0.95, "must be in [0, 0.95)"),
+            ("clear_multiple", self.clear_multiple >= 1, "must be >= 1"),
+            ("high_bias_sigma", self.high_bias_sigma > 0, "must be > 0"),
+            ("high_variance_ratio", self.high_variance_ratio > 1, "must be > 1"),
+            ("high_hit_rate_drop", 0 < self.high_hit_rate_drop < 1, "must be in (0, 1)"),
+        ]
+        for name, ok, reason in checks:
+            if not ok:
+                raise ValueError(f"{name}: {reason}, got {getattr(self, name)!r}")
+
+
+def new_detectors(s: DivergenceSettings) -> dict[str, _LatchedCusum]:
+    """The four charts of one stream, thresholds from `calibrate` (cached)."""
+    arl = 4.0 * s.arl0_rows
+    cap = s.winsor_sigma
+    k, h, arl1 = calibrate("mean", s.bias_shift_sigma, cap, arl)
+    clear = max(1, math.ceil(s.clear_multiple * arl1))
+    kv, hv, arl1v = calibrate("variance", s.variance_ratio, cap, arl)
+    _, hb, arl1b = calibrate("hit_rate", s.hit_rate_odds_ratio, cap, arl)
+    # Under AR(1) errors a CUSUM behaves (Brownian approximation) like one on iid increments with
+    # the long-run variance V = (1 + rho) / (1 - rho), i.e. like a threshold h / V: so h is scaled
+    # by V, with rho = phi^2 for z^2 and rho = (2/pi) asin(phi) for win/loss signs (Gaussian AR(1)).
+    # The bias charts instead see z / sqrt(V(phi)) (see _feed).
+    phi = s.error_autocorrelation
+    hv *= _long_run_factor(phi * phi)
+    hb *= _long_run_factor(2 / math.pi * math.asin(phi))
+    return {
+        "cusum_bias_up": MeanCusum(k, h, +1, cap, clear),
+        "cusum_bias_down": MeanCusum(k, h, -1, cap, clear),
+        "cusum_variance": VarianceCusum(kv, hv, cap, max(1, math.ceil(s.clear_multiple * arl1v))),
+        "cusum_hit_rate": BernoulliCusum(s.hit_rate_odds_ratio, hb,
+                                         max(1, math.ceil(s.clear_multiple * arl1b))),
+    }
+
+
+def _long_run_factor(rho: float) -> float:
+    return (1 + rho) / (1 - rho)
+
+
+def _fingerprint(s: DivergenceSettings) -> dict:
+    """The settings the detector state depends on; a change means a cold start."""
+    return {name: getattr(s, name) for name in (
+        "arl0_rows", "bias_shift_sigma", "variance_ratio", "hit_rate_odds_ratio", "winsor_sigma",
+        "error_autocorrelation", "strategy_streams", "clear_multiple")}
+
+
+def _num(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def has_prediction(row: dict) -> bool:
+    """A row the model priced: not fallback_zero, and a finite error and sigma > 0."""
+    sigma = _num(row.get("expected_sigma_bps"))
+    return (row.get("sim_version") != "fallback_zero" and sigma is not None and sigma > 0
+            and _num(row.get("pnl_error_bps")) is not None)
+
+
+def _feed(stream: dict, row: dict, s: DivergenceSettings) -> None:
+    sigma = float(row["expected_sigma_bps"])
+    z = float(row["pnl_error_bps"]) / sigma
+    ts = row.get("ts")
+    dets = stream["detectors"]
+    zb = z / math.sqrt(_long_run_factor(s.error_autocorrelation))
+    dets["cusum_bias_up"].update(zb, ts)
+    dets["cusum_bias_down"].update(zb, ts)
+    dets["cusum_variance"].update(z, ts)
+    realized, expected = _num(row.get("realized_pnl_bps")), _num(row.get("expected_pnl_bps"))
+    if realized is not None and expected is not None:
+        dets["cusum_hit_rate"].update(realized > 0, normal_cdf(expected / sigma), ts)
+    stream["strategy_class"] = str(row.get("strategy_class") or "unknown")
+
+
+def _stream_keys(row: dict, s: DivergenceSettings):
+    yield "agent", str(row.get("agent") or "unknown")
+    if s.strategy_streams:
+        yield "strategy", str(row.get("strategy_class") or "unknown")
+
+
+def detect(state: dict | None, new_rows: list[dict], window_rows: list[dict],
+           settings: DivergenceSettings) -> tuple[dict, list[dict]]:
+    """Advance every stream's CUSUMs over `new_rows` and list the conditions firing now.
+
+    Cold start (state None, or saved under other CUSUM settings): replay `window_rows` instead of
+    `new_rows`; older history is never replayed. Rows without a model prediction are skipped by
+    the CUSUMs. The seed's rules are evaluated on `window_rows` each call (stateless). With no new
+    rows the returned state equals the input and the detections repeat the previous call's.
+    Detections are sorted by key.
+    """
+    s = settings
+    streams = {}
+    rows = new_rows
+    if state is None or state.get("version") != STATE_VERSION or state.get("params") != _fingerprint(s):
+        rows = window_rows
+    else:
+        for name, st in state.get("streams", {}).items():
+            streams[name] = dict(st, detectors={t: _LatchedCusum.from_dict(d)
+                                                for t, d in st["detectors"].items()})
+    for row in rows:
+        if not has_prediction(row):
+            continue
+        for scope, name in _stream_keys(row, s):
+            key = f"{scope}:{name}"
+            if key not in streams:
+                streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
+                                "detectors": new_detectors(s)}
+            _feed(streams[key], row, s)
+    new_state = {"version": STATE_VERSION, "params": _fingerprint(s), "streams": {
+        key: dict(st, detectors={t: d.to_dict() for t, d in st["detectors"].items()})
+        for key, st in sorted(streams.items())}}
+    detections = [d for key, st in sorted(streams.items()) for d in _cusum_detections(key, st, s)]
+    if s.seed_rules:
+        detections += seed_rule_detections(window_rows, s)
+    return new_state, sorted(detections, key=lambda d: d["key"])
+
+
+def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dict]:
+    out = []
+    for trigger in CUSUM_TRIGGERS:
+        det = stream["detectors"][trigger]
+        if not det.alarm:
+            continue
+        rep = det.report
+        shift, when = rep["shift"], _short_ts(det.change_ts)
+        cusum = f"(CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
+        if trigger.startswith("cusum_bias"):
+            unit, high = "sigma", abs(shift) >= s.high_bias_sigma
+            detail = f"mean error {shift:+.2f} sigma since {when} {cusum}"
+        elif trigger == "cusum_variance":
+            unit, high = "ratio", shift >= s.high_variance_ratio
+            detail = f"error variance x{shift:.2f} (RMSE x{math.sqrt(shift):.2f}) since {when} {cusum}"
+        else:
+            unit, high = "hit_rate", -shift >= s.high_hit_rate_drop
+            detail = (f"win rate {rep['aux'] + shift:.2f} vs expected {rep['aux']:.2f} "
+                      f"since {when} {cusum}")
+        out.append(_detection(key, stream, trigger, high, det.change_ts, shift, unit,
+                              rep["statistic"], det.h, rep["rows"], detail, rep["last_row_ts"]))
+    return out
+
+
+def _detection(key, stream, trigger, high, change_ts, shift, unit, statistic, threshold, rows,
+               detail, last_row_ts) -> dict:
+    scope = stream["scope"]
+    return {"key": f"{key}:{trigger}", "scope": scope,
+            "agent": stream["name"] if scope == "agent" else None,
+            "strategy_class": stream["strategy_class"] if scope == "agent" else stream["name"],
+            "trigger": trigger, "severity": "high" if high else "medium", "change_ts": change_ts,
+            "shift": None if shift is None else round(shift, 6), "shift_unit": unit,
+            "statistic": round(statistic, 6), "threshold": round(threshold, 6), "rows": rows,
+            "detail": detail, "last_row_ts": last_row_ts}
+
+
+def seed_rule_detections(window_rows: list[dict], s: DivergenceSettings) -> list[dict]:
+    """The seed's rules per agent over its last `window` predicted rows (needs >= min_rows):
+
+    mean_abs_error: mean(abs_error_bps) >= abs_error_threshold_bps
+    mean_error:     |mean(pnl_error_bps)| >= mean_error_threshold_bps
+    each "high" at statistic >= high_severity_factor * threshold (the seed's 1.3).
+    """
+    by_agent: dict[str, list[dict]] = {}
+    for row in window_rows:
+        if has_prediction(row):
+            by_agent.setdefault(str(row.get("agent") or "unknown"), []).append(row)
+    out = []
+    for agent, rows in sorted(by_agent.items()):
+        tail = rows[-s.window:]
+        if len(tail) < s.min_rows:
+            continue
+        errors = [float(r["pnl_error_bps"]) for r in tail]
+        m_abs = sum(abs(e) for e in errors) / len(errors)
+        m_err = sum(errors) / len(errors)
+        stream = {"scope": "agent", "name": agent,
+                  "strategy_class": str(tail[-1].get("strategy_class") or "unknown")}
+        since = f"over the last {len(tail)} rows to {_short_ts(tail[-1].get('ts'))}"
+        for trigger, stat, thr, detail in (
+                ("mean_abs_error", m_abs, s.abs_error_threshold_bps,
+                 f"mean |error| {m_abs:.1f} bps >= {s.abs_error_threshold_bps:g} {since}"),
+                ("mean_error", m_err, s.mean_error_threshold_bps,
+                 f"mean error {m_err:+.1f} bps, |.| >= {s.mean_error_threshold_bps:g} {since}")):
+            if abs(stat) >= thr:
+                out.append(_detection(f"agent:{agent}", stream, trigger,
+                                      abs(stat) >= s.high_severity_factor * thr, None, stat, "bps",
+                                      stat, thr, len(tail), detail, tail[-1].get("ts")))
+    return out
+
+
+def _short_ts(ts) -> str:
+    """'2026-11-23T18:00:00Z' -> '2026-11-23T18:00Z' (for one-line details)."""
+    if isinstance(ts, str) and len(ts) == 20 and ts.endswith(":00Z"):
+        return ts[:16] + "Z"
+    return str(ts)

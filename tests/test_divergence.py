@@ -1,0 +1,298 @@
+"""Divergence detectors: published ARLs, invariants of the stream bookkeeping, the seed's rules."""
+import ast
+import json
+import math
+import pathlib
+import random
+
+import numpy as np
+import pytest
+
+from meta_supervisor import detectors
+from meta_supervisor.detectors import (BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum,
+                                       calibrate, cusum_arl, mean_increment_cdf, normal_cdf)
+from meta_supervisor.divergence import DivergenceSettings, detect, seed_rule_detections
+
+INF = math.inf
+
+
+# --- ARL against published values -------------------------------------------------------------
+# Montgomery (Introduction to SQC, table "ARL performance of the tabular CUSUM with k = 1/2") and
+# Lucas & Crosier give, for the *two-sided* tabular CUSUM (upper and lower charts, alarm when either
+# exceeds h): h = 4: ARL0 168, ARL(1 sigma) 8.38; h = 5: ARL0 465, ARL(1 sigma) 10.4. A one-sided
+# chart has about twice the in-control ARL (336 / 930) and the same ARL at a 1-sigma shift, since the
+# other side practically never fires then. We check both, by Brook-Evans and by Monte-Carlo.
+PUBLISHED = [(4.0, 168.0, 8.38), (5.0, 465.0, 10.4)]
+
+
+def _two_sided_run_lengths(h, mu, runs, seed):
+    """Vectorized simulation of the two-sided k = 0.5 tabular CUSUM; run lengths of `runs` charts."""
+    rng = np.random.default_rng(seed)
+    hi = np.zeros(runs)
+    lo = np.zeros(runs)
+    length = np.zeros(runs, dtype=np.int64)
+    active = np.arange(runs)
+    t = 0
+    while active.size:
+        t += 1
+        z = rng.standard_normal(active.size) + mu
+        hi[active] = np.maximum(0.0, hi[active] + z - 0.5)
+        lo[active] = np.maximum(0.0, lo[active] - z - 0.5)
+        done = (hi[active] > h) | (lo[active] > h)
+        length[active[done]] = t
+        active = active[~done]
+    return length
+
+
+@pytest.mark.parametrize("h, arl0, arl1", PUBLISHED)
+def test_brook_evans_matches_published_two_sided_arl(h, arl0, arl1):
+    one_sided0 = cusum_arl(mean_increment_cdf(0.5, INF), h)
+    one_sided1 = cusum_arl(mean_increment_cdf(0.5, INF, mu=1.0), h)
+    # Two symmetric one-sided charts: 1/ARL = 1/ARL+ + 1/ARL- (Lucas & Crosier 1982).
+    assert one_sided0 / 2 == pytest.approx(arl0, rel=0.01)
+    assert one_sided1 == pytest.approx(arl1, rel=0.01)
+
+
+@pytest.mark.parametrize("h, arl0, arl1", PUBLISHED)
+def test_monte_carlo_matches_published_two_sided_arl(h, arl0, arl1):
+    # Seeded; standard error of the mean is ARL0 / sqrt(runs) ~ 1 %, so 4 % is > 3.5 SE yet tight.
+    assert _two_sided_run_lengths(h, 0.0, 12000, seed=1).mean() == pytest.approx(arl0, rel=0.04)
+    assert _two_sided_run_lengths(h, 1.0, 4000, seed=2).mean() == pytest.approx(arl1, rel=0.03)
+
+
+def test_calibrated_threshold_hits_the_target_arl_and_siegmund():
+    k, h, arl1 = calibrate("mean", 1.0, INF, 40000.0)
+    assert cusum_arl(mean_increment_cdf(k, INF), h) == pytest.approx(40000, rel=1e-3)
+    # Siegmund: ARL0 ~ (exp(2 k b) - 2 k b - 1) / (2 k^2), b = h + 1.166 (an independent estimate).
+    b = h + 1.166
+    assert (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k) == pytest.approx(40000, rel=0.03)
+    assert 10 < arl1 < 25
+
+
+def test_variance_and_hit_rate_thresholds_hit_target_by_simulation():
+    # Low target so a seeded simulation is cheap; checks the discretised chains of the other charts.
+    k, h, _ = calibrate("variance", 2.0, 4.0, 200.0)
+    rng = np.random.default_rng(3)
+    runs = 4000
+    s = np.zeros(runs)
+    length = np.zeros(runs)
+    alive = np.ones(runs, bool)
+    t = 0
+    while alive.any():
+        t += 1
+        z = rng.standard_normal(runs)
+        s = np.where(alive, np.maximum(0, s + np.minimum(z * z, 16.0) - k), s)
+        hit = alive & (s > h)
+        length[hit] = t
+        alive &= ~hit
+    assert length.mean() == pytest.approx(200, rel=0.06)
+    # Hit rate: calibrated for p = Phi(m), m ~ N(0, 0.15^2); simulate exactly that with the class.
+    _, hb, _ = calibrate("hit_rate", 0.67, 4.0, 200.0)
+    det_runs = [_run_length(BernoulliCusum(0.67, hb, 10), rng) for _ in range(1500)]
+    assert np.mean(det_runs) == pytest.approx(200, rel=0.08)
+
+
+def _run_length(det, rng):
+    t = 0
+    while True:
+        t += 1
+        p = normal_cdf(rng.normal(0.0, detectors.HIT_RATE_M_SD))
+        if det.update(rng.random() < p, p).drift_detected:
+            return t
+
+
+# --- detector classes ----------------------------------------------------------------------------
+def test_mean_cusum_equals_the_textbook_recursion():
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal(3000) * 1.3 + 0.2
+    det = MeanCusum(k=0.5, h=4.0, direction=-1, cap=4.0, clear_rows=10)
+    s, alarms = 0.0, []
+    for t, x in enumerate(z):
+        s = max(0.0, s - min(4.0, max(-4.0, x)) - 0.5)
+        if s > 4.0:
+            alarms.append(t)
+            s = 0.0
+        assert det.update(float(x), t).statistic == pytest.approx(s, abs=1e-12)
+        assert det.drift_detected == (bool(alarms) and alarms[-1] == t)
+    assert alarms
+
+
+@pytest.mark.parametrize("make, feed", [
+    (lambda: MeanCusum(0.5, 3.0, 1, 4.0, 20), lambda d, r, t: d.update(r.gauss(0.4, 1.5), t)),
+    (lambda: VarianceCusum(1.386, 6.0, 4.0, 20), lambda d, r, t: d.update(r.gauss(0, 1.4), t)),
+    (lambda: BernoulliCusum(0.5, 2.0, 20), lambda d, r, t: d.update(r.random() < 0.4, 0.55, t)),
+])
+def test_detector_json_round_trip_continues_identically(make, feed):
+    rng_a, rng_b = random.Random(9), random.Random(9)
+    a = make()
+    for t in range(300):
+        feed(a, rng_a, f"t{t}")
+        feed(make(), rng_b, "")  # keep the streams aligned
+    b = _LatchedCusum.from_dict(json.loads(json.dumps(a.to_dict())))
+    assert b == a and type(b) is type(a)
+    for t in range(300, 600):
+        feed(a, rng_a, f"t{t}")
+        feed(b, rng_b, f"t{t}")
+        assert a.to_dict() == b.to_dict()
+
+
+def test_detectors_validate_parameters():
+    with pytest.raises(ValueError, match="^h:"):
+        MeanCusum(0.5, -1.0)
+    with pytest.raises(ValueError, match="^direction:"):
+        MeanCusum(0.5, 1.0, direction=0)
+    with pytest.raises(ValueError, match="^odds_ratio:"):
+        BernoulliCusum(1.5, 1.0)
+    with pytest.raises(ValueError, match="^clear_rows:"):
+        VarianceCusum(1.0, 1.0, clear_rows=0)
+
+
+def test_latch_holds_while_shift_persists_and_clears_after_clear_rows_quiet():
+    rng = random.Random(2)
+    det = MeanCusum(0.5, 5.0, +1, 4.0, clear_rows=40)
+    for t in range(300):
+        det.update(rng.gauss(1.5 if 100 <= t < 200 else 0.0, 1.0), t)
+        if 130 <= t < 200:
+            assert det.alarm, t
+    assert det.alarms > 3          # restarted after each crossing, kept measuring
+    assert not det.alarm and det.report is None   # cleared within ~40 quiet rows after 200
+
+
+# --- streams and detect() ---------------------------------------------------------------------
+def _rows(n, agent="a1", cls="macro", shift_at=None, shift=0.0, seed=0, start=0, sigma=60.0):
+    rng = random.Random(seed)
+    out = []
+    for t in range(start, start + n):
+        err = rng.gauss(shift * sigma if shift_at is not None and t >= shift_at else 0.0, sigma)
+        out.append({"event_id": f"{agent}-{t:05d}", "ts": _ts(t), "agent": agent,
+                    "strategy_class": cls, "realized_pnl_bps": 5.0 + err, "expected_pnl_bps": 5.0,
+                    "expected_sigma_bps": sigma, "pnl_error_bps": err, "abs_error_bps": abs(err),
+                    "sim_version": "ridge_h24@abc", "horizon_hours": 24})
+    return out
+
+
+def _ts(t):
+    return f"2026-{1 + t // 600:02d}-{1 + t // 24 % 25:02d}T{t % 24:02d}:00:00Z"
+
+
+S = DivergenceSettings(arl0_rows=2000)
+
+
+def test_incremental_equals_cold_start_and_is_deterministic():
+    rows = _rows(700, shift_at=500, shift=-1.2)
+    whole = detect(None, [], rows, S)
+    state, _ = detect(None, [], rows[:400], S)
+    state = json.loads(json.dumps(state))
+    inc = detect(state, rows[400:], rows, S)
+    assert inc == whole
+    assert detect(None, [], rows, S) == whole
+    assert any(d["trigger"] == "cusum_bias_down" for d in whole[1])
+
+
+def test_unchanged_rerun_returns_same_state_and_detections():
+    rows = _rows(700, shift_at=500, shift=-1.2)
+    state, dets = detect(None, [], rows, S)
+    stored = json.loads(json.dumps(state))
+    again_state, again_dets = detect(stored, [], rows, S)
+    assert again_state == stored and again_dets == dets
+
+
+def test_cold_start_replays_window_only():
+    history, window = _rows(200, shift=3.0, shift_at=0, seed=1), _rows(300, seed=2, start=200)
+    assert detect(None, history, window, S) == detect(None, [], window, S)
+    assert not any(d["trigger"].startswith("cusum") for d in detect(None, [], window, S)[1])
+
+
+def test_changed_cusum_settings_mean_a_cold_start():
+    rows = _rows(300, seed=4)
+    state, _ = detect(None, [], rows[:100], S)
+    other = DivergenceSettings(arl0_rows=3000)
+    assert detect(state, rows[100:], rows, other) == detect(None, [], rows, other)
+
+
+def test_rows_without_a_prediction_are_ignored_by_the_cusums():
+    rows = _rows(400, shift_at=300, shift=1.5, seed=6)
+    noise = []
+    for i, r in enumerate(_rows(400, seed=7, shift=5.0, shift_at=0)):
+        bad = [{"sim_version": "fallback_zero"}, {"expected_sigma_bps": None},
+               {"expected_sigma_bps": 0.0}, {"pnl_error_bps": float("nan")}][i % 4]
+        noise.append({**r, **bad})
+    mixed = sorted(rows + noise, key=lambda r: (r["ts"], r["event_id"]))
+    off = DivergenceSettings(arl0_rows=2000, seed_rules=False)
+    assert detect(None, [], mixed, off) == detect(None, [], rows, off)
+
+
+def test_change_time_and_shift_estimates_near_the_planted_change():
+    rows = _rows(800, shift_at=500, shift=-1.5, seed=8)
+    _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, strategy_streams=False, seed_rules=False))
+    bias = next(d for d in dets if d["trigger"] == "cusum_bias_down")
+    change = next(i for i, r in enumerate(rows) if r["ts"] == bias["change_ts"])
+    assert abs(change - 500) <= 10
+    assert bias["shift"] == pytest.approx(-1.5, abs=0.35)
+    assert bias["shift_unit"] == "sigma" and bias["statistic"] > bias["threshold"]
+    assert bias["key"] == "agent:a1:cusum_bias_down" and bias["strategy_class"] == "macro"
+
+
+def test_strategy_streams_pool_agents():
+    rows = sorted(_rows(300, "a1", seed=1, shift_at=150, shift=1.5)
+                  + _rows(300, "a2", seed=2, shift_at=150, shift=1.5), key=lambda r: r["ts"])
+    _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, seed_rules=False))
+    strat = [d for d in dets if d["scope"] == "strategy" and d["trigger"] == "cusum_bias_up"]
+    assert strat and strat[0]["agent"] is None and strat[0]["key"] == "strategy:macro:cusum_bias_up"
+
+
+def test_hit_rate_collapse_is_detected_against_the_models_own_p():
+    rows = _rows(1500, seed=3)
+    for r in rows[600:]:  # same error scale, but live loses: realized pushed below zero often
+        r["realized_pnl_bps"] = -abs(r["realized_pnl_bps"]) if random.Random(r["event_id"]).random() < 0.5 \
+            else r["realized_pnl_bps"]
+    _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, seed_rules=False, strategy_streams=False))
+    hit = next(d for d in dets if d["trigger"] == "cusum_hit_rate")
+    expected = normal_cdf(5.0 / 60.0)
+    assert hit["shift"] < -0.1 and hit["shift_unit"] == "hit_rate"
+    assert f"{expected:.2f}" in hit["detail"]
+
+
+# --- the seed's rules ----------------------------------------------------------------------------
+def _seed_rows(errors, agent="a1"):
+    return [{**r, "pnl_error_bps": e, "abs_error_bps": abs(e)}
+            for r, e in zip(_rows(len(errors), agent=agent), errors)]
+
+
+def test_seed_rules_fire_exactly_as_the_seed_formula():
+    s = DivergenceSettings()
+    # 10 x +100 and 10 x -80: mean |e| = 90 (>= 90 fires, medium < 117), mean e = 10 (< 40).
+    dets = seed_rule_detections(_seed_rows([100.0] * 10 + [-80.0] * 10), s)
+    assert [(d["trigger"], d["severity"], d["statistic"], d["rows"]) for d in dets] == [
+        ("mean_abs_error", "medium", 90.0, 20)]
+    # 20 x +60: mean e = 60 >= 40, and >= 1.3 * 40 = 52: high; mean |e| 60 < 90.
+    dets = seed_rule_detections(_seed_rows([60.0] * 20), s)
+    assert [(d["trigger"], d["severity"], d["shift"]) for d in dets] == [("mean_error", "high", 60.0)]
+    # One row short of min_rows = max(10, 80 // 4) = 20: silent.
+    assert seed_rule_detections(_seed_rows([500.0] * 19), s) == []
+    # Only the last 80 rows count; fallback rows are not rows of the window.
+    rows = _seed_rows([4000.0] + [0.0] * 80)
+    assert seed_rule_detections(rows, s) == []
+    rows[-1]["sim_version"] = "fallback_zero"   # now the window is 4000 + 79 x 0: mean 50 >= 40
+    assert [(d["trigger"], d["severity"], d["statistic"]) for d in seed_rule_detections(rows, s)] == [
+        ("mean_error", "medium", 50.0)]
+    # 39.9 just below: mean_error silent.
+    assert seed_rule_detections(_seed_rows([39.9] * 20), s) == []
+
+
+# --- settings and purity -------------------------------------------------------------------------
+@pytest.mark.parametrize("field, value", [("window", 0), ("min_rows", 81), ("arl0_rows", 1),
+                                          ("hit_rate_odds_ratio", 1.2), ("variance_ratio", 1.0),
+                                          ("error_autocorrelation", -0.1)])
+def test_settings_are_validated(field, value):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        DivergenceSettings(**{field: value})
+
+
+def test_detector_modules_are_pure():
+    for mod in ("detectors.py", "divergence.py", "alerts.py"):
+        tree = ast.parse((pathlib.Path(detectors.__file__).parent / mod).read_text())
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module.split(".")[0] for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+        assert names <= {"math", "json", "dataclasses", "functools", "datetime", "__future__", "numpy"}
