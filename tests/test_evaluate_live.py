@@ -1,0 +1,112 @@
+"""Evaluate with its real adapters: PyGithub against the fake GitHub, sendgrid against the fake
+SendGrid, both on 127.0.0.1. Convergence, alert comments, exactly-once mail."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meta_supervisor.adapters.mail import SendgridMailer
+from meta_supervisor.adapters.pulls import pulls_from_env
+from meta_supervisor.jobs import evaluate
+from tests.conftest import KILL_LIST
+from tests.fakes.github_api import FakeGitHub
+from tests.fakes.sendgrid_api import FakeSendGrid
+from tests.test_evaluate import _world, put_rows, rows_for
+
+TOKEN = "ghs_test_token_5f2a9c"
+KEY = "SG.test-key-9d8e7f"
+RECIPIENTS = ["risk@example.com", "oncall@example.com"]
+
+
+def _diverging_agent(root):
+    rows = rows_for("macro", "TREND", 150, start=20000, seed=9, agent="macro-bad")
+    for r in rows:  # live falls 2 sigma short of the sim
+        r["realized_pnl_bps"] -= 40.0
+        r["pnl_error_bps"] -= 40.0
+        r["abs_error_bps"] = abs(r["pnl_error_bps"])
+    put_rows(root, rows)
+
+
+@pytest.fixture
+def github():
+    with FakeGitHub(files={"policy/strategy_kill_list.yaml": KILL_LIST}, token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def sendgrid():
+    with FakeSendGrid(api_key=KEY) as fake:
+        yield fake
+
+
+def _adapters(github, sendgrid):
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "acme/trading", "GITHUB_API_URL": github.url}
+    pulls = pulls_from_env(env, seconds_between_writes=0, retry_delays=(0,))
+    mailer = SendgridMailer(KEY, "supervisor@example.com", RECIPIENTS, host=sendgrid.url,
+                            timeout_s=2, backoff_s=0, sleep=lambda s: None)
+    return env, pulls, mailer
+
+
+def _state(root):
+    return {p.name: p.read_bytes() for p in (root / "state").glob("*.json")}
+
+
+def test_pr_comment_and_mail_then_an_unchanged_rerun_changes_nothing(root, github, sendgrid, capsys):
+    _world(root)
+    _diverging_agent(root)
+    env, pulls, mailer = _adapters(github, sendgrid)
+    first = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z")
+    assert first.exit_code == 0, first.failures
+    (pr,) = github.pulls
+    assert pr["title"] == "[AUTO] Disable strategy: macro" and pr["head"] == "auto/disable-macro"
+    assert "auto-disable" in pr["labels"]
+    assert "status: DISABLED" in github.file_at("auto/disable-macro", "policy/strategy_kill_list.yaml")
+    assert "status: ENABLED" in github.file_at("main", "policy/strategy_kill_list.yaml")
+    assert all(ref != "main" for ref, _, _ in github.ref_writes)
+    (comment,) = [c for c in github.comments(pr["number"]) if "meta-supervisor:alerts" in c["body"]]
+    assert "macro-bad" in comment["body"]
+    (mail,) = sendgrid.received
+    assert mail["subject"].startswith("DIVERGENCE ALERT")
+    assert sorted(t["email"] for p in mail["personalizations"] for t in p["to"]) == sorted(RECIPIENTS)
+    alerts = json.loads((root / "state/divergence_alerts.json").read_text())["alerts"]
+    assert any(a["agent"] == "macro-bad" and a["last_notified"] for a in alerts)
+
+    state, requests, comments = _state(root), sendgrid.requests, github.comments(pr["number"])
+    commits = github.commits_on("auto/disable-macro")
+    second = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T02:00:00Z")
+    assert second.exit_code == 0
+    assert _state(root) == state                      # byte-identical state
+    assert sendgrid.requests == requests              # nothing sent
+    assert len(github.pulls) == 1 and github.comments(pr["number"]) == comments
+    assert github.commits_on("auto/disable-macro") == commits and github.pulls[0]["body"] == pr["body"]
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err and KEY not in out.out + out.err
+
+
+def test_mail_outage_keeps_the_alert_pending_and_the_next_run_delivers_it(root, github, sendgrid):
+    _diverging_agent(root)
+    env, pulls, mailer = _adapters(github, sendgrid)
+    sendgrid.down()
+    result = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z")
+    assert result.exit_code == 2 and any("mail" in f for f in result.failures)
+    pending = json.loads((root / "state/mail_pending.json").read_text())
+    assert len(pending) == 1 or len(pending.get("messages", pending)) == 1
+    assert list((root / "outbox/mail").glob("*.eml"))
+    assert sendgrid.received == []
+    sendgrid.up()
+    again = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T02:00:00Z")
+    assert again.exit_code == 0
+    assert len(sendgrid.received) == 1
+    third = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T03:00:00Z")
+    assert third.exit_code == 0 and len(sendgrid.received) == 1
+
+
+def test_ongoing_alert_is_mailed_again_after_renotify_hours(root, github, sendgrid):
+    _diverging_agent(root)
+    env, pulls, mailer = _adapters(github, sendgrid)
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z")
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T23:00:00Z")
+    assert len(sendgrid.received) == 1
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-29T01:30:00Z")
+    assert len(sendgrid.received) == 2
