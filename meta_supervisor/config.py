@@ -62,10 +62,14 @@ class EvaluateSettings:
     cvar_min_rows: int = 100
     # Overrides the regime of the most recent alpha event.
     current_regime: typing.Optional[str] = None
+    # A proposal a reviewer closed without merging is not re-opened for this long (0: always re-open).
+    reopen_declined_after_hours: float = 168.0
 
     def __post_init__(self):
         if not 0.5 <= self.cvar_alpha < 1:
             raise ValueError("cvar_alpha must be in [0.5, 1)")
+        if self.reopen_declined_after_hours < 0:
+            raise ValueError("reopen_declined_after_hours must be >= 0")
         if self.window_rows < 1 or self.cvar_min_rows < 1:
             raise ValueError("window_rows and cvar_min_rows must be >= 1")
 
@@ -96,7 +100,7 @@ def settings_from_mapping(data) -> Settings:
     >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})
     Traceback (most recent call last):
     ...
-    meta_supervisor.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, cvar_alpha, cvar_min_rows, horizon, window_rows)
+    meta_supervisor.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, cvar_alpha, cvar_min_rows, horizon, reopen_declined_after_hours, window_rows)
     """
     return _build(Settings, {} if data is None else data, ())
 

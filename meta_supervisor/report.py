@@ -84,8 +84,9 @@ def pr_body(ev: dict) -> str:
               f"Sets `status: DISABLED` for `{s}` in `{KILL_LIST}` (with `disabled_at` and "
               "`disabled_reason`); no other line of the file changes. The live trading system reads the "
               "kill list from the default branch and stops the strategy. To turn it back on later, set "
-              "`status: ENABLED` in a normal PR. Closing this PR without merging leaves the strategy on; "
-              "the next run re-proposes it while the breach persists.", "",
+              "`status: ENABLED` in a normal PR. Closing this PR without merging leaves the strategy on, and "
+              "meta-supervisor will not propose it again for `evaluate.reopen_declined_after_hours` "
+              "(default 7 days) even if the breach persists.", "",
               "CVaR95 is the Acerbi–Tasche expected shortfall at 95% of the adverse error "
               "`expected - realized` (positive = live did worse than the simulation).", "",
               f"<!-- {EVIDENCE_MARKER} {_marker_json(ev)} -->"]

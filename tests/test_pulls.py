@@ -229,9 +229,12 @@ def test_human_commit_on_the_branch_is_never_overwritten(gh):
     assert gh.branch_head("auto/disable-macro") == human
 
 
+LONG_AGO = "2020-01-01T00:00:00Z"
+
+
 def test_human_branch_without_pr_is_left_alone(gh):
     Client(gh).propose()
-    gh.close_pull(1)
+    gh.close_pull(1, closed_at=LONG_AGO)
     human = gh.add_commit("auto/disable-macro", "README.md", "mine\n")
     result = Client(gh).propose()
     assert (result.action, result.number) == ("human_edited", None)
@@ -240,7 +243,7 @@ def test_human_branch_without_pr_is_left_alone(gh):
 
 def test_stale_bot_branch_without_pr_is_reset_off_the_new_default_head(gh):
     Client(gh).propose()
-    gh.close_pull(1)  # closed unmerged
+    gh.close_pull(1, closed_at=LONG_AGO)  # closed unmerged, long ago
     new_main = gh.add_commit("main", "README.md", "moved on\n", message="human push to main")
     result = Client(gh).propose(body="breached again")
     assert (result.action, result.number) == ("created", 2)
@@ -248,6 +251,23 @@ def test_stale_bot_branch_without_pr_is_reset_off_the_new_default_head(gh):
     assert gh.file_at("auto/disable-macro", "README.md") == "moved on\n"
     assert len(gh.commits_on("auto/disable-macro")) == len(gh.commits_on("main")) + 1
     assert new_main in {w[2] for w in gh.ref_writes if w[0] == "refs/heads/auto/disable-macro"}
+
+
+def test_a_recently_declined_pr_is_respected_then_asked_again(gh):
+    Client(gh).propose()
+    gh.close_pull(1)  # a reviewer closed it without merging, just now
+    writes = len(gh.ref_writes)
+    result = Client(gh).propose(body="breached again")
+    assert (result.action, result.number) == ("declined", 1)
+    assert len(gh.pulls) == 1 and len(gh.ref_writes) == writes
+    # a week later the breach is proposed again
+    later = Client(gh, clock=lambda: time.time() + 8 * 24 * 3600).propose(body="still breached")
+    assert (later.action, later.number) == ("created", 2)
+    # a strategy may opt out of the pause
+    gh.close_pull(2)
+    again = Client(gh).api.propose_disable("macro", title="[AUTO] Disable strategy: macro", body="x",
+                                           edit=disable("macro"), commit_message="m", respect_declined_hours=0)
+    assert again.action == "created"
 
 
 def test_open_pr_whose_bot_branch_lost_the_change_gets_a_commit_on_top(gh):

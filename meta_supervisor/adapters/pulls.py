@@ -67,7 +67,7 @@ class _Transient(Exception):
 @dataclass(frozen=True)
 class PullResult:
     strategy: str
-    action: str  # "created" | "updated" | "unchanged" | "already_disabled" | "human_edited"
+    action: str  # "created" | "updated" | "unchanged" | "already_disabled" | "human_edited" | "declined"
     number: int | None
     url: str | None
     branch: str
@@ -99,14 +99,16 @@ class PullRequests:
 
     # ---- public API --------------------------------------------------------------------------
     def propose_disable(self, strategy: str, *, title: str, body: str, edit: Callable[[str], str | None],
-                        commit_message: str, label: str = "auto-disable") -> PullResult:
+                        commit_message: str, label: str = "auto-disable",
+                        respect_declined_hours: float = 168.0) -> PullResult:
         """Open (or converge) the PR on `auto/disable-<strategy>`. `edit(text)` must be pure: it may be
         called on the default branch's kill list and on the branch's. It returns the edited text, or
         None when the strategy is already disabled in `text` (an unchanged text counts the same)."""
         if not _STRATEGY.fullmatch(strategy) or strategy.endswith(".lock") or ".." in strategy:
             raise PullsError(f"strategy name {strategy!r} cannot be used in a branch name")
         with self._failing(f"proposing to disable {strategy}"):
-            return self._propose(strategy, BRANCH_PREFIX + strategy, title, body, edit, commit_message, label)
+            return self._propose(strategy, BRANCH_PREFIX + strategy, title, body, edit, commit_message, label,
+                                 respect_declined_hours)
 
     def upsert_comment(self, number: int, marker: str, body: str) -> str:
         """Create or update the comment on issue/PR `number` whose body contains `marker`."""
@@ -134,7 +136,7 @@ class PullRequests:
             raise PullsError(self._redact(f"GitHub: {what} failed: {_describe(e)}{hint}")) from e
 
     # ---- the story ---------------------------------------------------------------------------
-    def _propose(self, strategy, branch, title, body, edit, commit_message, label) -> PullResult:
+    def _propose(self, strategy, branch, title, body, edit, commit_message, label, declined_hours) -> PullResult:
         repo = self._repo()
         base_sha = self._head(repo.default_branch)
         if base_sha is None:
@@ -143,6 +145,14 @@ class PullRequests:
             self._log(f"{strategy}: already DISABLED on {repo.default_branch}; no pull request")
             return PullResult(strategy, "already_disabled", None, None, branch)
         pr = self._find_pr(branch)
+        if pr is None:
+            declined = self._recently_declined(branch, declined_hours)
+            if declined is not None:
+                # A reviewer closed the last proposal without merging: that is a decision, and
+                # re-opening it every hour would be a fight with a person. Wait, then ask again.
+                self._log(f"{strategy}: PR #{declined.number} was closed unmerged less than "
+                          f"{declined_hours:g} h ago; not proposing again yet")
+                return PullResult(strategy, "declined", declined.number, declined.html_url, branch)
         head_sha = self._head(branch)
         if head_sha is None:
             head_sha = self._create_branch(branch, base_sha)
@@ -258,6 +268,22 @@ class PullRequests:
         pulls = self._call("find PR", lambda: list(self._repo().get_pulls(state="open", head=f"{owner}:{branch}")))
         pulls = [p for p in pulls if p.head.ref == branch]
         return pulls[0] if pulls else None
+
+    def _recently_declined(self, branch: str, hours: float):
+        """The newest PR from `branch` closed without merging less than `hours` ago, if any."""
+        if hours <= 0:
+            return None
+        owner = self._repo().owner.login
+        closed = self._call("find closed PRs", lambda: list(
+            self._repo().get_pulls(state="closed", head=f"{owner}:{branch}")))
+        now = self._clock()
+        for p in closed:
+            if p.head.ref != branch or p.merged_at is not None or p.closed_at is None:
+                continue
+            closed_at = p.closed_at if p.closed_at.tzinfo else p.closed_at.replace(tzinfo=timezone.utc)
+            if now - closed_at.timestamp() < hours * 3600:
+                return p
+        return None
 
     def _create_pr(self, branch: str, base: str, title: str, body: str):
         """(pull, created by this call). A PR that appeared concurrently is adopted."""

@@ -152,7 +152,8 @@ def _propose(ws, verdict, ev, kill_text, now, pulls, actions, result) -> None:
         pr = pulls.propose_disable(
             strategy, title=title, body=body,
             edit=lambda text: disable_strategy(text, strategy, now, reason),
-            commit_message=f"Disable strategy {strategy}\n\n{reason}")
+            commit_message=f"Disable strategy {strategy}\n\n{reason}",
+            respect_declined_hours=ws.settings.evaluate.reopen_declined_after_hours)
     except UserError as err:
         result.failures.append(f"PR for {strategy}: {err}")
         actions.annotate("error", f"could not open the PR for {strategy}: {err}")

@@ -194,9 +194,12 @@ class FakeGitHub:
             self._refs[branch] = sha
             return sha
 
-    def close_pull(self, number: int) -> None:
+    def close_pull(self, number: int, closed_at: str | None = None) -> None:
+        """A person closes the PR without merging it (at `closed_at`, default now)."""
         with self._lock:
-            self._pull(number)["state"] = "closed"
+            pull = self._pull(number)
+            pull["state"] = "closed"
+            pull["closed_at"] = closed_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     # ---- git object store --------------------------------------------------------------------
     def _make_commit(self, base_tree: dict[str, str], parents: list[str], message: str,
@@ -297,8 +300,8 @@ class FakeGitHub:
                 "number": n, "state": p["state"], "locked": False, "title": p["title"], "body": p["body"],
                 "user": self._user("meta-bot"), "labels": [self._label_json(x) for x in p["labels"]],
                 "head": side(p["head"], head_sha), "base": side(p["base"], self._refs[p["base"]]),
-                "draft": False, "merged": False, "created_at": "2024-01-01T00:00:00Z",
-                "updated_at": "2024-01-01T00:00:00Z"}
+                "draft": False, "merged": False, "merged_at": None, "closed_at": p.get("closed_at"),
+                "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}
 
     def _issue_json(self, p: dict) -> dict:
         pj = self._pull_json(p)
