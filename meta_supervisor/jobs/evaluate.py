@@ -35,6 +35,7 @@ class EvaluateResult:
     regime: str | None
     verdicts: list
     proposals: list = field(default_factory=list)   # (strategy, where) pairs
+    pull_numbers: list = field(default_factory=list)  # PRs created or updated by this run
     alerts: list = field(default_factory=list)
     failures: list = field(default_factory=list)    # delivery problems: the run exits 2
 
@@ -158,9 +159,11 @@ def _propose(ws, verdict, ev, kill_text, now, pulls, actions, result) -> None:
         result.failures.append(f"PR for {strategy}: {err}")
         actions.annotate("error", f"could not open the PR for {strategy}: {err}")
         return
-    where = pr.url or pr.action
-    print(f"proposal: {title} -> {pr.action} {where}", file=actions.out)
+    where = f"PR #{pr.number} {pr.action} ({pr.url})" if pr.number else pr.action
+    print(f"proposal: {title} -> {where}", file=actions.out)
     result.proposals.append((strategy, where))
+    if pr.number and pr.action != "declined":
+        result.pull_numbers.append(pr.number)
 
 
 def _notify(ws, update, now, mailer, env, actions, result) -> dict:
@@ -205,4 +208,4 @@ def _summarize(actions, result, cells, limits, regime, verdicts, doc) -> None:
     actions.output("breaches", len(breaches))
     actions.output("breached_strategies", ",".join(breaches))
     actions.output("alerts", len(doc.get("alerts", [])))
-    actions.output("pull_requests", ",".join(str(w) for _, w in result.proposals))
+    actions.output("pull_requests", ",".join(str(n) for n in result.pull_numbers))
