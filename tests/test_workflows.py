@@ -1,0 +1,403 @@
+"""The GitHub workflows: structure (pins, permissions, concurrency, no expressions in shell) and
+end-to-end runs of their jobs, step by step, in a clone of a local bare "origin" against the fake
+GitHub API (tests/workflow_runner.py emulates the runner)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from meta_supervisor import synth
+from meta_supervisor.jobs.demo import KILL_LIST
+from meta_supervisor.timeutil import HOUR, parse_ts
+from tests.fakes.github_api import FakeGitHub
+from tests.workflow_runner import StepContext, WorkflowRunner, evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / ".github" / "workflows"
+STATE_WRITERS = ("supervise.yml", "train.yml")
+BOT = "github-actions[bot]"
+SHA_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40})\s+#\s*v\d+\.\d+\.\d+\s*$")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+
+
+def triggers(doc: dict) -> dict:
+    return doc.get("on", doc.get(True))  # PyYAML 1.1 reads the bare key `on` as True
+
+
+def all_workflows() -> list[str]:
+    return sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
+
+
+def steps_of(doc: dict):
+    for job_id, job in doc["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+def commit_step(doc: dict) -> dict:
+    (step,) = [s for _, s in steps_of(doc) if "commit_state.sh" in s.get("run", "")]
+    return step
+
+
+# ---- structure ------------------------------------------------------------------------------------
+def test_the_three_workflows_exist():
+    assert {"supervise.yml", "train.yml", "ci.yml"} <= set(all_workflows())
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_every_action_is_pinned_to_a_full_sha_with_its_version(name):
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    uses_lines = [line for line in text.splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert uses_lines, f"{name}: no actions?"
+    for line in uses_lines:
+        assert SHA_PIN.match(line), f"{name}: not pinned to a 40-hex SHA with a '# vX.Y.Z' comment: {line.strip()}"
+    for _, step in steps_of(load(name)):
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+
+def test_one_action_one_pin_across_workflows():
+    pins: dict[str, set] = {}
+    for name in all_workflows():
+        for line in (WORKFLOWS / name).read_text().splitlines():
+            m = SHA_PIN.match(line)
+            if m:
+                pins.setdefault(m.group(1), set()).add(line.split("@", 1)[1].strip())
+    assert all(len(v) == 1 for v in pins.values()), pins
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_no_expression_inside_run(name):
+    for job_id, step in steps_of(load(name)):
+        assert "${{" not in step.get("run", ""), f"{name}/{job_id}/{step.get('name')}: use env: instead"
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_least_privilege_and_timeouts(name):
+    doc = load(name)
+    assert doc.get("permissions") == {}, f"{name}: top-level permissions must be {{}}"
+    for job_id, job in doc["jobs"].items():
+        assert isinstance(job.get("permissions"), dict), f"{name}/{job_id}: permissions per job"
+        assert isinstance(job.get("timeout-minutes"), int) and 0 < job["timeout-minutes"] <= 60
+    expected = {"supervise.yml": {"supervise": {"contents": "write", "pull-requests": "write", "issues": "write"}},
+                "train.yml": {"train": {"contents": "write"}},
+                "ci.yml": {"test": {"contents": "read"}}}.get(name)
+    if expected:
+        assert {j: job["permissions"] for j, job in doc["jobs"].items()} == expected
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_checkout_keeps_no_credentials(name):
+    for _, step in steps_of(load(name)):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_secrets_only_in_the_env_of_the_steps_that_need_them(name):
+    doc = load(name)
+    for scope in [doc, *doc["jobs"].values()]:
+        assert "secrets." not in yaml.safe_dump(scope.get("env") or {})
+    allowed = {"Evaluate": {"GITHUB_TOKEN", "SENDGRID_API_KEY"}, "Commit state": {"COMMIT_STATE_TOKEN"}}
+    for _, step in steps_of(doc):
+        with_secrets = {k for k, v in (step.get("env") or {}).items() if "secrets." in str(v)}
+        assert with_secrets <= allowed.get(step.get("name"), set()), (name, step.get("name"), with_secrets)
+        assert "secrets." not in yaml.safe_dump(step.get("with") or {})
+
+
+def test_state_writers_share_one_uncancelled_concurrency_group():
+    groups = set()
+    for name in STATE_WRITERS:
+        conc = load(name)["concurrency"]
+        assert conc["cancel-in-progress"] is False, name
+        groups.add(conc["group"])
+    assert len(groups) == 1 and "${{" not in groups.pop()
+
+
+@pytest.mark.parametrize("name", STATE_WRITERS)
+def test_state_is_committed_even_when_an_earlier_step_failed(name):
+    doc = load(name)
+    step = commit_step(doc)
+    assert "!cancelled()" in step["if"].replace(" ", "")
+    assert evaluate(step["if"].strip().removeprefix("${{").removesuffix("}}"), {},
+                    {"cancelled": lambda: False, "failure": lambda: True, "success": lambda: False,
+                     "always": lambda: True}) is True
+    assert "schedule" in triggers(doc) and "workflow_dispatch" in triggers(doc)
+
+
+def test_supervise_commits_before_it_reports_an_evaluate_failure():
+    steps = [s for _, s in steps_of(load("supervise.yml"))]
+    names = [s.get("name") for s in steps]
+    ev, commit, last = steps[names.index("Evaluate")], names.index("Commit state"), steps[-1]
+    assert ev["id"] == "evaluate" and ev.get("continue-on-error") is True
+    assert names.index("Evaluate") < commit < len(steps) - 1
+    assert "steps.evaluate.outcome == 'failure'" in last["if"] and "!cancelled()" in last["if"]
+    assert ev["env"]["GITHUB_TOKEN"] == "${{ secrets.META_SUPERVISOR_TOKEN || github.token }}"
+    assert ev["env"]["META_EMAIL_TO"] == "${{ vars.META_EMAIL_TO }}"
+
+
+def test_train_inputs_reach_the_script_through_env():
+    doc = load("train.yml")
+    inputs = triggers(doc)["workflow_dispatch"]["inputs"]
+    assert inputs["horizons"]["type"] == "string" and inputs["horizons"]["default"] == ""
+    assert inputs["force"]["type"] == "boolean"
+    (train,) = [s for _, s in steps_of(doc) if s.get("name") == "Train"]
+    assert train["env"] == {"HORIZONS": "${{ inputs.horizons }}", "FORCE": "${{ inputs.force }}"}
+
+
+def test_setup_python_caches_pip_keyed_on_requirements():
+    for name in all_workflows():
+        for _, step in steps_of(load(name)):
+            if step.get("uses", "").startswith("actions/setup-python@"):
+                assert step["with"]["cache"] == "pip"
+                assert "requirements.txt" in step["with"]["cache-dependency-path"]
+                assert step["with"]["python-version"] == "3.11"
+
+
+# ---- end to end ----------------------------------------------------------------------------------
+START = parse_ts("2026-09-01T00:00:00Z")
+DAYS, SPLIT_DAY = 40, 32
+PROJECT = ["meta_supervisor", "scripts", ".github", "requirements.txt", ".gitignore"]
+
+
+def _git_env(home: Path) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITHUB_", "SENDGRID_", "META_"))}
+    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+               GIT_AUTHOR_NAME="A Human", GIT_AUTHOR_EMAIL="human@example.com",
+               GIT_COMMITTER_NAME="A Human", GIT_COMMITTER_EMAIL="human@example.com")
+    return env
+
+
+def _git(cwd: Path, *args, env: dict) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout.rstrip("\n")
+
+
+def _jsonl(path: Path, rows, mode="wb") -> None:
+    with open(path, mode) as handle:
+        handle.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+
+
+def _script(root: Path, name: str, *args) -> None:
+    proc = subprocess.run([sys.executable, f"scripts/{name}.py", "--root", ".", *args], cwd=root,
+                          capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                               if not k.startswith(("GITHUB_", "SENDGRID_"))})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A repository as it would live on GitHub: the project's code and workflows, the policy, the
+    inputs up to day 32 reconciled and trained on (state/ committed), then a commit from the trading
+    system with 8 more days of inputs, which the next supervise run reconciles and evaluates."""
+    base = tmp_path_factory.mktemp("template")
+    env = _git_env(base / "home")
+    root = base / "repo"
+    root.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for item in PROJECT:
+        src = REPO / item
+        (shutil.copytree(src, root / item, ignore=ignore) if src.is_dir() else shutil.copy2(src, root / item))
+    (root / "policy").mkdir()
+    (root / "data").mkdir()
+    (root / "policy/strategy_kill_list.yaml").write_text(KILL_LIST)
+    (root / "policy/agents.yaml").write_text(
+        "".join(f"{a}: {s}\n" for s, agents in synth.STRATEGIES.items() for a in agents))
+    world = synth.make_world(START, DAYS, seed=7, diverge_from=START + (SPLIT_DAY + 2) * 24 * HOUR)
+    split = START + SPLIT_DAY * 24 * HOUR
+    old_events = [e for e in world.events if parse_ts(e["ts"]) < split]
+    old_prices = [p for p in world.prices if parse_ts(p["ts"]) < split]
+    _jsonl(root / "data/alpha_events.jsonl", old_events)
+    _jsonl(root / "data/prices.jsonl", old_prices)
+    _script(root, "reconcile")
+    _script(root, "train")
+    _git(root, "init", "--quiet", env=env)
+    _git(root, "add", "-A", env=env)
+    _git(root, "commit", "--quiet", "-m", "meta-supervisor with a month of state", env=env)
+    _jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events):], "ab")
+    _jsonl(root / "data/prices.jsonl", world.prices[len(old_prices):], "ab")
+    _git(root, "commit", "--quiet", "-am", "trading system: 8 more days", env=env)
+    return root
+
+
+class Repo:
+    """A bare origin cloned from the template, a shallow working clone (as actions/checkout makes),
+    and helpers to look at the origin."""
+
+    def __init__(self, template: Path, tmp: Path):
+        self.tmp = tmp
+        self.env = _git_env(tmp / "home")
+        self.origin = tmp / "origin.git"
+        _git(tmp, "clone", "--quiet", "--bare", str(template), str(self.origin), env=self.env)
+        self.seed_head = self.head()
+        self.work = tmp / "work"
+        _git(tmp, "clone", "--quiet", "--depth", "1", "--branch", "main", f"file://{self.origin}", str(self.work),
+             env=self.env)
+
+    def git(self, *args) -> str:
+        return _git(self.origin, *args, env=self.env)
+
+    def head(self) -> str:
+        return _git(self.origin, "rev-parse", "refs/heads/main", env=self.env)
+
+    def files(self, rev: str) -> list[str]:
+        return self.git("diff-tree", "--no-commit-id", "--name-only", "-r", rev).splitlines()
+
+    def push_from_elsewhere(self, path: str, line: str) -> str:
+        other = self.tmp / "elsewhere"
+        if not other.exists():
+            _git(self.tmp, "clone", "--quiet", str(self.origin), str(other), env=self.env)
+        _git(other, "pull", "--quiet", "--ff-only", env=self.env)
+        with open(other / path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+        _git(other, "commit", "--quiet", "-am", f"someone else: {path}", env=self.env)
+        _git(other, "push", "--quiet", "origin", "main", env=self.env)
+        return _git(other, "rev-parse", "HEAD", env=self.env)
+
+
+def checkout(ctx: StepContext) -> int:
+    """The clone is the checkout; it must be a git work tree with `origin` and no stored token."""
+    assert ctx.with_.get("persist-credentials") == "false"
+    assert (ctx.workdir / ".git").exists()
+    return 0
+
+
+def setup_python(ctx: StepContext) -> int:
+    assert ctx.with_["python-version"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    ctx.path.insert(0, str(Path(sys.executable).parent))  # the venv's python (and pip) first on PATH
+    return 0
+
+
+def runner_for(workflow: str, repo: Repo, gh: FakeGitHub, **kw) -> WorkflowRunner:
+    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **{k: repo.env[k] for k in (
+        "HOME", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")},
+        # The venv already holds requirements.txt: the Install step must find everything offline.
+        "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    return WorkflowRunner(WORKFLOWS / workflow, repo.work, base_env=base_env,
+                          github={"token": gh.token, "repository": "acme/trading", "api_url": gh.url,
+                                  "ref_name": "main", "ref": "refs/heads/main"},
+                          uses={"actions/checkout": checkout, "actions/setup-python": setup_python}, **kw)
+
+
+@pytest.fixture
+def repo(template, tmp_path):
+    return Repo(template, tmp_path)
+
+
+@pytest.fixture
+def gh():
+    with FakeGitHub(owner="acme", repo="trading", default_branch="main",
+                    files={"policy/strategy_kill_list.yaml": KILL_LIST}) as fake:
+        yield fake
+
+
+def _rows_in(repo: Repo, rev: str) -> int:
+    numstat = repo.git("diff", "--numstat", f"{rev}^", rev, "--", "state/reconciled")
+    return sum(int(line.split("\t")[0]) for line in numstat.splitlines())
+
+
+def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
+    raced = {}
+
+    def before(step):
+        if "commit_state.sh" in step.get("run", ""):  # a person pushes meanwhile
+            raced["sha"] = repo.push_from_elsewhere("policy/agents.yaml", "# reviewed by the risk desk\n")
+
+    job = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise", before_step=before)
+    assert job.status == "success", job.log()
+    assert [s.outcome for s in job.steps] == ["success"] * 6 + ["skipped"], job.log()
+    assert job.step("evaluate").outputs["exit_code"] == "0"
+    assert "## Evaluate" in job.summary
+
+    # The state commit is on the origin, on top of the racing commit, by the bot, touching state/ only.
+    head = repo.head()
+    assert repo.git("rev-parse", f"{head}^") == raced["sha"]
+    assert repo.git("log", "-1", "--format=%an", head) == BOT
+    files = repo.files(head)
+    assert files and all(f.startswith("state/") for f in files), files
+    assert {"state/strategy_cvar_regime.json", "state/divergence_alerts.json",
+            "state/reconcile_report.json"} <= set(files)
+    subject = repo.git("log", "-1", "--format=%s", head)
+    rows = _rows_in(repo, head)
+    assert rows > 1000 and subject.startswith(f"state: reconcile +{rows} rows"), subject
+    assert re.search(r"; \d+ alerts?$", subject), subject
+    assert _git(repo.work, "status", "--porcelain", "--", "state", env=repo.env) == ""  # all of it committed
+    assert not repo.git("ls-tree", "-r", "--name-only", head, "--", "outbox")
+
+    # The breaching strategy got its auto-disable PR on the (fake) GitHub, and only that one.
+    pulls = gh.pulls
+    assert [(p["head"], p["title"]) for p in pulls] == [("auto/disable-macro", "[AUTO] Disable strategy: macro")]
+    assert pulls[0]["labels"] == ["auto-disable"]
+    edited = gh.file_at("auto/disable-macro", "policy/strategy_kill_list.yaml")
+    assert re.search(r'\nmacro:\n  status: DISABLED +# ENABLED \| DISABLED\n  disabled_at: "[^"]+Z"\n  disabled_reason: ', edited)
+    assert edited.count("DISABLED") == KILL_LIST.count("DISABLED") + 1   # nothing else flipped
+    assert gh.file_at("main", "policy/strategy_kill_list.yaml") == KILL_LIST
+
+    # A second run converges: no new PR, nothing new to reconcile.
+    job2 = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise")
+    assert job2.status == "success", job2.log()
+    assert len(gh.pulls) == 1
+
+
+def test_supervise_commits_state_when_evaluate_cannot_deliver(repo, gh):
+    gh.inject("GET", r"^/repos/acme/trading$", 403, {"message": "Resource not accessible by integration"},
+              times=1000)
+    job = runner_for("supervise.yml", repo, gh, event="workflow_dispatch").run_job("supervise")
+    assert job.status == "failure"
+    ev = job.step("evaluate")
+    assert (ev.outcome, ev.conclusion, ev.outputs["exit_code"]) == ("failure", "success", "2"), job.log()
+    assert job.step("Commit state").outcome == "success", job.log()
+    last = job.step("Fail if evaluate failed")
+    assert last.outcome == "failure" and "::error title=evaluate::finished" in last.stdout
+    head = repo.head()
+    assert head != repo.seed_head and repo.git("log", "-1", "--format=%an", head) == BOT
+    assert all(f.startswith("state/") for f in repo.files(head))
+    assert gh.pulls == []
+
+
+def test_train_dispatch_with_inputs_commits_the_models(repo, gh):
+    runner = runner_for("train.yml", repo, gh, event="workflow_dispatch", inputs={"horizons": "24", "force": True})
+    job = runner.run_job("train")
+    assert job.status == "success", job.log()
+    assert job.step("Train").env["HORIZONS"] == "24" and job.step("Train").env["FORCE"] == "true"
+    head = repo.head()
+    assert repo.git("log", "-1", "--format=%an", head) == BOT
+    files = set(repo.files(head))
+    assert {"state/models/ridge_h24.json", "state/models/train_report.json"} <= files
+    assert "state/models/ridge_h1.json" not in files
+    assert all(f.startswith("state/models/") for f in files), files
+    assert repo.git("log", "-1", "--format=%s", head) == "state: models h24 promoted"
+
+
+def test_train_on_schedule_uses_the_defaults(repo, gh):
+    job = runner_for("train.yml", repo, gh, event="schedule").run_job("train")
+    assert job.status == "success", job.log()
+    assert job.step("Train").env["HORIZONS"] == "" and job.step("Train").env["FORCE"] == ""
+    assert "train h=1:" in job.step("Train").stderr + job.step("Train").stdout
+    assert repo.git("log", "-1", "--format=%s").startswith("state: models")
+
+
+def test_train_input_is_data_not_shell(repo, gh, tmp_path):
+    marker = tmp_path / "pwned"
+    runner = runner_for("train.yml", repo, gh, event="workflow_dispatch",
+                        inputs={"horizons": f"24; touch {marker}; $(touch {marker})", "force": False})
+    job = runner.run_job("train")
+    assert not marker.exists()
+    assert job.step("Train").outcome == "failure" and "--horizons" in job.step("Train").stderr
+    assert job.step("Commit state").outcome == "success"   # ran anyway; nothing to commit
+    assert "nothing changed under state/" in job.step("Commit state").stdout
+    assert repo.head() == repo.seed_head
