@@ -110,3 +110,19 @@ def test_ongoing_alert_is_mailed_again_after_renotify_hours(root, github, sendgr
     assert len(sendgrid.received) == 1
     evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-29T01:30:00Z")
     assert len(sendgrid.received) == 2
+
+
+def test_alert_comment_is_updated_when_the_alerts_clear(root, github, sendgrid):
+    _world(root)
+    _diverging_agent(root)
+    env, pulls, mailer = _adapters(github, sendgrid)
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z")
+    (pr,) = github.pulls
+    # the agent recovers: long enough for every latched chart to clear
+    put_rows(root, rows_for("macro", "TREND", 1200, start=30000, seed=11, agent="macro-bad"))
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-29T01:00:00Z")
+    alerts = json.loads((root / "state/divergence_alerts.json").read_text())
+    assert not [a for a in alerts["alerts"] if a.get("agent") == "macro-bad"]
+    assert any(t["to"] == "cleared" for t in alerts["history"])
+    (comment,) = [c for c in github.comments(pr["number"]) if "meta-supervisor:alerts" in c["body"]]
+    assert "macro-bad" not in comment["body"]

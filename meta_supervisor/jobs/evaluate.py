@@ -114,8 +114,9 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
                                  model.get("sim_version") if model else None, win)
             _propose(ws, v, ev, kill_text, now, pulls, actions, result)
         doc = _notify(ws, update, now, mailer, env, actions, result)
-        if pulls is not None and doc.get("alerts"):
-            _comment_alerts(pulls, doc["alerts"], actions, result)
+        if pulls is not None and (doc.get("alerts") or update.transitions):
+            # also when the last alert cleared, so no PR keeps showing stale alerts
+            _comment_alerts(pulls, doc.get("alerts", []), actions, result)
         write_json(ws.path(CVAR_STATE), cells)
         write_json(ws.path(DETECTORS_STATE), {**det_state, "cursor": cursor})
         write_json(ws.path(ALERTS_STATE), doc)
