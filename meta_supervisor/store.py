@@ -126,10 +126,27 @@ def _trim_to_newline(path: Path, size: int) -> int:
     return size - len(chunk) + chunk.rfind(b"\n") + 1
 
 
-class Partitions:
-    """The committed view of `state/reconciled/*.jsonl`."""
+CHECKPOINTS_KEPT = 200  # per partition: about 8 days of hourly runs
 
-    def __init__(self, root: Path, committed: dict[str, int] | None):
+
+@dataclass
+class Appended:
+    """What one append changes in the commit record (committed together, atomically)."""
+    partitions: dict      # name -> committed size
+    checkpoints: dict     # name -> [[offset, max ts of every row before offset], ...] ascending
+    max_ts: dict          # name -> max ts of every committed row
+
+
+class Partitions:
+    """The committed view of `state/reconciled/*.jsonl`.
+
+    Checkpoints let readers stop early, exactly: each append records where it started and the
+    newest signal time of every row before that point. A reader going backwards that already holds
+    N rows newer than a checkpoint's time knows no earlier byte can enter an N-row window; no clock
+    is trusted (a backfill may reconcile old data at any time)."""
+
+    def __init__(self, root: Path, committed: dict[str, int] | None, checkpoints: dict | None = None,
+                 max_ts: dict | None = None):
         self.dir = Path(root) / RECONCILED_DIR
         files = {p.name: p.stat().st_size for p in self.dir.glob("*.jsonl")} if self.dir.is_dir() else {}
         if committed is None:
@@ -137,17 +154,22 @@ class Partitions:
             # files, minus a torn last line.
             committed = {n: _trim_to_newline(self.dir / n, s) for n, s in files.items()}
         self.committed = {n: min(s, files.get(n, 0)) for n, s in committed.items() if n in files}
+        self.checkpoints = {n: kept for n, s in self.committed.items()
+                            if (kept := [c for c in (checkpoints or {}).get(n, []) if c[0] <= s])}
+        self.max_ts = {n: t for n, t in (max_ts or {}).items() if n in self.committed}
 
     @classmethod
     def open(cls, root: Path) -> "Partitions":
         state = read_json(Path(root) / RECONCILE_STATE, display=RECONCILE_STATE)
-        return cls(root, None if state is None else state.get("partitions", {}))
+        if state is None:
+            return cls(root, None)
+        return cls(root, state.get("partitions", {}), state.get("checkpoints"), state.get("max_ts"))
 
     def names_newest_first(self) -> list[str]:
         return sorted(self.committed, reverse=True)
 
-    def read(self, name: str, start: int = 0) -> bytes:
-        end = self.committed.get(name, 0)
+    def read(self, name: str, start: int = 0, end: int | None = None) -> bytes:
+        end = self.committed.get(name, 0) if end is None else min(end, self.committed.get(name, 0))
         if start >= end:
             return b""
         with open(self.dir / name, "rb") as handle:
@@ -165,17 +187,26 @@ class Partitions:
                 fixed.append(path.name)
         return fixed
 
-    def append(self, rows_by_partition: dict[str, list[bytes]]) -> dict[str, int]:
-        """Append serialized rows; returns the new sizes to commit (not committed yet)."""
+    def append(self, rows_by_partition: dict[str, list[tuple[str, bytes]]]) -> Appended:
+        """Append serialized rows, given as (ts, bytes); returns the commit record to write
+        (nothing is committed yet)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        sizes = dict(self.committed)
+        out = Appended(dict(self.committed), {n: list(c) for n, c in self.checkpoints.items()},
+                       dict(self.max_ts))
         for name in sorted(rows_by_partition):
-            lines = rows_by_partition[name]
-            if not lines:
+            rows = rows_by_partition[name]
+            if not rows:
                 continue
+            start = out.partitions.get(name, 0)
             with open(self.dir / name, "ab") as handle:
-                handle.write(b"".join(line + b"\n" for line in lines))
+                handle.write(b"".join(line + b"\n" for _, line in rows))
                 handle.flush()
                 os.fsync(handle.fileno())
-                sizes[name] = handle.tell()
-        return sizes
+                out.partitions[name] = handle.tell()
+            newest = max(ts for ts, _ in rows)
+            if start == 0 or name in out.max_ts:  # else: history from before checkpoints existed
+                if start > 0:
+                    out.checkpoints.setdefault(name, []).append([start, out.max_ts[name]])
+                    out.checkpoints[name] = out.checkpoints[name][-CHECKPOINTS_KEPT:]
+                out.max_ts[name] = max(newest, out.max_ts.get(name, newest))
+        return out

@@ -296,3 +296,9 @@ def test_detector_modules_are_pure():
         names |= {n.module.split(".")[0] for n in ast.walk(tree)
                   if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
         assert names <= {"math", "json", "dataclasses", "functools", "datetime", "__future__", "numpy"}
+
+
+def test_precomputed_thresholds_equal_a_fresh_solve():
+    from meta_supervisor import detectors
+    for key, value in detectors.PRECOMPUTED.items():
+        assert detectors.solve_calibration(*key) == pytest.approx(value, rel=1e-12), key

@@ -82,7 +82,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
 
     with actions.group("load"):
         state = read_json(ws.path(RECONCILE_STATE), display=RECONCILE_STATE) or {}
-        parts = Partitions(ws.root, state.get("partitions"))
+        parts = Partitions(ws.root, state.get("partitions"), state.get("checkpoints"), state.get("max_ts"))
         for name in parts.recover():
             actions.annotate("warning", f"state/reconciled/{name}: dropped bytes of a run that did not finish")
         pending = _pending_from_state(state.get("pending", []))
@@ -110,18 +110,19 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
                                               stale_after_s=cfg.inputs.stale_after_hours * HOUR)
 
     with actions.group("write"):
-        by_part: dict[str, list[bytes]] = {}
+        by_part: dict[str, list[tuple[str, bytes]]] = {}
         for row in rows:
             epoch = row.pop("ts_epoch")
-            by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append(orjson.dumps(row))
+            by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append((row["ts"], orjson.dumps(row)))
         if not ws.path(RECONCILE_STATE).exists():
             # First run: record "nothing committed yet" before the first byte is appended, so a
             # crash during the append is recognised (and undone) by the next run.
-            write_json(ws.path(RECONCILE_STATE), {**state, "partitions": parts.committed})
-        sizes = parts.append(by_part)
+            write_json(ws.path(RECONCILE_STATE), {**state, "partitions": parts.committed,
+                                                  "checkpoints": parts.checkpoints, "max_ts": parts.max_ts})
+        appended = parts.append(by_part)
         _failpoint("after_append")
-        new_state = {"version": 1, "partitions": sizes, "events_cursor": cursor,
-                     "pending": _pending_to_state(still)}
+        new_state = {"version": 1, "partitions": appended.partitions, "checkpoints": appended.checkpoints,
+                     "max_ts": appended.max_ts, "events_cursor": cursor, "pending": _pending_to_state(still)}
         write_json(ws.path(RECONCILE_STATE), new_state)  # the commit point
         report = {
             "generated_at": now, "events_read": len(events.records), "files_read": events.files_read,
