@@ -66,6 +66,26 @@ def read_rows(root: Path) -> list[dict]:
     return rows
 
 
+def git_env(home: Path) -> dict:
+    """An environment isolated from the user's git config (and from Actions/secret variables),
+    with a human identity for test commits."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GIT_", "GITHUB_", "COMMIT_STATE_", "SENDGRID_", "META_"))}
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+               GIT_AUTHOR_NAME="A Human", GIT_AUTHOR_EMAIL="human@example.com",
+               GIT_COMMITTER_NAME="A Human", GIT_COMMITTER_EMAIL="human@example.com")
+    return env
+
+
+def git(cwd: Path, *args, env: dict) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout.rstrip("\n")
+
+
 @pytest.fixture
 def root(tmp_path):
     return make_root(tmp_path / "repo")

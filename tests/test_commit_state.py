@@ -6,28 +6,13 @@ import stat
 import subprocess
 from pathlib import Path
 
+from tests.conftest import git, git_env
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "commit_state.sh"
 BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
-
-
-def git_env(home: Path) -> dict:
-    """An environment isolated from the user's git config, with a human identity for test commits."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITHUB_", "COMMIT_STATE_"))}
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-               GIT_AUTHOR_NAME="A Human", GIT_AUTHOR_EMAIL="human@example.com",
-               GIT_COMMITTER_NAME="A Human", GIT_COMMITTER_EMAIL="human@example.com")
-    return env
-
-
-def git(cwd: Path, *args, env: dict) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout.rstrip("\n")
 
 
 def write(path: Path, text: str, append: bool = False) -> None:

@@ -17,6 +17,7 @@ import yaml
 from meta_supervisor import synth
 from meta_supervisor.jobs.demo import KILL_LIST
 from meta_supervisor.timeutil import HOUR, parse_ts
+from tests.conftest import git, git_env
 from tests.fakes.github_api import FakeGitHub
 from tests.workflow_runner import StepContext, WorkflowRunner, evaluate
 
@@ -171,22 +172,6 @@ DAYS, SPLIT_DAY = 40, 32
 PROJECT = ["meta_supervisor", "scripts", ".github", "requirements.txt", ".gitignore"]
 
 
-def _git_env(home: Path) -> dict:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITHUB_", "SENDGRID_", "META_"))}
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-               GIT_AUTHOR_NAME="A Human", GIT_AUTHOR_EMAIL="human@example.com",
-               GIT_COMMITTER_NAME="A Human", GIT_COMMITTER_EMAIL="human@example.com")
-    return env
-
-
-def _git(cwd: Path, *args, env: dict) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"git {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
-    return proc.stdout.rstrip("\n")
-
-
 def _jsonl(path: Path, rows, mode="wb") -> None:
     with open(path, mode) as handle:
         handle.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
@@ -205,7 +190,7 @@ def template(tmp_path_factory):
     inputs up to day 32 reconciled and trained on (state/ committed), then a commit from the trading
     system with 8 more days of inputs, which the next supervise run reconciles and evaluates."""
     base = tmp_path_factory.mktemp("template")
-    env = _git_env(base / "home")
+    env = git_env(base / "home")
     root = base / "repo"
     root.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -225,12 +210,12 @@ def template(tmp_path_factory):
     _jsonl(root / "data/prices.jsonl", old_prices)
     _script(root, "reconcile")
     _script(root, "train")
-    _git(root, "init", "--quiet", env=env)
-    _git(root, "add", "-A", env=env)
-    _git(root, "commit", "--quiet", "-m", "meta-supervisor with a month of state", env=env)
+    git(root, "init", "--quiet", env=env)
+    git(root, "add", "-A", env=env)
+    git(root, "commit", "--quiet", "-m", "meta-supervisor with a month of state", env=env)
     _jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events):], "ab")
     _jsonl(root / "data/prices.jsonl", world.prices[len(old_prices):], "ab")
-    _git(root, "commit", "--quiet", "-am", "trading system: 8 more days", env=env)
+    git(root, "commit", "--quiet", "-am", "trading system: 8 more days", env=env)
     return root
 
 
@@ -240,19 +225,19 @@ class Repo:
 
     def __init__(self, template: Path, tmp: Path):
         self.tmp = tmp
-        self.env = _git_env(tmp / "home")
+        self.env = git_env(tmp / "home")
         self.origin = tmp / "origin.git"
-        _git(tmp, "clone", "--quiet", "--bare", str(template), str(self.origin), env=self.env)
+        git(tmp, "clone", "--quiet", "--bare", str(template), str(self.origin), env=self.env)
         self.seed_head = self.head()
         self.work = tmp / "work"
-        _git(tmp, "clone", "--quiet", "--depth", "1", "--branch", "main", f"file://{self.origin}", str(self.work),
+        git(tmp, "clone", "--quiet", "--depth", "1", "--branch", "main", f"file://{self.origin}", str(self.work),
              env=self.env)
 
     def git(self, *args) -> str:
-        return _git(self.origin, *args, env=self.env)
+        return git(self.origin, *args, env=self.env)
 
     def head(self) -> str:
-        return _git(self.origin, "rev-parse", "refs/heads/main", env=self.env)
+        return git(self.origin, "rev-parse", "refs/heads/main", env=self.env)
 
     def files(self, rev: str) -> list[str]:
         return self.git("diff-tree", "--no-commit-id", "--name-only", "-r", rev).splitlines()
@@ -260,13 +245,13 @@ class Repo:
     def push_from_elsewhere(self, path: str, line: str) -> str:
         other = self.tmp / "elsewhere"
         if not other.exists():
-            _git(self.tmp, "clone", "--quiet", str(self.origin), str(other), env=self.env)
-        _git(other, "pull", "--quiet", "--ff-only", env=self.env)
+            git(self.tmp, "clone", "--quiet", str(self.origin), str(other), env=self.env)
+        git(other, "pull", "--quiet", "--ff-only", env=self.env)
         with open(other / path, "a", encoding="utf-8") as handle:
             handle.write(line)
-        _git(other, "commit", "--quiet", "-am", f"someone else: {path}", env=self.env)
-        _git(other, "push", "--quiet", "origin", "main", env=self.env)
-        return _git(other, "rev-parse", "HEAD", env=self.env)
+        git(other, "commit", "--quiet", "-am", f"someone else: {path}", env=self.env)
+        git(other, "push", "--quiet", "origin", "main", env=self.env)
+        return git(other, "rev-parse", "HEAD", env=self.env)
 
 
 def checkout(ctx: StepContext) -> int:
@@ -335,7 +320,7 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
     rows = _rows_in(repo, head)
     assert rows > 1000 and subject.startswith(f"state: reconcile +{rows} rows"), subject
     assert re.search(r"; \d+ alerts?$", subject), subject
-    assert _git(repo.work, "status", "--porcelain", "--", "state", env=repo.env) == ""  # all of it committed
+    assert git(repo.work, "status", "--porcelain", "--", "state", env=repo.env) == ""  # all of it committed
     assert not repo.git("ls-tree", "-r", "--name-only", head, "--", "outbox")
 
     # The breaching strategy got its auto-disable PR on the (fake) GitHub, and only that one.
