@@ -61,11 +61,17 @@ class Workspace:
         rel = f"{MODELS_DIR}/ridge_h{horizon}.json"
         return read_json(self.path(rel), display=rel)
 
-    def models(self) -> dict[int, dict]:
-        """Usable current models by horizon (a malformed card is a UserError, a not-ok one skipped)."""
+    def models(self, warn=None) -> dict[int, dict]:
+        """Usable current models by horizon. A card that is not JSON is a UserError; one that
+        parses but cannot predict is skipped (rows then use fallback_zero) and `warn` is told."""
         out = {}
         for h in self.settings.horizons:
             card = self.model_card(h)
-            if card is not None and sim_model.usable(card):
+            if card is None:
+                continue
+            if sim_model.usable(card):
                 out[h] = card
+            elif warn is not None:
+                warn(f"{MODELS_DIR}/ridge_h{h}.json: not a usable model card (ok, weights, features, "
+                     f"rmse_bps, model_hash); horizon {h} uses fallback_zero")
         return out

@@ -225,3 +225,12 @@ def test_uses_the_current_model_and_names_it(root):
     assert row["expected_pnl_bps"] == pytest.approx(10 * 0.5 + 2.0)
     assert row["expected_sigma_bps"] == 25.0
     assert row["pnl_error_bps"] == pytest.approx(50.0 - 7.0)
+
+
+def test_unusable_model_card_is_reported_not_silently_ignored(root):
+    write_json(root / "state/models/ridge_h1.json", {"ok": True, "weights": [1.0]})
+    write_jsonl(root / "data/prices.jsonl", [tick("2026-11-24T10:00:00Z", 100.0), tick("2026-11-24T11:00:00Z", 100.5)])
+    write_jsonl(root / "data/alpha_events.jsonl", [GOOD])
+    proc = run_script("reconcile", root, check=True)
+    assert "state/models/ridge_h1.json: not a usable model card" in proc.stderr
+    assert read_rows(root)[0]["sim_version"] == "fallback_zero"

@@ -78,7 +78,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
     ws = Workspace.open(root)
     cfg = ws.settings
     agents = ws.agents()
-    models = ws.models()
+    models = ws.models(warn=lambda msg: actions.annotate("warning", msg))
 
     with actions.group("load"):
         state = read_json(ws.path(RECONCILE_STATE), display=RECONCILE_STATE) or {}
