@@ -80,7 +80,7 @@ def new_detectors(s: DivergenceSettings) -> dict[str, _LatchedCusum]:
     # Under AR(1) errors a CUSUM behaves (Brownian approximation) like one on iid increments with
     # the long-run variance V = (1 + rho) / (1 - rho), i.e. like a threshold h / V: so h is scaled
     # by V, with rho = phi^2 for z^2 and rho = (2/pi) asin(phi) for win/loss signs (Gaussian AR(1)).
-    # The bias charts instead see z / sqrt(V(phi)) (see _feed).
+    # The bias charts instead see z / sqrt(V(phi)) (see _observation).
     phi = s.error_autocorrelation
     hv *= _long_run_factor(phi * phi)
     hb *= _long_run_factor(2 / math.pi * math.asin(phi))
@@ -117,19 +117,25 @@ def has_prediction(row: dict) -> bool:
             and _num(row.get("pnl_error_bps")) is not None)
 
 
-def _feed(stream: dict, row: dict, s: DivergenceSettings) -> None:
+def _observation(row: dict, bias_divisor: float):
+    """What every stream of a row charts, computed once per row: (z, z for the bias charts,
+    (win, model win probability) or None, ts)."""
     sigma = float(row["expected_sigma_bps"])
     z = float(row["pnl_error_bps"]) / sigma
-    ts = row.get("ts")
+    realized, expected = _num(row.get("realized_pnl_bps")), _num(row.get("expected_pnl_bps"))
+    hit = None if realized is None or expected is None else (realized > 0, normal_cdf(expected / sigma))
+    return z, z / bias_divisor, hit, row.get("ts")
+
+
+def _feed(stream: dict, obs, strategy_class: str) -> None:
+    z, zb, hit, ts = obs
     dets = stream["detectors"]
-    zb = z / math.sqrt(_long_run_factor(s.error_autocorrelation))
     dets["cusum_bias_up"].update(zb, ts)
     dets["cusum_bias_down"].update(zb, ts)
     dets["cusum_variance"].update(z, ts)
-    realized, expected = _num(row.get("realized_pnl_bps")), _num(row.get("expected_pnl_bps"))
-    if realized is not None and expected is not None:
-        dets["cusum_hit_rate"].update(realized > 0, normal_cdf(expected / sigma), ts)
-    stream["strategy_class"] = str(row.get("strategy_class") or "unknown")
+    if hit is not None:
+        dets["cusum_hit_rate"].update(hit[0], hit[1], ts)
+    stream["strategy_class"] = strategy_class
 
 
 def _stream_keys(row: dict, s: DivergenceSettings):
@@ -157,15 +163,18 @@ def detect(state: dict | None, new_rows: list[dict], window_rows: list[dict],
         for name, st in state.get("streams", {}).items():
             streams[name] = dict(st, detectors={t: _LatchedCusum.from_dict(d)
                                                 for t, d in st["detectors"].items()})
+    bias_divisor = math.sqrt(_long_run_factor(s.error_autocorrelation))
     for row in rows:
         if not has_prediction(row):
             continue
+        obs = _observation(row, bias_divisor)
+        strategy_class = str(row.get("strategy_class") or "unknown")
         for scope, name in _stream_keys(row, s):
             key = f"{scope}:{name}"
             if key not in streams:
                 streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
                                 "detectors": new_detectors(s)}
-            _feed(streams[key], row, s)
+            _feed(streams[key], obs, strategy_class)
     new_state = {"version": STATE_VERSION, "params": _fingerprint(s), "streams": {
         key: dict(st, detectors={t: d.to_dict() for t, d in st["detectors"].items()})
         for key, st in sorted(streams.items())}}

@@ -25,8 +25,11 @@ class TrainOutcome:
 
 
 def design_matrix(rows: list[dict], features) -> tuple[np.ndarray, np.ndarray]:
-    X = np.array([[float(r[f]) for f in features] for r in rows], dtype=np.float64).reshape(len(rows), len(features))
-    y = np.array([float(r["realized_pnl_bps"]) for r in rows], dtype=np.float64)
+    n = len(rows)
+    X = np.empty((n, len(features)), dtype=np.float64)
+    for j, f in enumerate(features):
+        X[:, j] = np.fromiter((r[f] for r in rows), dtype=np.float64, count=n)
+    y = np.fromiter((r["realized_pnl_bps"] for r in rows), dtype=np.float64, count=n)
     return X, y
 
 
