@@ -32,9 +32,10 @@ class YamlDoc:
     """A parsed YAML file: `data` is plain Python (dict/list/str/int/float/bool/None, datetime/date for
     unquoted timestamps, bytes for !!binary), `path` is the name used in messages."""
 
-    def __init__(self, data: object, path: str, root: object = None):
+    def __init__(self, data: object, path: str, root: object = None, text: str | None = None):
         self.data = data
         self.path = path
+        self.text = text  # exactly what was parsed (an edit must start from these bytes)
         self._root = root  # the ruamel round-trip tree; it alone knows where keys sit
 
     def line(self, keypath: tuple) -> int:
@@ -89,7 +90,7 @@ def parse_yaml_text(text: str, display_path: str) -> YamlDoc:
         root = _rt_yaml().load(text)
     except (YAMLError, RecursionError) as exc:
         raise _one_line_error(exc, text, display_path) from None
-    return YamlDoc(_plain(root, display_path, {}), display_path, root)
+    return YamlDoc(_plain(root, display_path, {}), display_path, root, text)
 
 
 def compose_text(text: str, display_path: str):

@@ -109,14 +109,18 @@ def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: s
     """
     rows, still, dropped = [], [], []
     latest = book.latest_ts()
+
+    def stale(e: Event, horizons) -> bool:
+        return latest is not None and stale_after_s is not None and \
+            latest - (e.ts + max(horizons) * HOUR) > stale_after_s
+
     for item in pending:
         e = item.event
         entry = e.price if e.price is not None else book.last_at_or_before(e.symbol, e.ts)
         if entry is None:
             # No tick before the signal in the loaded history: the symbol may simply not have
             # traded yet, so wait while any horizon is immature; give up once all are stale.
-            if latest is not None and stale_after_s is not None and \
-                    latest - (e.ts + max(item.horizons_left) * HOUR) > stale_after_s:
+            if stale(e, item.horizons_left):
                 dropped.append((item, "no entry price: no tick of the symbol at or before ts"))
             else:
                 still.append(item)
@@ -131,8 +135,7 @@ def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: s
             rows.append(make_row(item, h, entry, exit_, predict(e, h), reconciled_at))
         if not left:
             continue
-        if latest is not None and stale_after_s is not None and \
-                latest - (e.ts + max(left) * HOUR) > stale_after_s:
+        if stale(e, left):
             dropped.append((Pending(e, item.strategy_class, left), "stale: no tick after maturity"))
         else:
             still.append(Pending(e, item.strategy_class, left))

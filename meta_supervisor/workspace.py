@@ -54,8 +54,8 @@ class Workspace:
 
     def kill_list(self) -> tuple[dict, str]:
         """(validated policies, the file's exact text). The kill list is required by evaluate."""
-        policies, _ = _load_validated(self.root, KILL_LIST, policy.parse_kill_list, required=True)
-        return policies, self.path(KILL_LIST).read_text(encoding="utf-8")
+        policies, doc = _load_validated(self.root, KILL_LIST, policy.parse_kill_list, required=True)
+        return policies, doc.text
 
     def model_card(self, horizon: int) -> dict | None:
         rel = f"{MODELS_DIR}/ridge_h{horizon}.json"

@@ -78,7 +78,7 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         if window is None:
             window = recent_rows(parts, {cfg.horizon: cfg.window_rows})[cfg.horizon]
         det_state = read_json(ws.path(DETECTORS_STATE), display=DETECTORS_STATE)
-        cursor = (det_state or {}).pop("cursor", None) if det_state else None
+        cursor = det_state.pop("cursor", None) if det_state else None
         if det_state is None or cursor is None:
             new_rows, cursor = [], {n: s for n, s in parts.committed.items()}
             det_state = None  # cold start: the detectors replay the window only

@@ -14,9 +14,9 @@ import orjson
 from .. import reconcile as core
 from ..adapters.actions import Actions
 from ..inputs import Rejection, read_events, read_prices
-from ..records import Event
+from ..records import Event, event_from_json
 from ..store import RECONCILE_STATE, Partitions, read_json, write_json
-from ..timeutil import HOUR, format_ts, month_of, now_ts, parse_ts
+from ..timeutil import HOUR, format_ts, month_of, now_ts
 from ..workspace import Workspace
 from .. import sim_model
 
@@ -56,15 +56,8 @@ def _predictor(models: dict):
 
 
 def _pending_from_state(items: list[dict]) -> list[core.Pending]:
-    out = []
-    for d in items:
-        e = d["event"]
-        out.append(core.Pending(Event(
-            event_id=e["event_id"], ts=parse_ts(e["ts"]), ts_text=e["ts"], agent=e["agent"],
-            symbol=e["symbol"], side=e["side"], sign=1 if e["side"] == "long" else -1,
-            score_final=e["score_final"], confidence=e["confidence"], regime=e["regime"],
-            price=e["price"]), d["strategy_class"], list(d["horizons_left"])))
-    return out
+    return [core.Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
+            for d in items]
 
 
 def _pending_to_state(items: list[core.Pending]) -> list[dict]:
