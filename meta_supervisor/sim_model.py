@@ -51,17 +51,30 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> RidgeFit:
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or len(X) != len(y) or len(y) < 2:
         raise ValueError("fit_ridge needs a 2-D X with >= 2 rows matching y")
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    Z = (X - mean) / scale
-    ybar = float(y.mean())
-    yc = y - ybar
-    if alpha == 0:
-        coef = np.linalg.lstsq(Z, yc, rcond=None)[0]
-    else:
-        coef = np.linalg.solve(Z.T @ Z + alpha * np.eye(Z.shape[1]), Z.T @ yc)
-    return RidgeFit(coef, ybar, mean, scale, float(alpha))
+    return _Standardized(X, y).fit(alpha)
+
+
+class _Standardized:
+    """One training set, standardized once; `fit` solves it for any penalty (the walk-forward
+    grid reuses Z, Z^T Z and Z^T y across penalties: the same numbers as separate fits)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray):
+        self.mean = X.mean(axis=0)
+        self.scale = X.std(axis=0)
+        self.scale[self.scale == 0] = 1.0
+        self.Z = (X - self.mean) / self.scale
+        self.ybar = float(y.mean())
+        self.yc = y - self.ybar
+        self._gram = self._zy = None
+
+    def fit(self, alpha: float) -> RidgeFit:
+        if alpha == 0:
+            coef = np.linalg.lstsq(self.Z, self.yc, rcond=None)[0]
+        else:
+            if self._gram is None:
+                self._gram, self._zy = self.Z.T @ self.Z, self.Z.T @ self.yc
+            coef = np.linalg.solve(self._gram + alpha * np.eye(self.Z.shape[1]), self._zy)
+        return RidgeFit(coef, self.ybar, self.mean, self.scale, float(alpha))
 
 
 def rmse(residuals: np.ndarray) -> float:
@@ -103,14 +116,13 @@ def walk_forward_select(X: np.ndarray, y: np.ndarray, grid, folds: int) -> Selec
         raise ValueError(f"walk-forward needs at least {2 * (folds + 1)} rows, got {n}")
     bounds = np.linspace(0, n, folds + 2).astype(int)
     grid = sorted(set(float(a) for a in grid))
-    scores = {}
-    for alpha in grid:
-        sq = []
-        for k in range(1, folds):  # selection blocks 1..folds-1
-            fit = fit_ridge(X[:bounds[k]], y[:bounds[k]], alpha)
-            block = slice(bounds[k], bounds[k + 1])
-            sq.append(np.square(y[block] - fit.predict(X[block])))
-        scores[alpha] = rmse(np.concatenate(sq)) if sq else float("nan")
+    sq: dict[float, list] = {alpha: [] for alpha in grid}
+    for k in range(1, folds):  # selection blocks 1..folds-1
+        train = _Standardized(X[:bounds[k]], y[:bounds[k]])
+        block = slice(bounds[k], bounds[k + 1])
+        for alpha in grid:
+            sq[alpha].append(np.square(y[block] - train.fit(alpha).predict(X[block])))
+    scores = {alpha: rmse(np.concatenate(parts)) if parts else float("nan") for alpha, parts in sq.items()}
     best = min(grid, key=lambda a: (scores[a] if not math.isnan(scores[a]) else math.inf, -a))
     hold = slice(bounds[folds], n)
     fit = fit_ridge(X[:bounds[folds]], y[:bounds[folds]], best)
