@@ -164,6 +164,10 @@ def solve_calibration(kind: str, design: float, cap: float, arl0: float) -> tupl
     return 0.0, h, cusum_arl(bernoulli_mixture_cdf(design, alternative=True), h, n=600)
 
 
+def _zeros(n: int) -> list[float]:
+    return [0.0] * n
+
+
 class _LatchedCusum:
     """Shared mechanics: the recursion, change-time bookkeeping and the alarm latch."""
 
@@ -192,42 +196,56 @@ class _LatchedCusum:
         self.rows_since_alarm = 0
         self.report = None            # snapshot at the latest crossing
 
-    def _step(self, w: float, v: float, v2: float, ts) -> "_LatchedCusum":
-        self.n += 1
-        self.drift_detected = False
-        s = max(0.0, self.statistic + w)
-        if s > 0.0:
-            if self.run_n == 0:
-                self.run_start_ts = ts
-            self.run_n += 1
-            self.run_sum += v
-            self.run_sum2 += v2
-        else:
-            self.run_n, self.run_sum, self.run_sum2, self.run_start_ts = 0, 0.0, 0.0, None
-        self.statistic = s
-        if self.alarm:
-            self.ep_n += 1
-            self.ep_sum += v
-            self.ep_sum2 += v2
-            self.rows_since_alarm += 1
-        if s > self.h:
-            if not self.alarm:  # a new episode starts at this run's change time
-                self.alarm, self.alarms, self.change_ts = True, 0, self.run_start_ts
-                self.ep_n, self.ep_sum, self.ep_sum2 = self.run_n, self.run_sum, self.run_sum2
-            self.drift_detected = True
-            self.alarms += 1
-            self.rows_since_alarm = 0
-            self.report = {"statistic": s, "rows": self.ep_n, "shift": self._shift(),
-                           "aux": self.ep_sum2 / self.ep_n, "last_row_ts": ts}
-            self.statistic = 0.0
-            self.run_n, self.run_sum, self.run_sum2, self.run_start_ts = 0, 0.0, 0.0, None
-        elif self.alarm and self.rows_since_alarm >= self.clear_rows:
-            self.alarm, self.change_ts, self.report = False, None, None
-            self.ep_n, self.ep_sum, self.ep_sum2 = 0, 0.0, 0.0
+    def _feed(self, ws, vs, v2s, tss) -> "_LatchedCusum":
+        """Advance over rows with increments `ws`, charted values `vs`, `v2s` and times `tss`.
+
+        One tight loop on local variables: a method call per row and chart was most of a cold
+        evaluate. Rows are processed one after another with the same float operations in the same
+        order whatever the batching, so feeding rows in two calls equals feeding them in one."""
+        h, clear = self.h, self.clear_rows
+        s, n, crossed = self.statistic, self.n, self.drift_detected
+        run_n, run_sum, run_sum2, run_start = self.run_n, self.run_sum, self.run_sum2, self.run_start_ts
+        alarm, alarms, change_ts, report = self.alarm, self.alarms, self.change_ts, self.report
+        ep_n, ep_sum, ep_sum2, since = self.ep_n, self.ep_sum, self.ep_sum2, self.rows_since_alarm
+        for w, v, v2, ts in zip(ws, vs, v2s, tss):
+            n += 1
+            crossed = False
+            s += w
+            if s > 0.0:
+                if run_n == 0:
+                    run_start = ts
+                run_n += 1
+                run_sum += v
+                run_sum2 += v2
+            else:                       # max(0, S + w); also maps a NaN statistic to 0
+                s, run_n, run_sum, run_sum2, run_start = 0.0, 0, 0.0, 0.0, None
+            if alarm:
+                ep_n += 1
+                ep_sum += v
+                ep_sum2 += v2
+                since += 1
+            if s > h:
+                if not alarm:  # a new episode starts at this run's change time
+                    alarm, alarms, change_ts = True, 0, run_start
+                    ep_n, ep_sum, ep_sum2 = run_n, run_sum, run_sum2
+                crossed = True
+                alarms += 1
+                since = 0
+                report = {"statistic": s, "rows": ep_n, "shift": self._shift(ep_n, ep_sum, ep_sum2),
+                          "aux": ep_sum2 / ep_n, "last_row_ts": ts}
+                s, run_n, run_sum, run_sum2, run_start = 0.0, 0, 0.0, 0.0, None
+            elif alarm and since >= clear:
+                alarm, change_ts, report = False, None, None
+                ep_n, ep_sum, ep_sum2 = 0, 0.0, 0.0
+        self.statistic, self.n, self.drift_detected = s, n, crossed
+        self.run_n, self.run_sum, self.run_sum2, self.run_start_ts = run_n, run_sum, run_sum2, run_start
+        self.alarm, self.alarms, self.change_ts, self.report = alarm, alarms, change_ts, report
+        self.ep_n, self.ep_sum, self.ep_sum2, self.rows_since_alarm = ep_n, ep_sum, ep_sum2, since
         return self
 
-    def _shift(self) -> float:
-        return self.ep_sum / self.ep_n
+    @staticmethod
+    def _shift(ep_n: int, ep_sum: float, ep_sum2: float) -> float:
+        return ep_sum / ep_n
 
     @property
     def shift(self):
@@ -283,7 +301,12 @@ class MeanCusum(_LatchedCusum):
 
     def update(self, z: float, ts=None) -> "MeanCusum":
         x = min(self.cap, max(-self.cap, z))
-        return self._step(self.direction * x - self.k, x, 0.0, ts)
+        return self._feed((self.direction * x - self.k,), (x,), (0.0,), (ts,))
+
+    def update_many(self, zs, tss) -> "MeanCusum":
+        """`update` over a sequence (numpy for the increments; the same numbers)."""
+        x = np.clip(np.asarray(zs, dtype=np.float64), -self.cap, self.cap)
+        return self._feed((self.direction * x - self.k).tolist(), x.tolist(), _zeros(len(x)), tss)
 
 
 class VarianceCusum(_LatchedCusum):
@@ -306,7 +329,13 @@ class VarianceCusum(_LatchedCusum):
 
     def update(self, z: float, ts=None) -> "VarianceCusum":
         x = min(z * z, self.cap * self.cap)
-        return self._step(x - self.k, x, 0.0, ts)
+        return self._feed((x - self.k,), (x,), (0.0,), (ts,))
+
+    def update_many(self, zs, tss) -> "VarianceCusum":
+        """`update` over a sequence (numpy for the increments; the same numbers)."""
+        z = np.asarray(zs, dtype=np.float64)
+        x = np.minimum(z * z, self.cap * self.cap)
+        return self._feed((x - self.k).tolist(), x.tolist(), _zeros(len(x)), tss)
 
 
 class BernoulliCusum(_LatchedCusum):
@@ -329,13 +358,20 @@ class BernoulliCusum(_LatchedCusum):
         self.odds_ratio = float(odds_ratio)
 
     def update(self, win: bool, p: float, ts=None) -> "BernoulliCusum":
-        p = min(0.99, max(0.01, p))   # a model certain of the outcome would make one row decisive
-        lose = -math.log(1 - p + self.odds_ratio * p)
-        w = math.log(self.odds_ratio) + lose if win else lose
-        return self._step(w, 1.0 if win else 0.0, p, ts)
+        return self.update_many([win], [p], [ts])
 
-    def _shift(self) -> float:
-        return (self.ep_sum - self.ep_sum2) / self.ep_n
+    def update_many(self, wins, ps, tss) -> "BernoulliCusum":
+        """`update` over a sequence."""
+        r, log_r = self.odds_ratio, math.log(self.odds_ratio)
+        # a model certain of the outcome would make one row decisive: p is kept in [0.01, 0.99]
+        ps = [min(0.99, max(0.01, p)) for p in ps]
+        loses = [-math.log(1 - p + r * p) for p in ps]
+        ws = [log_r + lose if win else lose for win, lose in zip(wins, loses)]
+        return self._feed(ws, [1.0 if win else 0.0 for win in wins], ps, tss)
+
+    @staticmethod
+    def _shift(ep_n: int, ep_sum: float, ep_sum2: float) -> float:
+        return (ep_sum - ep_sum2) / ep_n
 
     @property
     def expected_win_rate(self):

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import attrgetter
+
+import numpy as np
 
 from .detectors import BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum, calibrate, normal_cdf
 
@@ -110,41 +113,85 @@ def _num(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def has_prediction(row: dict) -> bool:
+def has_prediction(row) -> bool:
     """A row the model priced: not fallback_zero, and a finite error and sigma > 0."""
     sigma = _num(row.get("expected_sigma_bps"))
     return (row.get("sim_version") != "fallback_zero" and sigma is not None and sigma > 0
             and _num(row.get("pnl_error_bps")) is not None)
 
 
-def _observation(row: dict, bias_divisor: float):
-    """What every stream of a row charts, computed once per row: (z, z for the bias charts,
-    (win, model win probability) or None, ts)."""
-    sigma = float(row["expected_sigma_bps"])
-    z = float(row["pnl_error_bps"]) / sigma
-    realized, expected = _num(row.get("realized_pnl_bps")), _num(row.get("expected_pnl_bps"))
-    hit = None if realized is None or expected is None else (realized > 0, normal_cdf(expected / sigma))
-    return z, z / bias_divisor, hit, row.get("ts")
+_FIELDS = ("sim_version", "expected_sigma_bps", "pnl_error_bps", "realized_pnl_bps",
+           "expected_pnl_bps", "agent", "strategy_class", "ts")
+_by_attribute = attrgetter(*_FIELDS)
 
 
-def _feed(stream: dict, obs, strategy_class: str) -> None:
-    z, zb, hit, ts = obs
+def _floats(values) -> np.ndarray:
+    """`_num` over a column: NaN where it gives None."""
+    out = np.array([v if v.__class__ is float or v.__class__ is int else math.nan for v in values],
+                   dtype=np.float64)
+    out[~np.isfinite(out)] = math.nan
+    return out
+
+
+class _Observed:
+    """What the charts and the seed rules see of a list of rows, computed once, column-wise.
+
+    Rows are dicts or records with the same attributes (history.Row). Only rows with a prediction
+    (`has_prediction`) are kept, in their order: z = pnl_error / sigma, the bias charts' z / a,
+    and for rows with realized and expected PnL the win flag and the model's win probability."""
+
+    def __init__(self, rows, bias_divisor: float):
+        if rows and not isinstance(rows[0], dict):
+            cols = list(zip(*map(_by_attribute, rows)))
+        else:
+            cols = list(zip(*([r.get(f) for f in _FIELDS] for r in rows)))
+        cols = cols or [()] * len(_FIELDS)
+        sim, sigma, error, realized, expected, agent, strategy, ts = cols
+        sigma, error = _floats(sigma), _floats(error)
+        kept = np.flatnonzero((np.array(sim, dtype=object) != "fallback_zero") & (sigma > 0)
+                              & ~np.isnan(error))
+        self.n = len(kept)
+        sigma = sigma[kept]
+        self.error = error[kept]
+        self.z = self.error / sigma
+        self.z_bias = self.z / bias_divisor
+        realized, expected = _floats(realized)[kept], _floats(expected)[kept]
+        self.has_hit = ~np.isnan(realized) & ~np.isnan(expected)
+        self.win = realized > 0
+        ratio = (expected / sigma).tolist()
+        self.p = [normal_cdf(x) if ok else None for x, ok in zip(ratio, self.has_hit.tolist())]
+        idx = kept.tolist()
+        self.ts = [ts[i] for i in idx]
+        self.agent = [str(agent[i] or "unknown") for i in idx]
+        self.strategy = [str(strategy[i] or "unknown") for i in idx]
+
+    def streams(self, s: DivergenceSettings) -> dict[str, tuple[str, str, list[int]]]:
+        """{stream key: (scope, name, positions of its rows)}."""
+        groups: dict[tuple, list[int]] = {}
+        for i, agent in enumerate(self.agent):
+            groups.setdefault(("agent", agent), []).append(i)
+        if s.strategy_streams:
+            for i, strategy in enumerate(self.strategy):
+                groups.setdefault(("strategy", strategy), []).append(i)
+        return {f"{scope}:{name}": (scope, name, ix) for (scope, name), ix in groups.items()}
+
+
+def _feed(stream: dict, obs: _Observed, ix: list[int]) -> None:
+    """The stream's rows `ix` (positions in `obs`) through its four charts."""
     dets = stream["detectors"]
-    dets["cusum_bias_up"].update(zb, ts)
-    dets["cusum_bias_down"].update(zb, ts)
-    dets["cusum_variance"].update(z, ts)
-    if hit is not None:
-        dets["cusum_hit_rate"].update(hit[0], hit[1], ts)
-    stream["strategy_class"] = strategy_class
+    ts = [obs.ts[i] for i in ix]
+    zb = obs.z_bias[ix]
+    dets["cusum_bias_up"].update_many(zb, ts)
+    dets["cusum_bias_down"].update_many(zb, ts)
+    dets["cusum_variance"].update_many(obs.z[ix], ts)
+    hit = [i for i in ix if obs.p[i] is not None]
+    if hit:
+        dets["cusum_hit_rate"].update_many(obs.win[hit].tolist(), [obs.p[i] for i in hit],
+                                           [obs.ts[i] for i in hit])
+    stream["strategy_class"] = obs.strategy[ix[-1]]
 
 
-def _stream_keys(row: dict, s: DivergenceSettings):
-    yield "agent", str(row.get("agent") or "unknown")
-    if s.strategy_streams:
-        yield "strategy", str(row.get("strategy_class") or "unknown")
-
-
-def detect(state: dict | None, new_rows: list[dict], window_rows: list[dict],
+def detect(state: dict | None, new_rows: list, window_rows: list,
            settings: DivergenceSettings) -> tuple[dict, list[dict]]:
     """Advance every stream's CUSUMs over `new_rows` and list the conditions firing now.
 
@@ -156,31 +203,25 @@ def detect(state: dict | None, new_rows: list[dict], window_rows: list[dict],
     """
     s = settings
     streams = {}
-    rows = new_rows
-    if state is None or state.get("version") != STATE_VERSION or state.get("params") != _fingerprint(s):
-        rows = window_rows
-    else:
+    cold = state is None or state.get("version") != STATE_VERSION or state.get("params") != _fingerprint(s)
+    if not cold:
         for name, st in state.get("streams", {}).items():
             streams[name] = dict(st, detectors={t: _LatchedCusum.from_dict(d)
                                                 for t, d in st["detectors"].items()})
     bias_divisor = math.sqrt(_long_run_factor(s.error_autocorrelation))
-    for row in rows:
-        if not has_prediction(row):
-            continue
-        obs = _observation(row, bias_divisor)
-        strategy_class = str(row.get("strategy_class") or "unknown")
-        for scope, name in _stream_keys(row, s):
-            key = f"{scope}:{name}"
-            if key not in streams:
-                streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
-                                "detectors": new_detectors(s)}
-            _feed(streams[key], obs, strategy_class)
+    window_obs = _Observed(window_rows, bias_divisor) if cold or s.seed_rules else None
+    obs = window_obs if cold else _Observed(new_rows, bias_divisor)
+    for key, (scope, name, ix) in obs.streams(s).items():
+        if key not in streams:
+            streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
+                            "detectors": new_detectors(s)}
+        _feed(streams[key], obs, ix)
     new_state = {"version": STATE_VERSION, "params": _fingerprint(s), "streams": {
         key: dict(st, detectors={t: d.to_dict() for t, d in st["detectors"].items()})
         for key, st in sorted(streams.items())}}
     detections = [d for key, st in sorted(streams.items()) for d in _cusum_detections(key, st, s)]
     if s.seed_rules:
-        detections += seed_rule_detections(window_rows, s)
+        detections += seed_rule_detections(window_rows, s, window_obs)
     return new_state, sorted(detections, key=lambda d: d["key"])
 
 
@@ -220,28 +261,29 @@ def _detection(key, stream, trigger, high, change_ts, shift, unit, statistic, th
             "detail": detail, "last_row_ts": last_row_ts}
 
 
-def seed_rule_detections(window_rows: list[dict], s: DivergenceSettings) -> list[dict]:
+def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: _Observed | None = None) -> list[dict]:
     """The seed's rules per agent over its last `window` predicted rows (needs >= min_rows):
 
     mean_abs_error: mean(abs_error_bps) >= abs_error_threshold_bps
     mean_error:     |mean(pnl_error_bps)| >= mean_error_threshold_bps
     each "high" at statistic >= high_severity_factor * threshold (the seed's 1.3).
+    `observed`: the rows already observed (any bias divisor), to skip doing it twice.
     """
-    by_agent: dict[str, list[dict]] = {}
-    for row in window_rows:
-        if has_prediction(row):
-            by_agent.setdefault(str(row.get("agent") or "unknown"), []).append(row)
+    obs = observed if observed is not None else _Observed(window_rows, 1.0)
+    by_agent: dict[str, list[int]] = {}
+    for i, agent in enumerate(obs.agent):
+        by_agent.setdefault(agent, []).append(i)
     out = []
-    for agent, rows in sorted(by_agent.items()):
-        tail = rows[-s.window:]
+    for agent, ix in sorted(by_agent.items()):
+        tail = ix[-s.window:]
         if len(tail) < s.min_rows:
             continue
-        errors = [float(r["pnl_error_bps"]) for r in tail]
+        errors = obs.error[tail].tolist()
         m_abs = sum(abs(e) for e in errors) / len(errors)
         m_err = sum(errors) / len(errors)
-        stream = {"scope": "agent", "name": agent,
-                  "strategy_class": str(tail[-1].get("strategy_class") or "unknown")}
-        since = f"over the last {len(tail)} rows to {_short_ts(tail[-1].get('ts'))}"
+        last = tail[-1]
+        stream = {"scope": "agent", "name": agent, "strategy_class": obs.strategy[last]}
+        since = f"over the last {len(tail)} rows to {_short_ts(obs.ts[last])}"
         for trigger, stat, thr, detail in (
                 ("mean_abs_error", m_abs, s.abs_error_threshold_bps,
                  f"mean |error| {m_abs:.1f} bps >= {s.abs_error_threshold_bps:g} {since}"),
@@ -250,7 +292,7 @@ def seed_rule_detections(window_rows: list[dict], s: DivergenceSettings) -> list
             if abs(stat) >= thr:
                 out.append(_detection(f"agent:{agent}", stream, trigger,
                                       abs(stat) >= s.high_severity_factor * thr, None, stat, "bps",
-                                      stat, thr, len(tail), detail, tail[-1].get("ts")))
+                                      stat, thr, len(tail), detail, obs.ts[last]))
     return out
 
 

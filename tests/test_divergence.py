@@ -295,10 +295,66 @@ def test_detector_modules_are_pure():
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module.split(".")[0] for n in ast.walk(tree)
                   if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
-        assert names <= {"math", "json", "dataclasses", "functools", "datetime", "__future__", "numpy"}
+        assert names <= {"math", "json", "dataclasses", "functools", "datetime", "operator", "__future__", "numpy"}
 
 
 def test_precomputed_thresholds_equal_a_fresh_solve():
     from meta_supervisor import detectors
     for key, value in detectors.PRECOMPUTED.items():
         assert detectors.solve_calibration(*key) == pytest.approx(value, rel=1e-12), key
+
+
+@pytest.mark.parametrize("make, draw", [
+    (lambda: MeanCusum(0.5, 3.0, 1, 2.5, 15), lambda r, on: r.gauss(1.2 if on else 0.0, 1.0)),
+    (lambda: MeanCusum(0.5, 3.0, -1, 2.5, 15), lambda r, on: r.gauss(-1.2 if on else 0.0, 1.0)),
+    (lambda: VarianceCusum(1.386, 6.0, 3.0, 15), lambda r, on: r.gauss(0, 2.0 if on else 1.0)),
+])
+def test_batched_updates_equal_one_row_at_a_time_bit_for_bit(make, draw):
+    """The evaluate path feeds each chart a whole batch; the definition is the per-row update.
+    Batches of any size, alarms and latch clears included, must give the very same floats."""
+    rng = random.Random(11)
+    zs = [draw(rng, t // 250 % 2 == 1) for t in range(3000)]   # shifts on and off: alarms and clears
+    one, crossings, clears = make(), 0, 0
+    for t, z in enumerate(zs):
+        was = one.alarm
+        crossings += one.update(z, t).drift_detected
+        clears += was and not one.alarm
+    batched, t = make(), 0
+    while t < len(zs):
+        size = rng.choice([1, 2, 7, 50, 400])
+        batched.update_many(zs[t:t + size], list(range(t, min(t + size, len(zs)))))
+        t += size
+    assert crossings > 10 and clears > 2
+    assert batched.to_dict() == one.to_dict()   # == on floats: exact
+
+
+def test_batched_hit_rate_updates_equal_one_row_at_a_time_bit_for_bit():
+    rng = random.Random(12)
+    rows = [(rng.random() < (0.25 if t // 250 % 2 else 0.5), rng.uniform(0.0, 1.0))  # p beyond the clamp too
+            for t in range(3000)]
+    one, crossings = BernoulliCusum(0.5, 2.5, 15), 0
+    for t, (win, p) in enumerate(rows):
+        crossings += one.update(win, p, t).drift_detected
+    batched = BernoulliCusum(0.5, 2.5, 15)
+    for start in range(0, 3000, 333):
+        chunk = rows[start:start + 333]
+        batched.update_many([w for w, _ in chunk], [p for _, p in chunk], list(range(start, start + len(chunk))))
+    assert crossings > 10 and batched.to_dict() == one.to_dict()
+
+
+def test_typed_rows_and_dict_rows_give_the_same_detections(tmp_path):
+    """Evaluate passes history.Row records; tests and other callers pass dicts."""
+    import orjson
+    from meta_supervisor.history import recent_rows
+    from meta_supervisor.store import Partitions
+    rows = _rows(500, shift_at=350, shift=1.5, seed=8) + _rows(300, agent="a2", cls="arb", seed=9)
+    full = [{"symbol": "BTC", "side": "long", "regime": "TREND", "score_final": 0.5, "confidence": 0.9,
+             "entry_price": 1.0, "exit_price": 1.0, "reconciled_at": r["ts"], **r} for r in rows]
+    full[3]["expected_sigma_bps"], full[4]["sim_version"] = None, "fallback_zero"
+    parts = Partitions(tmp_path, None)
+    out = parts.append({"2026-01.jsonl": sorted((r["ts"], orjson.dumps(r)) for r in full)})
+    typed = recent_rows(Partitions(tmp_path, out.partitions), {24: 10_000})[24]
+    assert not isinstance(typed[0], dict) and len(typed) == len(full)
+    as_dicts = sorted(full, key=lambda r: (r["ts"], r["event_id"]))
+    assert detect(None, [], typed, S) == detect(None, [], as_dicts, S)
+    assert any(d["trigger"].startswith("cusum") for d in detect(None, [], typed, S)[1])
