@@ -56,7 +56,14 @@ class Row(msgspec.Struct, frozen=True, gc=False):
 
 
 _decoder = msgspec.json.Decoder(Row)
-_order = attrgetter("ts", "event_id")  # ISO 8601 Z text sorts as time
+_ts, _event_id = attrgetter("ts"), attrgetter("event_id")
+
+
+def _sort(rows: list[Row]) -> None:
+    """In place by (ts, event_id); ISO 8601 Z text sorts as time. Two stable sorts on single
+    keys: twice as fast as one on a (ts, event_id) tuple."""
+    rows.sort(key=_event_id)
+    rows.sort(key=_ts)
 
 
 def as_dicts(rows) -> list[dict]:
@@ -64,12 +71,15 @@ def as_dicts(rows) -> list[dict]:
     return [r if isinstance(r, dict) else msgspec.structs.asdict(r) for r in rows]
 
 
-def _decode(parts: Partitions, name: str, start: int, data: bytes) -> list[Row]:
+def _decode(parts: Partitions, name: str, start: int, data) -> list[Row]:
+    """Rows of `data` (bytes or a memoryview), which starts at byte `start` of partition `name`."""
     try:
         return _decoder.decode_lines(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
-    # Slow path, only to name the first bad line.
+    # Slow path, only to name the first bad line. A copy: no slice of the mapping may stay
+    # referenced (by this frame, in the traceback) when the mapping closes.
+    data = bytes(data)
     line = parts.read(name, 0, start).count(b"\n") + 1
     for raw in data.split(b"\n"):
         if raw.strip():
@@ -109,22 +119,31 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
     got: dict[int, list[Row]] = {h: [] for h in need}
     if not need or not any(need.values()):
         return {h: [] for h in need}
+    blocks = []  # per segment read, newest first: {horizon: rows in file order}
     done = False
     for name in parts.names_newest_first():
-        for start, end, before in _segments(parts, name):
-            for row in _decode(parts, name, start, parts.read(name, start, end)):
-                bucket = got.get(row.horizon_hours)
-                if bucket is not None:
-                    bucket.append(row)
-            if before is not None and _complete(got, need, before):
-                done = True
-                break
+        with parts.mapped(name) as data:
+            for start, end, before in _segments(parts, name):
+                block = {h: [] for h in need}
+                for row in _decode(parts, name, start, data[start:end]):
+                    bucket = block.get(row.horizon_hours)
+                    if bucket is not None:
+                        bucket.append(row)
+                blocks.append(block)
+                for h, rows in block.items():
+                    got[h] += rows
+                if before is not None and _complete(got, need, before):
+                    done = True
+                    break
         # Older partitions hold older months only: once every window is full, stop.
         if done or all(len(got[h]) >= need[h] for h in need):
             break
     out = {}
-    for h, rows in got.items():
-        rows.sort(key=_order)
+    for h in need:
+        # Oldest block first: rows are then nearly in order (appended as they matured), which
+        # the sort runs through in one pass instead of merging hundreds of runs.
+        rows = [row for block in reversed(blocks) for row in block[h]]
+        _sort(rows)
         out[h] = rows[-need[h]:] if need[h] else []
     return out
 
@@ -137,9 +156,10 @@ def rows_since(parts: Partitions, cursor: dict[str, int], horizon: int) -> tuple
         start = min(cursor.get(name, 0), size)
         if start >= size:
             continue
-        rows += [r for r in _decode(parts, name, start, parts.read(name, start)) if r.horizon_hours == horizon]
+        with parts.mapped(name) as data:
+            rows += [r for r in _decode(parts, name, start, data[start:]) if r.horizon_hours == horizon]
         new_cursor[name] = size
-    rows.sort(key=_order)
+    _sort(rows)
     return rows, new_cursor
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from operator import attrgetter
 
 import numpy as np
 
@@ -45,25 +46,45 @@ def expected_shortfall(adverse, alpha: float = 0.95) -> float:
     return tail / m
 
 
-def cell_stats(rows: list[dict], alpha: float, min_rows: int) -> dict:
-    """{strategy_class: {regime: stats}} over `rows` (reconciled row dicts).
+_CELL_FIELDS = ("strategy_class", "regime", "realized_pnl_bps", "expected_pnl_bps",
+                "expected_sigma_bps", "ts")
+
+
+def cell_stats(rows, alpha: float, min_rows: int) -> dict:
+    """{strategy_class: {regime: stats}} over `rows` (reconciled rows: dicts, or records with
+    the same attributes, as history.Row; read column-wise, once).
 
     Rows without a model (`fallback_zero`) count with expected = 0; `expected_hit_rate` uses only
     rows that carry a sigma (P(realized > 0) = Phi(expected / sigma)) and is None when none do.
     """
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in rows:
-        groups[(r.get("strategy_class") or "unknown", r.get("regime") or "unknown")].append(r)
+    if rows and not isinstance(rows[0], dict):
+        cols = list(zip(*map(attrgetter(*_CELL_FIELDS), rows)))
+    else:
+        cols = list(zip(*((r.get("strategy_class"), r.get("regime"), r["realized_pnl_bps"],
+                           r["expected_pnl_bps"], r.get("expected_sigma_bps"), r["ts"]) for r in rows)))
+    if not cols:
+        return {}
+    strategies, regimes, realized_all, expected_all, sigmas, ts = cols
+    realized_all = np.array(realized_all, dtype=np.float64)
+    expected_all = np.array(expected_all, dtype=np.float64)
+    with_sigma = np.array([bool(v) for v in sigmas])
+    sigma_all = np.array([v if v else 1.0 for v in sigmas], dtype=np.float64)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, key in enumerate(zip(strategies, regimes)):
+        groups[key].append(i)
+    cells: dict[tuple, np.ndarray] = {}
+    for (strategy, regime), ix in groups.items():  # None / "" -> "unknown" (may merge two groups)
+        key = (strategy or "unknown", regime or "unknown")
+        cells[key] = np.sort(np.concatenate([cells[key], ix])) if key in cells else np.array(ix)
     out: dict[str, dict] = {}
-    for (strategy, regime), rs in sorted(groups.items()):
-        realized = np.array([r["realized_pnl_bps"] for r in rs], dtype=np.float64)
-        expected = np.array([r["expected_pnl_bps"] for r in rs], dtype=np.float64)
+    for (strategy, regime), ix in sorted(cells.items()):
+        realized, expected = realized_all[ix], expected_all[ix]
         error = realized - expected
-        sig = [(r["expected_pnl_bps"], r["expected_sigma_bps"]) for r in rs
-               if r.get("expected_sigma_bps")]
-        exp_hit = float(np.mean(normal_cdf(np.array([e / s for e, s in sig])))) if sig else None
+        sig = ix[with_sigma[ix]]
+        exp_hit = float(np.mean(normal_cdf(expected_all[sig] / sigma_all[sig]))) if len(sig) else None
+        cell_ts = [ts[i] for i in ix.tolist()]
         out.setdefault(strategy, {})[regime] = {
-            "n": len(rs),
+            "n": len(ix),
             "n_with_model": len(sig),
             "cvar95_error_bps": round(expected_shortfall(-error, alpha), 4),
             "mean_error_bps": round(float(error.mean()), 4),
@@ -71,8 +92,8 @@ def cell_stats(rows: list[dict], alpha: float, min_rows: int) -> dict:
             "expected_hit_rate": None if exp_hit is None else round(exp_hit, 6),
             "mean_pnl_bps": round(float(realized.mean()), 4),
             "sum_pnl_bps": round(float(realized.sum()), 4),
-            "enough_data": len(rs) >= min_rows,
-            "first_ts": min(r["ts"] for r in rs),
-            "last_ts": max(r["ts"] for r in rs),
+            "enough_data": len(ix) >= min_rows,
+            "first_ts": min(cell_ts),
+            "last_ts": max(cell_ts),
         }
     return out

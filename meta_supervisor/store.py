@@ -8,9 +8,12 @@ run's cost proportional to what it adds, not to the size of the month.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +178,19 @@ class Partitions:
         with open(self.dir / name, "rb") as handle:
             handle.seek(start)
             return handle.read(end - start)
+
+    @contextmanager
+    def mapped(self, name: str) -> Iterator[memoryview]:
+        """The committed bytes of a partition, memory-mapped: no copy into fresh memory, which for
+        a month of rows cost a tenth of a cycle. Slices must not outlive the `with` block."""
+        size = self.committed.get(name, 0)
+        if size == 0:
+            yield memoryview(b"")
+            return
+        with open(self.dir / name, "rb") as handle, \
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapping, \
+                memoryview(mapping) as whole, whole[:size] as view:
+            yield view
 
     def recover(self) -> list[str]:
         """Truncate bytes a crashed run appended after the last commit (writer side only)."""

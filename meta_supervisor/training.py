@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter, itemgetter
 
 import numpy as np
@@ -28,13 +29,14 @@ class TrainOutcome:
 def design_matrix(rows, features) -> tuple[np.ndarray, np.ndarray]:
     """X (features) and y (realized PnL) of `rows`: dicts, or records with those attributes.
 
-    One pass over the rows, each read once (C-level getters): the rows of three windows do not
-    fit in the CPU caches, and a pass per column cost 3x as much."""
+    One pass over the rows, each read once, at C level (getters, fromiter over a flat chain): the
+    rows of three windows do not fit in the CPU caches, and a pass per column cost 3x as much."""
     if not rows:
         return np.empty((0, len(features))), np.empty(0)
     names = (*features, "realized_pnl_bps")
     get = itemgetter(*names) if isinstance(rows[0], dict) else attrgetter(*names)
-    A = np.array(list(map(get, rows)), dtype=np.float64).reshape(len(rows), len(names))
+    A = np.fromiter(chain.from_iterable(map(get, rows)), dtype=np.float64,
+                    count=len(rows) * len(names)).reshape(len(rows), len(names))
     return A[:, :-1], A[:, -1]
 
 

@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from meta_supervisor.errors import UserError
+from meta_supervisor import history
 from meta_supervisor.history import recent_rows, rows_since
 from meta_supervisor.store import Partitions
 from meta_supervisor.timeutil import format_ts, month_of, parse_ts
@@ -57,9 +58,9 @@ def test_checkpointed_windows_equal_a_full_read(tmp_path, seed, need):
 
 def test_checkpoints_read_only_what_the_window_needs(tmp_path, monkeypatch):
     state = _simulate(tmp_path, 1, runs=600)
-    read = []
-    original = Partitions.read
-    monkeypatch.setattr(Partitions, "read", lambda self, *a, **k: read.append(len(b := original(self, *a, **k))) or b)
+    read = []  # bytes decoded
+    original = history._decode
+    monkeypatch.setattr(history, "_decode", lambda parts, name, start, data: read.append(len(data)) or original(parts, name, start, data))
     recent_rows(Partitions(tmp_path, state["partitions"], state["checkpoints"], state["max_ts"]), {24: 50})
     fast = sum(read)
     read.clear()

@@ -84,3 +84,43 @@ def test_cell_cvar_measures_where_live_did_worse_than_the_sim():
 def test_cell_without_model_rows_has_no_expected_hit_rate():
     cell = cell_stats([_row("arb", "RANGE", 5.0, 0.0)] * 3, 0.95, 100)["arb"]["RANGE"]
     assert cell["expected_hit_rate"] is None and not cell["enough_data"] and cell["n_with_model"] == 0
+
+
+def test_cells_equal_a_row_by_row_oracle_for_dicts_and_typed_rows():
+    """Column-wise cells equal the obvious computation per group, with missing strategy or regime
+    counted as "unknown" (None and "" merge into one cell, rows kept in order), for dict rows and
+    for the typed rows evaluate reads (history.Row)."""
+    import random
+    from meta_supervisor.history import Row
+    rng = random.Random(3)
+    rows = []
+    for t in range(600):
+        realized, expected = rng.gauss(2, 30), rng.gauss(1, 3)
+        sigma = rng.choice([None, 25.0, 40.0])
+        rows.append({"event_id": f"e{t}", "ts": f"2026-11-{1 + t // 30:02d}T{t % 24:02d}:00:00Z",
+                     "agent": "a", "strategy_class": rng.choice(["macro", "arb", None, ""]),
+                     "symbol": "BTC", "side": "long", "regime": rng.choice(["TREND", "RANGE", None]),
+                     "horizon_hours": 24, "score_final": 0.5, "confidence": 0.5, "entry_price": 1.0,
+                     "exit_price": 1.0, "realized_pnl_bps": realized, "expected_pnl_bps": expected,
+                     "expected_sigma_bps": sigma, "pnl_error_bps": realized - expected,
+                     "abs_error_bps": abs(realized - expected),
+                     "sim_version": "fallback_zero" if sigma is None else "ridge_h24@x", "reconciled_at": "x"})
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["strategy_class"] or "unknown", r["regime"] or "unknown"), []).append(r)
+    got = cell_stats(rows, 0.95, 50)
+    typed = cell_stats([Row(**{k: (v if v is not None or k == "expected_sigma_bps" else "")
+                               for k, v in r.items()}) for r in rows], 0.95, 50)
+    assert typed == got and len(groups) == sum(len(v) for v in got.values()) > 6
+    for (strategy, regime), rs in groups.items():
+        cell = got[strategy][regime]
+        adverse = [r["expected_pnl_bps"] - r["realized_pnl_bps"] for r in rs]
+        sig = [r for r in rs if r["expected_sigma_bps"]]
+        assert cell["n"] == len(rs) and cell["n_with_model"] == len(sig)
+        assert cell["cvar95_error_bps"] == pytest.approx(slow_es(adverse, 0.95), abs=1e-4)
+        assert cell["mean_error_bps"] == pytest.approx(-sum(adverse) / len(rs), abs=1e-4)
+        assert cell["hit_rate"] == pytest.approx(sum(r["realized_pnl_bps"] > 0 for r in rs) / len(rs), abs=1e-6)
+        assert cell["expected_hit_rate"] == pytest.approx(sum(
+            0.5 * (1 + math.erf(r["expected_pnl_bps"] / r["expected_sigma_bps"] / math.sqrt(2))) for r in sig) / len(sig), abs=1e-6)
+        assert (cell["first_ts"], cell["last_ts"]) == (min(r["ts"] for r in rs), max(r["ts"] for r in rs))
+        assert cell["enough_data"] == (len(rs) >= 50)
