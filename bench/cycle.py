@@ -2,7 +2,7 @@
 
 For each size N it generates reconciled history (cached under bench/out/data/):
 - in our layout: `state/reconciled/YYYY-MM.jsonl` (rows with exactly `reconcile.ROW_FIELDS`,
-  serialized with orjson as reconcile writes them, appended in maturity order, partitioned by the
+  serialized compactly as reconcile writes them (msgspec), appended in maturity order, partitioned by the
   month of the signal) and `state/reconcile_state.json` with the committed partition sizes;
 - in the seed's layout: one flat `alpha/reconciled.jsonl` holding the same bytes.
 Most rows carry a model prediction (`ridge_h24@<hash>`, expected_sigma_bps), so the detectors work.
@@ -37,8 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
-import orjson
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -146,8 +146,8 @@ def generate_rows(n_rows: int, events_per_hour: float, seed: int):
                    "pnl_error_bps": er, "abs_error_bps": abs(er),
                    "sim_version": f"ridge_h{h}@{(wk * 2654435761) % (1 << 48):012x}" if hm else "fallback_zero",
                    "reconciled_at": ra}
-            rows.append((du, k, h, mo, t, orjson.dumps(row)))
-    assert tuple(orjson.loads(rows[0][5])) == ROW_FIELDS
+            rows.append((du, k, h, mo, t, msgspec.json.encode(row)))
+    assert tuple(msgspec.json.decode(rows[0][5])) == ROW_FIELDS
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     # (month, reconcile run = the hour after maturity, ts, bytes)
     return [(mo, du // 3600 + 1, t, line) for du, _, _, mo, t, line in rows[:n_rows + APPEND_ROWS]]
@@ -187,7 +187,7 @@ def dataset(n_rows: int, events_per_hour: float, seed: int) -> Path:
             flat.write((part_dir / f"{mo}.jsonl").read_bytes())
     with open(d / "append.jsonl", "wb") as handle:  # the next 10k rows, with their partition
         for mo, _, _, line in extra:
-            handle.write(orjson.dumps([mo, line.decode()]) + b"\n")
+            handle.write(msgspec.json.encode([mo, line.decode()]) + b"\n")
     meta = {"rows": n_rows, "months": len(by_month), "bytes": sum(sizes.values()),
             "events_per_hour": events_per_hour, "seed": seed, "first_month": min(by_month),
             "last_month": max(by_month), "seconds": round(time.perf_counter() - t0, 1)}
@@ -201,7 +201,7 @@ def make_root(data: Path, root: Path) -> None:
     steady-state append touches, which are copied."""
     shutil.rmtree(root, ignore_errors=True)
     (root / RECONCILED_DIR).mkdir(parents=True)
-    touched = {orjson.loads(line)[0] + ".jsonl" for line in (data / "append.jsonl").read_bytes().splitlines()}
+    touched = {msgspec.json.decode(line)[0] + ".jsonl" for line in (data / "append.jsonl").read_bytes().splitlines()}
     for p in sorted((data / RECONCILED_DIR).glob("*.jsonl")):
         target = root / RECONCILED_DIR / p.name
         if p.name in touched:
@@ -217,8 +217,8 @@ def append_rows(data: Path, root: Path) -> int:
     """Append the next 10k rows as one reconcile run would: store.Partitions.append, then commit."""
     by_month: dict[str, list[tuple[str, bytes]]] = {}
     for line in (data / "append.jsonl").read_bytes().splitlines():
-        mo, row = orjson.loads(line)
-        by_month.setdefault(f"{mo}.jsonl", []).append((orjson.loads(row)["ts"], row.encode()))
+        mo, row = msgspec.json.decode(line)
+        by_month.setdefault(f"{mo}.jsonl", []).append((msgspec.json.decode(row)["ts"], row.encode()))
     state = json.loads((root / RECONCILE_STATE).read_text())
     parts = Partitions(root, state["partitions"], state.get("checkpoints"), state.get("max_ts"))
     out = parts.append(by_month)
@@ -461,7 +461,7 @@ def machine() -> dict:
     except OSError:
         pass
     return {"nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "python": platform.python_version(),
-            "numpy": np.__version__, "orjson": orjson.__version__, "platform": platform.platform()}
+            "numpy": np.__version__, "msgspec": msgspec.__version__, "platform": platform.platform()}
 
 
 def parse_size(text: str) -> int:

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
-import orjson
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -53,7 +53,7 @@ def _prices(t0: int, t1: int, rng) -> list[bytes]:
     iso = [format_ts(t) for t in times.tolist()]
     for k, ts in enumerate(iso):
         for s in SYMBOLS:
-            lines.append(orjson.dumps({"ts": ts, "symbol": s, "price": round(float(walks[s][k]), 6)}))
+            lines.append(msgspec.json.encode({"ts": ts, "symbol": s, "price": round(float(walks[s][k]), 6)}))
     return lines
 
 
@@ -63,7 +63,7 @@ def _events(t0: int, t1: int, rng, tag: str) -> list[bytes]:
     agents = list(AGENTS)
     out = []
     for k, t in enumerate(ts.tolist()):
-        out.append(orjson.dumps({
+        out.append(msgspec.json.encode({
             "event_id": f"{tag}-{t}-{k}", "ts": format_ts(t), "agent": agents[k % len(agents)],
             "symbol": SYMBOLS[int(rng.integers(len(SYMBOLS)))], "side": "long" if rng.random() < 0.5 else "short",
             "score_final": round(float(rng.uniform(0.02, 1)), 4), "confidence": round(float(rng.uniform(0.3, 0.95)), 3),
@@ -107,7 +107,7 @@ def build(root: Path, days: int, layout: str, seed: int = 11) -> None:
         data = path.read_bytes()
         offset, line = 0, 1
         for raw in data.splitlines(keepends=True):
-            if orjson.loads(raw)["ts"] >= cut:
+            if msgspec.json.decode(raw)["ts"] >= cut:
                 break
             offset += len(raw)
             line += 1

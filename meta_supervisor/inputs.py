@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
+import msgspec
 
 from .errors import UserError
 from .records import Rejected, event_from_json, tick_from_json
@@ -39,9 +39,9 @@ class Batch:
 
 def _parse(line, validate, batch: Batch) -> None:
     try:
-        obj = orjson.loads(line.raw)
-    except orjson.JSONDecodeError as err:
-        why = err.args[0]
+        obj = msgspec.json.decode(line.raw)
+    except msgspec.DecodeError as err:
+        why = str(err).split(" - at ")[0]   # msgspec's "- at `$[...]`" adds nothing on one line
         if b"NaN" in line.raw or b"Infinity" in line.raw:
             why = "NaN and Infinity are not JSON numbers"
         batch.rejected.append(Rejection(line.file, line.number, f"not valid JSON ({why})"))
@@ -113,8 +113,8 @@ def latest_event_regime(root: Path, rel: str) -> str | None:
             if not raw.strip():
                 continue
             try:
-                event = event_from_json(orjson.loads(raw))
-            except (orjson.JSONDecodeError, Rejected):
+                event = event_from_json(msgspec.json.decode(raw))
+            except (msgspec.DecodeError, Rejected):
                 continue
             if best is None or event.ts >= best.ts:
                 best = event

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
+import msgspec
+import numpy as np
 
 from .errors import UserError
 
@@ -29,8 +30,26 @@ _DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 def dumps(obj) -> bytes:
     """Stable pretty JSON (sorted keys, 2-space indent, trailing newline) so unchanged state is
     byte-identical and git shows real diffs."""
-    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-                        | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    return msgspec.json.format(msgspec.json.encode(obj, order="sorted", enc_hook=_numpy), indent=2) + b"\n"
+
+
+def compact(obj) -> bytes:
+    """One-line JSON (a reconciled row), keys in their order."""
+    return msgspec.json.encode(obj, enc_hook=_numpy)
+
+
+def loads(data):
+    """Parsed JSON; raises msgspec.DecodeError."""
+    return msgspec.json.decode(data)
+
+
+def _numpy(obj):
+    """numpy values in state (model cards) as plain JSON numbers and lists."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise NotImplementedError(f"cannot write {type(obj).__name__} as JSON")
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
@@ -67,8 +86,8 @@ def read_json(path: Path, default=None, display: str | None = None):
     except FileNotFoundError:
         return default
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as err:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as err:
         raise UserError(f"{display or path}: not valid JSON ({err})") from None
 
 
@@ -86,7 +105,10 @@ def input_files(path: Path) -> list[Path]:
     """A JSONL input is a file or a folder of `*.jsonl` files (sorted by name: date-named files
     then read in time order). A missing input is an empty one."""
     if path.is_dir():
-        return sorted(p for p in path.glob("*.jsonl") if p.is_file())
+        # scandir: file type from the directory entry, no stat per file (a year of daily files)
+        with os.scandir(path) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".jsonl") and e.is_file())
+        return [path / name for name in names]
     return [path] if path.exists() else []
 
 

@@ -51,4 +51,4 @@ def test_each_sdk_is_imported_by_exactly_one_module():
 
 def test_no_module_shadows_a_library_name():
     names = {p.stem for p in PKG.rglob("*.py")}
-    assert not names & {"github", "sendgrid", "yaml", "ruamel", "numpy", "orjson"}
+    assert not names & {"github", "sendgrid", "yaml", "ruamel", "numpy", "msgspec", "orjson"}

@@ -5,6 +5,7 @@ import math
 import pathlib
 import random
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -344,7 +345,6 @@ def test_batched_hit_rate_updates_equal_one_row_at_a_time_bit_for_bit():
 
 def test_typed_rows_and_dict_rows_give_the_same_detections(tmp_path):
     """Evaluate passes history.Row records; tests and other callers pass dicts."""
-    import orjson
     from meta_supervisor.history import recent_rows
     from meta_supervisor.store import Partitions
     rows = _rows(500, shift_at=350, shift=1.5, seed=8) + _rows(300, agent="a2", cls="arb", seed=9)
@@ -352,7 +352,7 @@ def test_typed_rows_and_dict_rows_give_the_same_detections(tmp_path):
              "entry_price": 1.0, "exit_price": 1.0, "reconciled_at": r["ts"], **r} for r in rows]
     full[3]["expected_sigma_bps"], full[4]["sim_version"] = None, "fallback_zero"
     parts = Partitions(tmp_path, None)
-    out = parts.append({"2026-01.jsonl": sorted((r["ts"], orjson.dumps(r)) for r in full)})
+    out = parts.append({"2026-01.jsonl": sorted((r["ts"], msgspec.json.encode(r)) for r in full)})
     typed = recent_rows(Partitions(tmp_path, out.partitions), {24: 10_000})[24]
     assert not isinstance(typed[0], dict) and len(typed) == len(full)
     as_dicts = sorted(full, key=lambda r: (r["ts"], r["event_id"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import orjson
+import msgspec
 import pytest
 
 from meta_supervisor.jobs import evaluate
@@ -32,7 +32,7 @@ def put_rows(root, rows):
     path = root / "state/reconciled/2026-11.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:
-        handle.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+        handle.write(b"".join(msgspec.json.encode(r) + b"\n" for r in rows))
 
 
 def _world(root, *, macro_trend_tail=400.0, n=200, current="TREND"):

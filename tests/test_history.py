@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-import orjson
+import msgspec
 import pytest
 
 from meta_supervisor.errors import UserError
@@ -41,7 +41,7 @@ def _simulate(root, seed, runs=300, per_run=30):
             ts = format_ts(now - lag - rng.randint(0, 3599))
             row = _row(f"e{k:06d}", ts, h)
             k += 1
-            by_part.setdefault(f"{month_of(parse_ts(ts))}.jsonl", []).append((ts, orjson.dumps(row)))
+            by_part.setdefault(f"{month_of(parse_ts(ts))}.jsonl", []).append((ts, msgspec.json.encode(row)))
         out = parts.append({n: sorted(v) for n, v in by_part.items()})
         state = {"partitions": out.partitions, "checkpoints": out.checkpoints, "max_ts": out.max_ts}
     return state
@@ -83,7 +83,7 @@ def test_rows_decode_to_what_the_writer_wrote(tmp_path):
                  realized_pnl_bps=-3, score_final=1),
             _row("e2", "2026-11-02T10:00:00Z", 24, unknown_extra_field="ignored")]
     parts = Partitions(tmp_path, None)
-    out = parts.append({"2026-11.jsonl": [(r["ts"], orjson.dumps(r)) for r in rows]})
+    out = parts.append({"2026-11.jsonl": [(r["ts"], msgspec.json.encode(r)) for r in rows]})
     window = recent_rows(Partitions(tmp_path, out.partitions), {24: 10})[24]
     for got, wrote in zip(window, rows):
         assert {f: got[f] for f in got.__struct_fields__} == {f: v for f, v in wrote.items() if f != "unknown_extra_field"}
@@ -94,12 +94,12 @@ def test_rows_decode_to_what_the_writer_wrote(tmp_path):
 
 @pytest.mark.parametrize("bad, reason", [
     (b'{"event_id":"e9","ts":"2026-11-03T00:00:00Z"', "truncated"),
-    (orjson.dumps(_row("e9", "2026-11-03T00:00:00Z", 24, realized_pnl_bps="12")), "Expected `float`"),
-    (orjson.dumps({k: v for k, v in _row("e9", "2026-11-03T00:00:00Z", 24).items() if k != "regime"}),
+    (msgspec.json.encode(_row("e9", "2026-11-03T00:00:00Z", 24, realized_pnl_bps="12")), "Expected `float`"),
+    (msgspec.json.encode({k: v for k, v in _row("e9", "2026-11-03T00:00:00Z", 24).items() if k != "regime"}),
      "missing required field `regime`"),
 ])
 def test_a_corrupt_row_is_named_by_file_and_line(tmp_path, bad, reason):
-    good = [orjson.dumps(_row(f"e{i}", f"2026-11-02T1{i}:00:00Z", 24)) for i in range(3)]
+    good = [msgspec.json.encode(_row(f"e{i}", f"2026-11-02T1{i}:00:00Z", 24)) for i in range(3)]
     path = tmp_path / "state/reconciled/2026-11.jsonl"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\n".join(good[:2] + [bad] + good[2:]) + b"\n")

@@ -155,7 +155,7 @@ REASONS = {
     "bad JSON": "not valid JSON", "not an object": "expected a JSON object", "missing field": "missing field 'agent'",
     "wrong type": "'score_final' must be a number", "bool as number": "'confidence' must be a number",
     "NaN": "NaN and Infinity are not JSON numbers", "Infinity": "NaN and Infinity are not JSON numbers",
-    "overflow to inf": "number is infinity",
+    "overflow to inf": "not valid JSON (Number out of range)",
     "non-positive price": "'price' must be > 0", "unknown side": "field 'side'", "unparseable ts": "field 'ts'",
     "naive ts": "no timezone",
 }

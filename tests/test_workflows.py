@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
+import msgspec
 import pytest
 import yaml
 
@@ -174,7 +174,7 @@ PROJECT = ["meta_supervisor", "scripts", ".github", "requirements.txt", ".gitign
 
 def _jsonl(path: Path, rows, mode="wb") -> None:
     with open(path, mode) as handle:
-        handle.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+        handle.write(b"".join(msgspec.json.encode(r) + b"\n" for r in rows))
 
 
 def _script(root: Path, name: str, *args) -> None:

@@ -7,11 +7,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import orjson
 
 from .. import synth
 from ..adapters.actions import Actions
 from ..errors import UserError
+from ..store import compact, loads
 from ..timeutil import HOUR, parse_ts
 from . import evaluate, reconcile, train
 
@@ -86,7 +86,7 @@ def _prepare(root: Path) -> None:
 
 def _append_jsonl(path: Path, rows, extra: list[bytes] = ()) -> None:
     with open(path, "ab") as handle:
-        handle.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+        handle.write(b"".join(compact(r) + b"\n" for r in rows))
         handle.write(b"".join(line + b"\n" for line in extra))
 
 
@@ -118,7 +118,7 @@ def run(root, seed: int = 7) -> int:
 
 
 def _summary(root: Path, result, out) -> None:
-    cells = orjson.loads((root / "state/strategy_cvar_regime.json").read_bytes())
+    cells = loads((root / "state/strategy_cvar_regime.json").read_bytes())
     print("\n=== summary ===", file=out)
     print(f"current regime: {result.regime}\n", file=out)
     print(f"{'strategy':<10} {'regime':<7} {'n':>5} {'CVaR95':>8} {'limit':>7}  verdict", file=out)

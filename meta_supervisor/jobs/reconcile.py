@@ -9,13 +9,12 @@ import os
 import signal
 from dataclasses import dataclass
 
-import orjson
 
 from .. import reconcile as core
 from ..adapters.actions import Actions
 from ..inputs import Rejection, read_events, read_prices
 from ..records import Event, event_from_json
-from ..store import RECONCILE_STATE, Partitions, read_json, write_json
+from ..store import RECONCILE_STATE, Partitions, compact, read_json, write_json
 from ..timeutil import HOUR, format_ts, month_of, now_ts
 from ..workspace import Workspace
 from .. import sim_model
@@ -106,7 +105,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         by_part: dict[str, list[tuple[str, bytes]]] = {}
         for row in rows:
             epoch = row.pop("ts_epoch")
-            by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append((row["ts"], orjson.dumps(row)))
+            by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append((row["ts"], compact(row)))
         if not ws.path(RECONCILE_STATE).exists():
             # First run: record "nothing committed yet" before the first byte is appended, so a
             # crash during the append is recognised (and undone) by the next run.
