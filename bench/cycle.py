@@ -16,7 +16,9 @@ Then, each measurement in a fresh child process (so its peak RSS, VmHWM, is its 
 - cold: `jobs.train.run` (all horizons) + `jobs.evaluate.run(dry_run=True)` on a root with no
   models and no detector state;
 - steady: on the same root after that (warm) run, 10,000 new rows are appended to the partition
-  tails (the next rows in maturity order) and train + evaluate run again.
+  tails (the next rows in maturity order) and train + evaluate run again;
+- each job alone on a cold root, with its own history read, as the workflows run them (the hourly
+  supervise job runs evaluate; train has its own schedule).
 Times are wall-clock seconds inside the child around the job calls (interpreter start and imports
 excluded for every approach; listed separately). Files are in the page cache for every approach.
 
@@ -395,6 +397,21 @@ def child_ours(root: str) -> dict:
             "alerts": len(res.alerts), "verdicts": len(res.verdicts)}
 
 
+def child_job(job: str, root: str) -> dict:
+    """One job alone, as a workflow runs it (its own history read): `train` or `evaluate`
+    (dry run; on a cold root the detectors replay the window)."""
+    import io
+    from meta_supervisor.adapters.actions import Actions
+    from meta_supervisor.jobs import evaluate, train
+    quiet = Actions(env={}, out=io.StringIO())
+    t0 = time.perf_counter()
+    if job == "train":
+        train.run(root, actions=quiet)
+    else:
+        evaluate.run(root, dry_run=True, actions=quiet, env={})
+    return {"seconds": time.perf_counter() - t0, "phases": {}}
+
+
 def child_main(argv) -> None:
     t_start = time.perf_counter()
     kind = argv[0]
@@ -402,6 +419,8 @@ def child_main(argv) -> None:
         result = child_seed(argv[1], argv[2])
     elif kind == "ours":
         result = child_ours(argv[1])
+    elif kind in ("train", "evaluate"):
+        result = child_job(kind, argv[1])
     elif kind == "profile":
         import cProfile
         import io
@@ -497,7 +516,17 @@ def bench_size(n: int, args) -> dict:
     out["cold"] = sorted(colds, key=lambda r: r["seconds"])[len(colds) // 2]
     print(f"cold:   {out['cold']['seconds']:8.3f} s  {out['cold']['peak_rss_mb']:7.0f} MB  "
           f"{ {k: round(v, 3) for k, v in out['cold']['phases'].items()} }", flush=True)
-    # The last cold run is the warm-up: models and detector state now exist. Append 10k rows.
+    for job in ("train", "evaluate"):  # each job alone, as the workflows run them (cold root)
+        runs = []
+        for _ in range(args.repeat):
+            reset_cold(root)
+            runs.append(run_child(job, root))
+        out[f"{job}_alone"] = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+        print(f"{job} alone: {out[f'{job}_alone']['seconds']:8.3f} s  "
+              f"{out[f'{job}_alone']['peak_rss_mb']:7.0f} MB", flush=True)
+    reset_cold(root)
+    run_child("ours", root)
+    # That cold run is the warm-up: models and detector state now exist. Append 10k rows.
     snap = root.parent / f"n{n}-warm"
     snapshot_state(root, snap)
     out["appended_rows"] = append_rows(data, root)
@@ -522,7 +551,9 @@ def table(results: list[dict]) -> str:
         seed = r.get("seed")
         for name, key in (("seed (re-reads the whole history per module)", "seed"),
                           ("ours, cold (train + evaluate, no state)", "cold"),
-                          ("ours, steady state (+10k rows)", "steady")):
+                          ("ours, steady state (+10k rows)", "steady"),
+                          ("ours, train job alone (own read, cold)", "train_alone"),
+                          ("ours, evaluate job alone (own read, cold detectors)", "evaluate_alone")):
             m = r.get(key)
             if m is None:
                 continue

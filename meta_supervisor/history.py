@@ -66,11 +66,6 @@ def _sort(rows: list[Row]) -> None:
     rows.sort(key=_ts)
 
 
-def as_dicts(rows) -> list[dict]:
-    """Plain dicts (for code that serializes or mutates rows); dicts pass through."""
-    return [r if isinstance(r, dict) else msgspec.structs.asdict(r) for r in rows]
-
-
 def _decode(parts: Partitions, name: str, start: int, data) -> list[Row]:
     """Rows of `data` (bytes or a memoryview), which starts at byte `start` of partition `name`."""
     try:
