@@ -13,7 +13,7 @@ import msgspec
 
 from .errors import UserError
 from .records import Rejected, event_from_json, tick_from_json
-from .store import file_day, input_files, read_lines
+from .store import input_files, read_lines
 from .timeutil import day_of
 
 
@@ -86,10 +86,7 @@ def read_prices(root: Path, rel: str, since_ts: int) -> Batch:
     day on, every undated file. A single prices file is read whole."""
     batch = Batch()
     first_day = day_of(since_ts)
-    for path in input_files(root / rel):
-        day = file_day(path)
-        if day is not None and day < first_day and (root / rel).is_dir():
-            continue
+    for path in input_files(root / rel, from_day=first_day):
         name = _display(root, path)
         lines, _, _ = read_lines(path, name)
         batch.files_read.append(name)

@@ -101,20 +101,24 @@ class Line:
     raw: bytes
 
 
-def input_files(path: Path) -> list[Path]:
+def input_files(path: Path, from_day: str | None = None) -> list[Path]:
     """A JSONL input is a file or a folder of `*.jsonl` files (sorted by name: date-named files
-    then read in time order). A missing input is an empty one."""
+    then read in time order). A missing input is an empty one. `from_day` (YYYY-MM-DD) leaves out
+    a folder's files named by an earlier day."""
     if path.is_dir():
-        # scandir: file type from the directory entry, no stat per file (a year of daily files)
+        # scandir: the file type comes with the directory entry (no stat), and names are filtered
+        # before any Path is built: a year of daily files costs next to nothing.
         with os.scandir(path) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(".jsonl") and e.is_file())
+        if from_day is not None:
+            names = [n for n in names if (day := file_day(n)) is None or day >= from_day]
         return [path / name for name in names]
     return [path] if path.exists() else []
 
 
-def file_day(path: Path) -> str | None:
+def file_day(path: Path | str) -> str | None:
     """`YYYY-MM-DD` named in a daily partition's file name, if any."""
-    m = _DATED.search(path.stem)
+    m = _DATED.search(path if isinstance(path, str) else path.name)
     return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
 
 
