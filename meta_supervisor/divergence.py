@@ -113,32 +113,30 @@ def _num(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def has_prediction(row) -> bool:
-    """A row the model priced: not fallback_zero, and a finite error and sigma > 0."""
-    sigma = _num(row.get("expected_sigma_bps"))
-    return (row.get("sim_version") != "fallback_zero" and sigma is not None and sigma > 0
-            and _num(row.get("pnl_error_bps")) is not None)
-
-
 _FIELDS = ("sim_version", "expected_sigma_bps", "pnl_error_bps", "realized_pnl_bps",
            "expected_pnl_bps", "agent", "strategy_class", "ts")
 _by_attribute = attrgetter(*_FIELDS)
 
 
 def _floats(values) -> np.ndarray:
-    """`_num` over a column: NaN where it gives None."""
-    out = np.array([v if v.__class__ is float or v.__class__ is int else math.nan for v in values],
+    """`_num` over a column, NaN where it gives None (plain floats and ints skip the checks)."""
+    out = np.array([v if v.__class__ is float or v.__class__ is int else _nan_or(_num(v)) for v in values],
                    dtype=np.float64)
     out[~np.isfinite(out)] = math.nan
     return out
 
 
+def _nan_or(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 class _Observed:
     """What the charts and the seed rules see of a list of rows, computed once, column-wise.
 
-    Rows are dicts or records with the same attributes (history.Row). Only rows with a prediction
-    (`has_prediction`) are kept, in their order: z = pnl_error / sigma, the bias charts' z / a,
-    and for rows with realized and expected PnL the win flag and the model's win probability."""
+    Rows are dicts or records with the same attributes (history.Row). Only rows the model priced
+    are kept, in their order: not fallback_zero, a finite pnl_error and sigma > 0. Per kept row:
+    z = pnl_error / sigma, the bias charts' z / a, and for rows with a realized and an expected
+    PnL the win flag and the model's win probability (p is None otherwise)."""
 
     def __init__(self, rows, bias_divisor: float):
         if rows and not isinstance(rows[0], dict):
@@ -150,16 +148,15 @@ class _Observed:
         sigma, error = _floats(sigma), _floats(error)
         kept = np.flatnonzero((np.array(sim, dtype=object) != "fallback_zero") & (sigma > 0)
                               & ~np.isnan(error))
-        self.n = len(kept)
         sigma = sigma[kept]
         self.error = error[kept]
         self.z = self.error / sigma
         self.z_bias = self.z / bias_divisor
         realized, expected = _floats(realized)[kept], _floats(expected)[kept]
-        self.has_hit = ~np.isnan(realized) & ~np.isnan(expected)
+        has_hit = ~np.isnan(realized) & ~np.isnan(expected)
         self.win = realized > 0
         ratio = (expected / sigma).tolist()
-        self.p = [normal_cdf(x) if ok else None for x, ok in zip(ratio, self.has_hit.tolist())]
+        self.p = [normal_cdf(x) if ok else None for x, ok in zip(ratio, has_hit.tolist())]
         idx = kept.tolist()
         self.ts = [ts[i] for i in idx]
         self.agent = [str(agent[i] or "unknown") for i in idx]
@@ -167,13 +164,17 @@ class _Observed:
 
     def streams(self, s: DivergenceSettings) -> dict[str, tuple[str, str, list[int]]]:
         """{stream key: (scope, name, positions of its rows)}."""
-        groups: dict[tuple, list[int]] = {}
-        for i, agent in enumerate(self.agent):
-            groups.setdefault(("agent", agent), []).append(i)
-        if s.strategy_streams:
-            for i, strategy in enumerate(self.strategy):
-                groups.setdefault(("strategy", strategy), []).append(i)
-        return {f"{scope}:{name}": (scope, name, ix) for (scope, name), ix in groups.items()}
+        scopes = [("agent", self.agent)] + ([("strategy", self.strategy)] if s.strategy_streams else [])
+        return {f"{scope}:{name}": (scope, name, ix)
+                for scope, names in scopes for name, ix in _positions(names).items()}
+
+
+def _positions(names: list[str]) -> dict[str, list[int]]:
+    """{name: positions where it occurs}, in order."""
+    out: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        out.setdefault(name, []).append(i)
+    return out
 
 
 def _feed(stream: dict, obs: _Observed, ix: list[int]) -> None:
@@ -270,11 +271,8 @@ def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: _Ob
     `observed`: the rows already observed (any bias divisor), to skip doing it twice.
     """
     obs = observed if observed is not None else _Observed(window_rows, 1.0)
-    by_agent: dict[str, list[int]] = {}
-    for i, agent in enumerate(obs.agent):
-        by_agent.setdefault(agent, []).append(i)
     out = []
-    for agent, ix in sorted(by_agent.items()):
+    for agent, ix in sorted(_positions(obs.agent).items()):
         tail = ix[-s.window:]
         if len(tail) < s.min_rows:
             continue

@@ -358,3 +358,10 @@ def test_typed_rows_and_dict_rows_give_the_same_detections(tmp_path):
     as_dicts = sorted(full, key=lambda r: (r["ts"], r["event_id"]))
     assert detect(None, [], typed, S) == detect(None, [], as_dicts, S)
     assert any(d["trigger"].startswith("cusum") for d in detect(None, [], typed, S)[1])
+    # numpy numbers count as numbers, a bool sigma or a string error as no prediction
+    numpy_values = [{**r, "pnl_error_bps": np.float64(r["pnl_error_bps"])} for r in as_dicts]
+    assert detect(None, [], numpy_values, S) == detect(None, [], as_dicts, S)
+    odd = [dict(r) for r in as_dicts]
+    odd[10]["expected_sigma_bps"], odd[11]["pnl_error_bps"] = True, "12"
+    skipped = [r for i, r in enumerate(as_dicts) if i not in (10, 11)]
+    assert detect(None, [], odd, S)[0] == detect(None, [], skipped, S)[0]
