@@ -164,10 +164,6 @@ def solve_calibration(kind: str, design: float, cap: float, arl0: float) -> tupl
     return 0.0, h, cusum_arl(bernoulli_mixture_cdf(design, alternative=True), h, n=600)
 
 
-def _zeros(n: int) -> list[float]:
-    return [0.0] * n
-
-
 class _LatchedCusum:
     """Shared mechanics: the recursion, change-time bookkeeping and the alarm latch."""
 
@@ -306,7 +302,7 @@ class MeanCusum(_LatchedCusum):
     def update_many(self, zs, tss) -> "MeanCusum":
         """`update` over a sequence (numpy for the increments; the same numbers)."""
         x = np.clip(np.asarray(zs, dtype=np.float64), -self.cap, self.cap)
-        return self._feed((self.direction * x - self.k).tolist(), x.tolist(), _zeros(len(x)), tss)
+        return self._feed((self.direction * x - self.k).tolist(), x.tolist(), [0.0] * len(x), tss)
 
 
 class VarianceCusum(_LatchedCusum):
@@ -335,7 +331,7 @@ class VarianceCusum(_LatchedCusum):
         """`update` over a sequence (numpy for the increments; the same numbers)."""
         z = np.asarray(zs, dtype=np.float64)
         x = np.minimum(z * z, self.cap * self.cap)
-        return self._feed((x - self.k).tolist(), x.tolist(), _zeros(len(x)), tss)
+        return self._feed((x - self.k).tolist(), x.tolist(), [0.0] * len(x), tss)
 
 
 class BernoulliCusum(_LatchedCusum):

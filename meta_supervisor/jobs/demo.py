@@ -7,7 +7,6 @@ import shutil
 import sys
 from pathlib import Path
 
-
 from .. import synth
 from ..adapters.actions import Actions
 from ..errors import UserError

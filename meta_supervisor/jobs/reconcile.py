@@ -9,7 +9,6 @@ import os
 import signal
 from dataclasses import dataclass
 
-
 from .. import reconcile as core
 from ..adapters.actions import Actions
 from ..inputs import Rejection, read_events, read_prices
