@@ -49,7 +49,7 @@ def _numpy(obj):
         return obj.tolist()
     if isinstance(obj, np.generic):
         return obj.item()
-    raise NotImplementedError(f"cannot write {type(obj).__name__} as JSON")
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
 def write_atomic(path: Path, data: bytes) -> bool:

@@ -121,3 +121,32 @@ def test_retraining_on_the_same_rows_keeps_the_champion():
     first = train_horizon(_rows(X, y), 24, TrainSettings(), None, "t").card
     again = train_horizon(_rows(X, y), 24, TrainSettings(), first, "t2")
     assert again.decision["decision"] == "kept_champion" and "identical" in again.decision["reason"]
+
+
+def test_walk_forward_grid_equals_separate_fits_for_every_penalty():
+    """The grid reuses each fold's standardization across penalties: it must score exactly what
+    fitting every (penalty, fold) from scratch scores."""
+    X, y = _data(900, 6)
+    grid, folds = (0.0, 0.1, 5.0, 1000.0), 4
+    sel = sm.walk_forward_select(X, y, grid, folds)
+    bounds = np.linspace(0, len(y), folds + 2).astype(int)
+    for alpha in grid:
+        sq = [np.square(y[bounds[k]:bounds[k + 1]]
+                        - sm.fit_ridge(X[:bounds[k]], y[:bounds[k]], alpha).predict(X[bounds[k]:bounds[k + 1]]))
+              for k in range(1, folds)]
+        assert sel.grid_rmse[alpha] == sm.rmse(np.concatenate(sq))   # exact, not approx
+
+
+def test_design_matrix_reads_typed_rows_like_dicts():
+    from meta_supervisor.history import Row
+    from meta_supervisor.training import design_matrix
+    X, y = _data(50, 7)
+    rows = _rows(X, y)
+    typed = [Row(**{**dict.fromkeys(Row.__struct_fields__, ""), "horizon_hours": 24, "entry_price": 1.0,
+                    "exit_price": 1.0, "expected_pnl_bps": 0.0, "expected_sigma_bps": None,
+                    "pnl_error_bps": 0.0, "abs_error_bps": 0.0, **r}) for r in rows]
+    for features in (("score_final", "confidence"), ("confidence",)):
+        got, want = design_matrix(typed, features), design_matrix(rows, features)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert got[0].shape == (50, len(features))
+    assert design_matrix([], ("score_final",))[0].shape == (0, 1)
