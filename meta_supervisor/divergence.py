@@ -226,6 +226,48 @@ def detect(state: dict | None, new_rows: list, window_rows: list,
     return new_state, sorted(detections, key=lambda d: d["key"])
 
 
+AUTOCORRELATION_BLOCK = 50
+AUTOCORRELATION_MARGIN = 0.1
+
+
+def error_autocorrelation(window_rows: list, s: DivergenceSettings) -> dict[str, tuple[float, int]]:
+    """{stream key: (lag-1 autocorrelation of z, rows used)} over the window's latest whole blocks
+    of AUTOCORRELATION_BLOCK rows (streams with at least two blocks); z clipped at +-winsor_sigma
+    as the bias charts see it. The CUSUMs are calibrated for `error_autocorrelation`.
+
+    Each block is demeaned on its own: a shift of the mean -- what the charts exist to catch --
+    would otherwise read as autocorrelation (a level change makes neighbours alike around the
+    window's mean) and the advice would be to blunt the charts. The cost is a small downward bias
+    (about -1/block for independent errors)."""
+    obs = _Observed(window_rows, 1.0)
+    b = AUTOCORRELATION_BLOCK
+    out = {}
+    for key, (_, _, ix) in obs.streams(s).items():
+        blocks = len(ix) // b
+        if blocks < 2:
+            continue
+        d = np.clip(obs.z[ix[len(ix) - blocks * b:]], -s.winsor_sigma, s.winsor_sigma).reshape(blocks, b)
+        d = d - d.mean(axis=1, keepdims=True)
+        total = float(np.sum(d * d))
+        if total > 0:
+            out[key] = (float(np.sum(d[:, 1:] * d[:, :-1])) / total, blocks * b)
+    return out
+
+
+def autocorrelation_warning(phis: dict[str, tuple[float, int]], s: DivergenceSettings) -> str | None:
+    """One line when some stream's errors are clearly more autocorrelated than the CUSUMs assume:
+    lag-1 above the setting by AUTOCORRELATION_MARGIN and by 3 standard errors (1/sqrt(rows))."""
+    above = {k: (phi, n) for k, (phi, n) in phis.items()
+             if phi > s.error_autocorrelation + max(AUTOCORRELATION_MARGIN, 3 / math.sqrt(n))}
+    if not above:
+        return None
+    key, (phi, n) = max(above.items(), key=lambda kv: kv[1][0])
+    return (f"errors are autocorrelated: lag-1 {phi:.2f} in {key} ({n} rows; {len(above)} of {len(phis)} "
+            f"streams clearly above {s.error_autocorrelation:g}) while the CUSUMs assume "
+            f"{s.error_autocorrelation:g}: expect more false alarms than 1 per {s.arl0_rows} rows; "
+            f"set divergence.error_autocorrelation (docs/detection.md)")
+
+
 def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dict]:
     out = []
     for trigger in CUSUM_TRIGGERS:

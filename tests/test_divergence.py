@@ -12,7 +12,8 @@ import pytest
 from meta_supervisor import detectors
 from meta_supervisor.detectors import (BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum,
                                        calibrate, cusum_arl, mean_increment_cdf, normal_cdf)
-from meta_supervisor.divergence import DivergenceSettings, detect, seed_rule_detections
+from meta_supervisor.divergence import (DivergenceSettings, autocorrelation_warning, detect, error_autocorrelation,
+                                        seed_rule_detections)
 
 INF = math.inf
 
@@ -365,3 +366,41 @@ def test_typed_rows_and_dict_rows_give_the_same_detections(tmp_path):
     odd[10]["expected_sigma_bps"], odd[11]["pnl_error_bps"] = True, "12"
     skipped = [r for i, r in enumerate(as_dicts) if i not in (10, 11)]
     assert detect(None, [], odd, S)[0] == detect(None, [], skipped, S)[0]
+
+
+def _ar_rows(n, phi, agent="a1", seed=0, shift_at=None, shift=0.0):
+    """Rows whose z follows an AR(1) with coefficient phi (unit variance), optionally shifted."""
+    rows = _rows(n, agent=agent, seed=seed)
+    rng = np.random.default_rng(seed)
+    z = 0.0
+    for t, row in enumerate(rows):
+        z = phi * z + math.sqrt(1 - phi * phi) * rng.standard_normal()
+        err = 60.0 * (z + (shift if shift_at is not None and t >= shift_at else 0.0))
+        row.update(pnl_error_bps=err, realized_pnl_bps=5.0 + err, abs_error_bps=abs(err))
+    return rows
+
+
+def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift():
+    s = DivergenceSettings(strategy_streams=False)
+    phis = error_autocorrelation(_ar_rows(2000, 0.5, "ar", 1) + _ar_rows(2000, 0.0, "iid", 2)
+                                 + _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0), s)
+    assert phis["agent:ar"][0] == pytest.approx(0.5, abs=0.07) and phis["agent:ar"][1] == 2000
+    assert abs(phis["agent:iid"][0]) < 0.07
+    # a 2-sigma mean shift halfway: around the window's mean, neighbours look alike (about 0.5)
+    z = np.array([r["pnl_error_bps"] for r in _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0)])
+    d = z - z.mean()
+    assert float(d[1:] @ d[:-1] / (d @ d)) > 0.4
+    assert abs(phis["agent:shifted"][0]) < 0.07       # demeaned per block: still independent
+    assert error_autocorrelation(_ar_rows(99, 0.5), s) == {}   # fewer than two blocks
+
+
+def test_calibration_warning_only_when_errors_are_clearly_more_autocorrelated_than_assumed():
+    rows = _ar_rows(1500, 0.4, "ar", 4) + _ar_rows(1500, 0.0, "iid", 5)
+    s = DivergenceSettings(strategy_streams=False)
+    warning = autocorrelation_warning(error_autocorrelation(rows, s), s)
+    assert warning.startswith("errors are autocorrelated: lag-1 0.") and "agent:ar (1500 rows; 1 of 2 streams" in warning
+    assert "set divergence.error_autocorrelation" in warning
+    assumed = DivergenceSettings(strategy_streams=False, error_autocorrelation=0.4)
+    assert autocorrelation_warning(error_autocorrelation(rows, assumed), assumed) is None
+    iid = _ar_rows(1500, 0.0, "iid", 6)
+    assert autocorrelation_warning(error_autocorrelation(iid, s), s) is None

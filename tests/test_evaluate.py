@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 
-import numpy as np
 import msgspec
+import numpy as np
 import pytest
 
 from meta_supervisor.jobs import evaluate
@@ -138,3 +139,28 @@ def test_missing_kill_list_is_one_line(root):
     proc = run_script("evaluate", root, "--dry-run")
     assert proc.returncode == 1 and "policy/strategy_kill_list.yaml: file not found" in proc.stderr
     assert "\n" not in proc.stderr.strip()
+
+
+def test_autocorrelated_errors_are_flagged_in_the_log_and_the_summary(root, tmp_path):
+    """The CUSUMs are calibrated for the configured error autocorrelation (0): a window whose
+    errors are clearly more autocorrelated gets a warning, and nothing else changes."""
+    import io
+    from meta_supervisor.adapters.actions import Actions
+    rows = rows_for("macro", "TREND", 600, seed=7)
+    rng, z = np.random.default_rng(8), 0.0
+    for row in rows:  # AR(1), phi 0.6, sigma 20
+        z = 0.6 * z + 0.8 * rng.standard_normal()
+        row.update(realized_pnl_bps=5.0 + 20.0 * z, pnl_error_bps=20.0 * z, abs_error_bps=abs(20.0 * z))
+    put_rows(root, rows)
+    out, summary = io.StringIO(), tmp_path / "summary.md"
+    evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z",
+                 actions=Actions(env={"GITHUB_STEP_SUMMARY": str(summary)}, out=out))
+    assert re.search(r"^warning: errors are autocorrelated: lag-1 0\.[5-6]\d in (agent:macro-1|strategy:macro) "
+                     r"\(600 rows; 2 of 2 streams clearly above 0\)", out.getvalue(), re.M)
+    assert "> Detector calibration: errors are autocorrelated" in summary.read_text()
+
+    other = make_root(tmp_path / "iid")
+    put_rows(other, rows_for("macro", "TREND", 600, seed=7))
+    quiet = io.StringIO()
+    evaluate.run(other, dry_run=True, now="2026-11-28T01:00:00Z", actions=Actions(env={}, out=quiet))
+    assert "autocorrelated" not in quiet.getvalue()

@@ -69,6 +69,17 @@ BAD_EVENT_LINES = [
 ]
 
 
+SUPERVISOR = """\
+# Defaults apply to everything not set here.
+evaluate:
+  cvar_min_rows: 100
+divergence:
+  # The synthetic agents trade overlapping 24 h moves of the same symbols: their errors' lag-1
+  # autocorrelation is up to ~0.26, which evaluate reports (and warns about) when this is left at 0.
+  error_autocorrelation: 0.25
+"""
+
+
 def _prepare(root: Path) -> None:
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
@@ -80,7 +91,7 @@ def _prepare(root: Path) -> None:
     (root / "policy/strategy_kill_list.yaml").write_text(KILL_LIST)
     agents = "".join(f"{a}: {s}\n" for s, ags in synth.STRATEGIES.items() for a in ags)
     (root / "policy/agents.yaml").write_text("# agent: strategy_class\n" + agents)
-    (root / "policy/supervisor.yaml").write_text("# Defaults apply to everything not set here.\nevaluate:\n  cvar_min_rows: 100\n")
+    (root / "policy/supervisor.yaml").write_text(SUPERVISOR)
 
 
 def _append_jsonl(path: Path, rows, extra: list[bytes] = ()) -> None:

@@ -37,6 +37,7 @@ class EvaluateResult:
     pull_numbers: list = field(default_factory=list)  # PRs created or updated by this run
     alerts: list = field(default_factory=list)
     failures: list = field(default_factory=list)    # delivery problems: the run exits 2
+    calibration: str | None = None                   # detector calibration warning, if any
 
     @property
     def exit_code(self) -> int:
@@ -94,6 +95,10 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
             for r, cell in by_regime.items():
                 cell["limit_bps"] = limits.get(strategy, {}).get(r)
         det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence)
+        calibration = divergence.autocorrelation_warning(
+            divergence.error_autocorrelation(window, ws.settings.divergence), ws.settings.divergence)
+        if calibration:
+            actions.annotate("warning", calibration, title="detector calibration")
         previous = read_json(ws.path(ALERTS_STATE), display=ALERTS_STATE)
         update = alert_life.update_alerts(previous, detections, now, ws.settings.alerts)
 
@@ -103,7 +108,7 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         for v in verdicts:
             print(f"  {v.strategy:<16} {v.outcome}", file=actions.out)
 
-    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []))
+    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []), calibration=calibration)
     with actions.group("act"):
         model = models.get(cfg.horizon)
         win = {"horizon_hours": cfg.horizon, "rows": len(window),
@@ -202,6 +207,8 @@ def _summarize(actions, result, cells, limits, regime, verdicts, doc) -> None:
           f"### Breaches: {len(breaches)}", ""]
     md += [f"- `{s}` -> {where}" for s, where in result.proposals] or ["None."]
     md += ["", f"### Divergence alerts: {len(doc.get('alerts', []))}", "", report.alerts_table(doc.get("alerts", []))]
+    if result.calibration:
+        md += ["", f"> Detector calibration: {result.calibration}"]
     if result.failures:
         md += ["", "### Delivery problems", ""] + [f"- {f}" for f in result.failures]
     actions.summary("\n".join(md))
