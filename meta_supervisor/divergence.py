@@ -130,15 +130,16 @@ def _nan_or(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-class _Observed:
-    """What the charts and the seed rules see of a list of rows, computed once, column-wise.
+class Observed:
+    """What the charts, the seed rules and the autocorrelation check see of a list of rows,
+    computed once, column-wise (`observe`).
 
     Rows are dicts or records with the same attributes (history.Row). Only rows the model priced
     are kept, in their order: not fallback_zero, a finite pnl_error and sigma > 0. Per kept row:
     z = pnl_error / sigma, the bias charts' z / a, and for rows with a realized and an expected
     PnL the win flag and the model's win probability (p is None otherwise)."""
 
-    def __init__(self, rows, bias_divisor: float):
+    def __init__(self, rows, s: DivergenceSettings):
         if rows and not isinstance(rows[0], dict):
             cols = list(zip(*map(_by_attribute, rows)))
         else:
@@ -151,7 +152,7 @@ class _Observed:
         sigma = sigma[kept]
         self.error = error[kept]
         self.z = self.error / sigma
-        self.z_bias = self.z / bias_divisor
+        self.z_bias = self.z / math.sqrt(_long_run_factor(s.error_autocorrelation))  # see new_detectors
         realized, expected = _floats(realized)[kept], _floats(expected)[kept]
         has_hit = ~np.isnan(realized) & ~np.isnan(expected)
         self.win = realized > 0
@@ -177,7 +178,13 @@ def _positions(names: list[str]) -> dict[str, list[int]]:
     return out
 
 
-def _feed(stream: dict, obs: _Observed, ix: list[int]) -> None:
+def observe(rows, s: DivergenceSettings) -> Observed:
+    """Observe rows once, to share between `detect`, `seed_rule_detections` and
+    `error_autocorrelation` (pass it as their `observed` / `window_obs`)."""
+    return Observed(rows, s)
+
+
+def _feed(stream: dict, obs: Observed, ix: list[int]) -> None:
     """The stream's rows `ix` (positions in `obs`) through its four charts."""
     dets = stream["detectors"]
     ts = [obs.ts[i] for i in ix]
@@ -193,14 +200,14 @@ def _feed(stream: dict, obs: _Observed, ix: list[int]) -> None:
 
 
 def detect(state: dict | None, new_rows: list, window_rows: list,
-           settings: DivergenceSettings) -> tuple[dict, list[dict]]:
+           settings: DivergenceSettings, window_obs: Observed | None = None) -> tuple[dict, list[dict]]:
     """Advance every stream's CUSUMs over `new_rows` and list the conditions firing now.
 
     Cold start (state None, or saved under other CUSUM settings): replay `window_rows` instead of
     `new_rows`; older history is never replayed. Rows without a model prediction are skipped by
     the CUSUMs. The seed's rules are evaluated on `window_rows` each call (stateless). With no new
     rows the returned state equals the input and the detections repeat the previous call's.
-    Detections are sorted by key.
+    Detections are sorted by key. `window_obs`: `observe(window_rows)` if the caller has it.
     """
     s = settings
     streams = {}
@@ -209,9 +216,9 @@ def detect(state: dict | None, new_rows: list, window_rows: list,
         for name, st in state.get("streams", {}).items():
             streams[name] = dict(st, detectors={t: _LatchedCusum.from_dict(d)
                                                 for t, d in st["detectors"].items()})
-    bias_divisor = math.sqrt(_long_run_factor(s.error_autocorrelation))
-    window_obs = _Observed(window_rows, bias_divisor) if cold or s.seed_rules else None
-    obs = window_obs if cold else _Observed(new_rows, bias_divisor)
+    if window_obs is None and (cold or s.seed_rules):
+        window_obs = Observed(window_rows, s)
+    obs = window_obs if cold else Observed(new_rows, s)
     for key, (scope, name, ix) in obs.streams(s).items():
         if key not in streams:
             streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
@@ -230,7 +237,7 @@ AUTOCORRELATION_BLOCK = 50
 AUTOCORRELATION_MARGIN = 0.1
 
 
-def error_autocorrelation(window_rows: list, s: DivergenceSettings) -> dict[str, tuple[float, int]]:
+def error_autocorrelation(window, s: DivergenceSettings) -> dict[str, tuple[float, int]]:
     """{stream key: (lag-1 autocorrelation of z, rows used)} over the window's latest whole blocks
     of AUTOCORRELATION_BLOCK rows (streams with at least two blocks); z clipped at +-winsor_sigma
     as the bias charts see it. The CUSUMs are calibrated for `error_autocorrelation`.
@@ -238,8 +245,8 @@ def error_autocorrelation(window_rows: list, s: DivergenceSettings) -> dict[str,
     Each block is demeaned on its own: a shift of the mean -- what the charts exist to catch --
     would otherwise read as autocorrelation (a level change makes neighbours alike around the
     window's mean) and the advice would be to blunt the charts. The cost is a small downward bias
-    (about -1/block for independent errors)."""
-    obs = _Observed(window_rows, 1.0)
+    (about -1/block for independent errors). `window`: rows, or their `observe`."""
+    obs = window if isinstance(window, Observed) else Observed(window, s)
     b = AUTOCORRELATION_BLOCK
     out = {}
     for key, (_, _, ix) in obs.streams(s).items():
@@ -304,15 +311,15 @@ def _detection(key, stream, trigger, high, change_ts, shift, unit, statistic, th
             "detail": detail, "last_row_ts": last_row_ts}
 
 
-def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: _Observed | None = None) -> list[dict]:
+def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: Observed | None = None) -> list[dict]:
     """The seed's rules per agent over its last `window` predicted rows (needs >= min_rows):
 
     mean_abs_error: mean(abs_error_bps) >= abs_error_threshold_bps
     mean_error:     |mean(pnl_error_bps)| >= mean_error_threshold_bps
     each "high" at statistic >= high_severity_factor * threshold (the seed's 1.3).
-    `observed`: the rows already observed (any bias divisor), to skip doing it twice.
+    `observed`: `observe(window_rows)`, to skip doing it twice.
     """
-    obs = observed if observed is not None else _Observed(window_rows, 1.0)
+    obs = observed if observed is not None else Observed(window_rows, s)
     out = []
     for agent, ix in sorted(_positions(obs.agent).items()):
         tail = ix[-s.window:]

@@ -94,9 +94,10 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         for strategy, by_regime in cells.items():
             for r, cell in by_regime.items():
                 cell["limit_bps"] = limits.get(strategy, {}).get(r)
-        det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence)
+        observed = divergence.observe(window, ws.settings.divergence)  # shared by both below
+        det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence, observed)
         calibration = divergence.autocorrelation_warning(
-            divergence.error_autocorrelation(window, ws.settings.divergence), ws.settings.divergence)
+            divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence)
         if calibration:
             actions.annotate("warning", calibration, title="detector calibration")
         previous = read_json(ws.path(ALERTS_STATE), display=ALERTS_STATE)
