@@ -183,8 +183,10 @@ class Partitions:
             # files, minus a torn last line.
             committed = {n: _trim_to_newline(self.dir / n, s) for n, s in files.items()}
         self.committed = {n: min(s, files.get(n, 0)) for n, s in committed.items() if n in files}
+        # (offset, ts) tuples, not the decoded lists: the garbage collector stops tracking tuples
+        # of plain values, so two years of checkpoints do not slow every collection of a run.
         self.checkpoints = {n: kept for n, s in self.committed.items()
-                            if (kept := [c for c in (checkpoints or {}).get(n, []) if c[0] <= s])}
+                            if (kept := [(c[0], c[1]) for c in (checkpoints or {}).get(n, []) if c[0] <= s])}
         self.max_ts = {n: t for n, t in (max_ts or {}).items() if n in self.committed}
 
     @classmethod
