@@ -91,13 +91,7 @@ def build(root: Path, days: int, layout: str, seed: int = 11) -> None:
     for d in range(start, now, 86400):
         t1 = min(d + 86400, now)
         day = day_of(d)
-        prices, events = _prices(d, t1, rng), _events(d, t1, rng, "a")
-        if layout == "daily":
-            _append(root / "data" / "prices" / f"{day}.jsonl", prices)
-            _append(root / "data" / "alpha_events" / f"{day}.jsonl", events)
-        else:
-            _append(root / "data" / "prices.jsonl", prices)
-            _append(root / "data" / "alpha_events.jsonl", events)
+        _write_inputs(root, layout, day, _prices(d, t1, rng), _events(d, t1, rng, "a"))
     # Warm-up: signals older than two days count as already reconciled (the cursor is past them);
     # one run then matures the last two days and leaves the last day's signals pending.
     files = input_files(root / ("data/alpha_events" if layout == "daily" else "data/alpha_events.jsonl"))
@@ -123,13 +117,13 @@ def one_hour(root: Path, layout: str, seed: int = 99) -> None:
     """Append the next hour: one hour of ticks and one hour of signals."""
     rng = np.random.default_rng(seed)
     t0 = END_DAY + 12 * HOUR
-    prices, events = _prices(t0, t0 + HOUR, rng), _events(t0, t0 + HOUR, rng, "b")
-    if layout == "daily":
-        _append(root / "data" / "prices" / f"{day_of(t0)}.jsonl", prices)
-        _append(root / "data" / "alpha_events" / f"{day_of(t0)}.jsonl", events)
-    else:
-        _append(root / "data" / "prices.jsonl", prices)
-        _append(root / "data" / "alpha_events.jsonl", events)
+    _write_inputs(root, layout, day_of(t0), _prices(t0, t0 + HOUR, rng), _events(t0, t0 + HOUR, rng, "b"))
+
+
+def _write_inputs(root: Path, layout: str, day: str, prices, events) -> None:
+    """Append ticks and signals: to that day's files (daily) or to the single files."""
+    for name, lines in (("prices", prices), ("alpha_events", events)):
+        _append(root / "data" / (f"{name}/{day}.jsonl" if layout == "daily" else f"{name}.jsonl"), lines)
 
 
 def snapshot(root: Path) -> dict:

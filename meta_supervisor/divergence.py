@@ -132,7 +132,7 @@ def _nan_or(value: float | None) -> float:
 
 class Observed:
     """What the charts, the seed rules and the autocorrelation check see of a list of rows,
-    computed once, column-wise (`observe`).
+    computed once, column-wise: build it once and pass it to each of them.
 
     Rows are dicts or records with the same attributes (history.Row). Only rows the model priced
     are kept, in their order: not fallback_zero, a finite pnl_error and sigma > 0. Per kept row:
@@ -178,12 +178,6 @@ def _positions(names: list[str]) -> dict[str, list[int]]:
     return out
 
 
-def observe(rows, s: DivergenceSettings) -> Observed:
-    """Observe rows once, to share between `detect`, `seed_rule_detections` and
-    `error_autocorrelation` (pass it as their `observed` / `window_obs`)."""
-    return Observed(rows, s)
-
-
 def _feed(stream: dict, obs: Observed, ix: list[int]) -> None:
     """The stream's rows `ix` (positions in `obs`) through its four charts."""
     dets = stream["detectors"]
@@ -207,7 +201,7 @@ def detect(state: dict | None, new_rows: list, window_rows: list,
     `new_rows`; older history is never replayed. Rows without a model prediction are skipped by
     the CUSUMs. The seed's rules are evaluated on `window_rows` each call (stateless). With no new
     rows the returned state equals the input and the detections repeat the previous call's.
-    Detections are sorted by key. `window_obs`: `observe(window_rows)` if the caller has it.
+    Detections are sorted by key. `window_obs`: `Observed(window_rows)` if the caller has it.
     """
     s = settings
     streams = {}
@@ -317,7 +311,7 @@ def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: Obs
     mean_abs_error: mean(abs_error_bps) >= abs_error_threshold_bps
     mean_error:     |mean(pnl_error_bps)| >= mean_error_threshold_bps
     each "high" at statistic >= high_severity_factor * threshold (the seed's 1.3).
-    `observed`: `observe(window_rows)`, to skip doing it twice.
+    `observed`: `Observed(window_rows)`, to skip doing it twice.
     """
     obs = observed if observed is not None else Observed(window_rows, s)
     out = []

@@ -98,12 +98,12 @@ def _segments(parts: Partitions, name: str):
     return out
 
 
-def _complete(got: dict, need: dict, before: str) -> bool:
+def _complete(blocks: list, held: dict, need: dict, before: str) -> bool:
     """True when every horizon already holds `need[h]` rows newer than `before`: then no row at
-    or before it (all that is left unread) can enter any window."""
-    if any(len(got[h]) < need[h] for h in need):
+    or before it (all that is left unread) can enter any window. `held`: rows per horizon."""
+    if any(held[h] < need[h] for h in need):
         return False
-    return all(sum(1 for r in got[h] if r.ts > before) >= need[h] for h in need)
+    return all(sum(1 for block in blocks for r in block[h] if r.ts > before) >= need[h] for h in need)
 
 
 def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]:
@@ -111,10 +111,10 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
 
     Newest partition first and, inside one, newest segment first (see Partitions); stops as soon
     as the windows are provably complete, so the cost follows the window, not the month."""
-    got: dict[int, list[Row]] = {h: [] for h in need}
     if not need or not any(need.values()):
         return {h: [] for h in need}
     blocks = []  # per segment read, newest first: {horizon: rows in file order}
+    held = dict.fromkeys(need, 0)
     done = False
     for name in parts.names_newest_first():
         with parts.mapped(name) as data:
@@ -126,12 +126,12 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
                         bucket.append(row)
                 blocks.append(block)
                 for h, rows in block.items():
-                    got[h] += rows
-                if before is not None and _complete(got, need, before):
+                    held[h] += len(rows)
+                if before is not None and _complete(blocks, held, need, before):
                     done = True
                     break
         # Older partitions hold older months only: once every window is full, stop.
-        if done or all(len(got[h]) >= need[h] for h in need):
+        if done or all(held[h] >= need[h] for h in need):
             break
     out = {}
     for h in need:

@@ -94,7 +94,7 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         for strategy, by_regime in cells.items():
             for r, cell in by_regime.items():
                 cell["limit_bps"] = limits.get(strategy, {}).get(r)
-        observed = divergence.observe(window, ws.settings.divergence)  # shared by both below
+        observed = divergence.Observed(window, ws.settings.divergence)  # shared by both below
         det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence, observed)
         calibration = divergence.autocorrelation_warning(
             divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence)
