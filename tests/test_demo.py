@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from tests import demo_digest
 from tests.conftest import run_script
 
 
@@ -32,3 +33,12 @@ def test_demo_refuses_a_folder_that_is_not_a_demo_workspace(tmp_path):
     proc = run_script("demo", tmp_path)
     assert proc.returncode == 1 and "not a demo workspace" in proc.stderr
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_demo_outputs_are_byte_identical_to_the_golden_digest(tmp_path):
+    """Every file the demo leaves, and its stdout, hash as recorded in tests/golden/demo_digest.json
+    (a refactoring keeps them; a deliberate change rewrites it with `python -m tests.demo_digest --write`)."""
+    got = demo_digest.run_demo(tmp_path / "demo")
+    want = json.loads(demo_digest.GOLDEN.read_text())
+    assert {k: v for k, v in got.items() if want.get(k) != v} == {}
+    assert set(got) == set(want)
