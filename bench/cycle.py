@@ -47,8 +47,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-from meta_supervisor.reconcile import ROW_FIELDS  # noqa: E402
-from meta_supervisor.store import (CHECKPOINTS_KEPT, RECONCILE_STATE, RECONCILED_DIR,  # noqa: E402
+from meta_supervisor.core.reconcile import ROW_FIELDS  # noqa: E402
+from meta_supervisor.files.store import (CHECKPOINTS_KEPT, RECONCILE_STATE, RECONCILED_DIR,  # noqa: E402
                                    Partitions, write_json)
 
 OUT = HERE / "out"
@@ -379,10 +379,10 @@ def child_seed(flat: str, out_dir: str) -> dict:
 def child_ours(root: str) -> dict:
     import io
     from meta_supervisor.adapters.actions import Actions
-    from meta_supervisor.history import cycle_windows
+    from meta_supervisor.files.history import cycle_windows
     from meta_supervisor.jobs import evaluate, train
-    from meta_supervisor.store import Partitions
-    from meta_supervisor.workspace import Workspace
+    from meta_supervisor.files.history import Partitions
+    from meta_supervisor.files.workspace import Workspace
     quiet = Actions(env={}, out=io.StringIO())
     t0 = time.perf_counter()
     # The history is read once and shared by train, the CVaR cells and the detectors.

@@ -25,9 +25,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from meta_supervisor.detectors import (BernoulliCusum, MeanCusum, VarianceCusum,  # noqa: E402
+from meta_supervisor.core.detectors import (BernoulliCusum, MeanCusum, VarianceCusum,  # noqa: E402
                                        bernoulli_increment_cdf, calibrate, cusum_arl)
-from meta_supervisor.divergence import DivergenceSettings, new_detectors  # noqa: E402
+from meta_supervisor.core.divergence import DivergenceSettings, new_detectors  # noqa: E402
 
 SIGMA_BPS = 60.0
 M0 = 0.12566  # Phi(M0) = 0.55

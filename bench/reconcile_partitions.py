@@ -32,8 +32,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 from meta_supervisor.adapters.actions import Actions  # noqa: E402
 from meta_supervisor.jobs import reconcile  # noqa: E402
-from meta_supervisor.store import input_files  # noqa: E402
-from meta_supervisor.timeutil import HOUR, day_of, format_ts  # noqa: E402
+from meta_supervisor.files.inputs import input_files  # noqa: E402
+from meta_supervisor.core.timeutil import HOUR, day_of, format_ts  # noqa: E402
 
 OUT = HERE / "out"
 END_DAY = 1795132800  # 2026-11-20T00:00:00Z: the last (current) day starts here

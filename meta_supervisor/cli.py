@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import UserError
+from meta_supervisor.core.errors import UserError
 
 
 def _parser(verb: str) -> argparse.ArgumentParser:
@@ -39,18 +39,18 @@ def main(verb: str, argv=None) -> int:
     args = _parser(verb).parse_args(argv)
     try:
         if verb == "reconcile":
-            from .jobs import reconcile
+            from meta_supervisor.jobs import reconcile
             reconcile.run(args.root)
             return 0
         if verb == "train":
-            from .jobs import train
+            from meta_supervisor.jobs import train
             train.run(args.root, horizons=_horizons(args.horizons), force=args.force)
             return 0
         if verb == "evaluate":
-            from .jobs import evaluate
+            from meta_supervisor.jobs import evaluate
             return evaluate.run(args.root, dry_run=args.dry_run).exit_code
         if verb == "demo":
-            from .jobs import demo
+            from meta_supervisor.jobs import demo
             return demo.run(args.root, seed=args.seed)
         raise AssertionError(verb)
     except UserError as err:

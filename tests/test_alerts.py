@@ -4,7 +4,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from meta_supervisor.alerts import ACTION, AlertSettings, mark_notified, update_alerts
+from meta_supervisor.core.alerts import ACTION, AlertSettings, mark_notified, update_alerts
 
 S = AlertSettings()
 

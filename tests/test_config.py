@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from meta_supervisor.config import Settings, settings_from_mapping
-from meta_supervisor.errors import ConfigError
-from meta_supervisor.workspace import Workspace
+from meta_supervisor.core.config import Settings, settings_from_mapping
+from meta_supervisor.core.errors import ConfigError
+from meta_supervisor.files.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_supervisor_yaml_states_every_default():
     ws = Workspace.open(REPO)
     assert ws.settings == Settings()
-    from meta_supervisor.policy_yaml import load_yaml
+    from meta_supervisor.files.policy_yaml.load import load_yaml
     data = load_yaml(REPO / "policy/supervisor.yaml").data
     for section in dataclasses.fields(Settings):
         default = getattr(Settings(), section.name)

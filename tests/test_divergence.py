@@ -9,10 +9,12 @@ import msgspec
 import numpy as np
 import pytest
 
-from meta_supervisor import detectors
-from meta_supervisor.detectors import (BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum,
+from tests.rows import rows as as_rows
+
+from meta_supervisor.core import detectors
+from meta_supervisor.core.detectors import (BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum,
                                        calibrate, cusum_arl, mean_increment_cdf, normal_cdf)
-from meta_supervisor.divergence import (DivergenceSettings, autocorrelation_warning, detect, error_autocorrelation,
+from meta_supervisor.core.divergence import (DivergenceSettings, autocorrelation_warning, detect, error_autocorrelation,
                                         seed_rule_detections)
 
 INF = math.inf
@@ -161,7 +163,11 @@ def test_latch_holds_while_shift_persists_and_clears_after_clear_rows_quiet():
 
 
 # --- streams and detect() ---------------------------------------------------------------------
-def _rows(n, agent="a1", cls="macro", shift_at=None, shift=0.0, seed=0, start=0, sigma=60.0):
+def _rows(*args, **kwargs):
+    return as_rows(_row_dicts(*args, **kwargs))
+
+
+def _row_dicts(n, agent="a1", cls="macro", shift_at=None, shift=0.0, seed=0, start=0, sigma=60.0):
     rng = random.Random(seed)
     out = []
     for t in range(start, start + n):
@@ -218,8 +224,8 @@ def test_rows_without_a_prediction_are_ignored_by_the_cusums():
     for i, r in enumerate(_rows(400, seed=7, shift=5.0, shift_at=0)):
         bad = [{"sim_version": "fallback_zero"}, {"expected_sigma_bps": None},
                {"expected_sigma_bps": 0.0}, {"pnl_error_bps": float("nan")}][i % 4]
-        noise.append({**r, **bad})
-    mixed = sorted(rows + noise, key=lambda r: (r["ts"], r["event_id"]))
+        noise.append(msgspec.structs.replace(r, **bad))
+    mixed = sorted(rows + noise, key=lambda r: (r.ts, r.event_id))
     off = DivergenceSettings(arl0_rows=2000, seed_rules=False)
     assert detect(None, [], mixed, off) == detect(None, [], rows, off)
 
@@ -228,7 +234,7 @@ def test_change_time_and_shift_estimates_near_the_planted_change():
     rows = _rows(800, shift_at=500, shift=-1.5, seed=8)
     _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, strategy_streams=False, seed_rules=False))
     bias = next(d for d in dets if d["trigger"] == "cusum_bias_down")
-    change = next(i for i, r in enumerate(rows) if r["ts"] == bias["change_ts"])
+    change = next(i for i, r in enumerate(rows) if r.ts == bias["change_ts"])
     assert abs(change - 500) <= 10
     assert bias["shift"] == pytest.approx(-1.5, abs=0.35)
     assert bias["shift_unit"] == "sigma" and bias["statistic"] > bias["threshold"]
@@ -237,17 +243,18 @@ def test_change_time_and_shift_estimates_near_the_planted_change():
 
 def test_strategy_streams_pool_agents():
     rows = sorted(_rows(300, "a1", seed=1, shift_at=150, shift=1.5)
-                  + _rows(300, "a2", seed=2, shift_at=150, shift=1.5), key=lambda r: r["ts"])
+                  + _rows(300, "a2", seed=2, shift_at=150, shift=1.5), key=lambda r: r.ts)
     _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, seed_rules=False))
     strat = [d for d in dets if d["scope"] == "strategy" and d["trigger"] == "cusum_bias_up"]
     assert strat and strat[0]["agent"] is None and strat[0]["key"] == "strategy:macro:cusum_bias_up"
 
 
 def test_hit_rate_collapse_is_detected_against_the_models_own_p():
-    rows = _rows(1500, seed=3)
+    rows = _row_dicts(1500, seed=3)
     for r in rows[600:]:  # same error scale, but live loses: realized pushed below zero often
         r["realized_pnl_bps"] = -abs(r["realized_pnl_bps"]) if random.Random(r["event_id"]).random() < 0.5 \
             else r["realized_pnl_bps"]
+    rows = as_rows(rows)
     _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, seed_rules=False, strategy_streams=False))
     hit = next(d for d in dets if d["trigger"] == "cusum_hit_rate")
     expected = normal_cdf(5.0 / 60.0)
@@ -257,8 +264,8 @@ def test_hit_rate_collapse_is_detected_against_the_models_own_p():
 
 # --- the seed's rules ----------------------------------------------------------------------------
 def _seed_rows(errors, agent="a1"):
-    return [{**r, "pnl_error_bps": e, "abs_error_bps": abs(e)}
-            for r, e in zip(_rows(len(errors), agent=agent), errors)]
+    return as_rows({**r, "pnl_error_bps": e, "abs_error_bps": abs(e)}
+                   for r, e in zip(_row_dicts(len(errors), agent=agent), errors))
 
 
 def test_seed_rules_fire_exactly_as_the_seed_formula():
@@ -275,7 +282,7 @@ def test_seed_rules_fire_exactly_as_the_seed_formula():
     # Only the last 80 rows count; fallback rows are not rows of the window.
     rows = _seed_rows([4000.0] + [0.0] * 80)
     assert seed_rule_detections(rows, s) == []
-    rows[-1]["sim_version"] = "fallback_zero"   # now the window is 4000 + 79 x 0: mean 50 >= 40
+    rows[-1] = msgspec.structs.replace(rows[-1], sim_version="fallback_zero")   # now the window is 4000 + 79 x 0: mean 50 >= 40
     assert [(d["trigger"], d["severity"], d["statistic"]) for d in seed_rule_detections(rows, s)] == [
         ("mean_error", "medium", 50.0)]
     # 39.9 just below: mean_error silent.
@@ -291,17 +298,8 @@ def test_settings_are_validated(field, value):
         DivergenceSettings(**{field: value})
 
 
-def test_detector_modules_are_pure():
-    for mod in ("detectors.py", "divergence.py", "alerts.py"):
-        tree = ast.parse((pathlib.Path(detectors.__file__).parent / mod).read_text())
-        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        names |= {n.module.split(".")[0] for n in ast.walk(tree)
-                  if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
-        assert names <= {"math", "json", "dataclasses", "functools", "datetime", "operator", "__future__", "numpy"}
-
-
 def test_precomputed_thresholds_equal_a_fresh_solve():
-    from meta_supervisor import detectors
+    from meta_supervisor.core import detectors
     for key, value in detectors.PRECOMPUTED.items():
         assert detectors.solve_calibration(*key) == pytest.approx(value, rel=1e-12), key
 
@@ -344,40 +342,31 @@ def test_batched_hit_rate_updates_equal_one_row_at_a_time_bit_for_bit():
     assert crossings > 10 and batched.to_dict() == one.to_dict()
 
 
-def test_typed_rows_and_dict_rows_give_the_same_detections(tmp_path):
-    """Evaluate passes history.Row records; tests and other callers pass dicts."""
-    from meta_supervisor.history import recent_rows
-    from meta_supervisor.store import Partitions
-    rows = _rows(500, shift_at=350, shift=1.5, seed=8) + _rows(300, agent="a2", cls="arb", seed=9)
-    full = [{"symbol": "BTC", "side": "long", "regime": "TREND", "score_final": 0.5, "confidence": 0.9,
-             "entry_price": 1.0, "exit_price": 1.0, "reconciled_at": r["ts"], **r} for r in rows]
-    full[3]["expected_sigma_bps"], full[4]["sim_version"] = None, "fallback_zero"
-    parts = Partitions(tmp_path, None)
-    out = parts.append({"2026-01.jsonl": sorted((r["ts"], msgspec.json.encode(r)) for r in full)})
-    typed = recent_rows(Partitions(tmp_path, out.partitions), {24: 10_000})[24]
-    assert not isinstance(typed[0], dict) and len(typed) == len(full)
-    as_dicts = sorted(full, key=lambda r: (r["ts"], r["event_id"]))
-    assert detect(None, [], typed, S) == detect(None, [], as_dicts, S)
+def test_rows_read_back_from_the_history_give_the_same_detections(tmp_path):
+    """Evaluate feeds the detectors rows decoded from the partitions: the round trip through the
+    history store changes nothing they see."""
+    from meta_supervisor.files.history import Partitions, recent_rows
+    built = _rows(500, shift_at=350, shift=1.5, seed=8) + _rows(300, agent="a2", cls="arb", seed=9)
+    built[3] = msgspec.structs.replace(built[3], expected_sigma_bps=None)
+    built[4] = msgspec.structs.replace(built[4], sim_version="fallback_zero")
+    built.sort(key=lambda r: (r.ts, r.event_id))
+    commit = Partitions(tmp_path, None).append(built)
+    typed = recent_rows(Partitions(tmp_path, commit), {24: 10_000})[24]
+    assert typed == built
+    assert detect(None, [], typed, S) == detect(None, [], built, S)
     assert any(d["trigger"].startswith("cusum") for d in detect(None, [], typed, S)[1])
-    # numpy numbers count as numbers, a bool sigma or a string error as no prediction
-    numpy_values = [{**r, "pnl_error_bps": np.float64(r["pnl_error_bps"])} for r in as_dicts]
-    assert detect(None, [], numpy_values, S) == detect(None, [], as_dicts, S)
-    odd = [dict(r) for r in as_dicts]
-    odd[10]["expected_sigma_bps"], odd[11]["pnl_error_bps"] = True, "12"
-    skipped = [r for i, r in enumerate(as_dicts) if i not in (10, 11)]
-    assert detect(None, [], odd, S)[0] == detect(None, [], skipped, S)[0]
 
 
 def _ar_rows(n, phi, agent="a1", seed=0, shift_at=None, shift=0.0):
     """Rows whose z follows an AR(1) with coefficient phi (unit variance), optionally shifted."""
-    rows = _rows(n, agent=agent, seed=seed)
+    rows = _row_dicts(n, agent=agent, seed=seed)
     rng = np.random.default_rng(seed)
     z = 0.0
     for t, row in enumerate(rows):
         z = phi * z + math.sqrt(1 - phi * phi) * rng.standard_normal()
         err = 60.0 * (z + (shift if shift_at is not None and t >= shift_at else 0.0))
         row.update(pnl_error_bps=err, realized_pnl_bps=5.0 + err, abs_error_bps=abs(err))
-    return rows
+    return as_rows(rows)
 
 
 def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift():
@@ -387,7 +376,7 @@ def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift(
     assert phis["agent:ar"][0] == pytest.approx(0.5, abs=0.07) and phis["agent:ar"][1] == 2000
     assert abs(phis["agent:iid"][0]) < 0.07
     # a 2-sigma mean shift halfway: around the window's mean, neighbours look alike (about 0.5)
-    z = np.array([r["pnl_error_bps"] for r in _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0)])
+    z = np.array([r.pnl_error_bps for r in _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0)])
     d = z - z.mean()
     assert float(d[1:] @ d[:-1] / (d @ d)) > 0.4
     assert abs(phis["agent:shifted"][0]) < 0.07       # demeaned per block: still independent

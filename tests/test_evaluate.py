@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from meta_supervisor.jobs import evaluate
-from meta_supervisor.policy_yaml import disable_strategy
+from meta_supervisor.files.policy_yaml.edit import disable_strategy
 from tests.conftest import KILL_LIST, make_root, run_script, write_jsonl
 
 

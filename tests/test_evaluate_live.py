@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from meta_supervisor.adapters.mail import SendgridMailer
-from meta_supervisor.adapters.pulls import pulls_from_env
+from meta_supervisor.adapters.mail.sendgrid_mailer import SendgridMailer
+from meta_supervisor.adapters.github_rest.proposer import pulls_from_env
 from meta_supervisor.jobs import evaluate
 from tests.conftest import KILL_LIST
 from tests.fakes.github_api import FakeGitHub

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from meta_supervisor import alert_mail
-from meta_supervisor.adapters.mail import MailDeliveryError, SendgridMailer, mailer_from_env
-from meta_supervisor.alert_mail import MailMessage, compose_alert_mail
-from meta_supervisor.errors import UserError
-from meta_supervisor.mailbox import QUEUE, deliver
+from meta_supervisor.core.render import mail as alert_mail
+from meta_supervisor.adapters.mail.sendgrid_mailer import MailDeliveryError, SendgridMailer, mailer_from_env
+from meta_supervisor.core.render.mail import MailMessage, compose_alert_mail
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.adapters.mail.mailbox import QUEUE, deliver
 from tests.fakes.sendgrid_api import FakeSendGrid, error_body
 
 KEY = "SG.zz-FAKE-KEY-must-never-leak.Qx7Wv9"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from meta_supervisor.config import InputSettings
+from meta_supervisor.core.config import InputSettings
 from meta_supervisor.jobs import reconcile
-from meta_supervisor.timeutil import HOUR, day_of, format_ts, parse_ts
+from meta_supervisor.core.timeutil import HOUR, day_of, format_ts, parse_ts
 
 FIRST_DAY = date(2026, 1, 1)
 DAYS = 365                        # price partitions 2026-01-01 .. 2026-12-31

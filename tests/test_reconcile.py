@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from meta_supervisor.core.records import ROW_FIELDS
 from meta_supervisor.jobs import reconcile
-from meta_supervisor.store import write_json
+from meta_supervisor.files.jsonio import write_json
 from tests.conftest import REPO, read_rows, run_script, write_jsonl
 
 
@@ -57,7 +58,7 @@ def test_realized_pnl_matches_hand_computation(root):
     assert r["pnl_error_bps"] == pytest.approx(r["realized_pnl_bps"])
     assert r["abs_error_bps"] == pytest.approx(abs(r["pnl_error_bps"]))
     assert r["ts"] == "2026-11-24T10:10:00Z" and r["reconciled_at"] == "2026-11-25T00:00:00Z"
-    assert list(r) == list(reconcile.core.ROW_FIELDS)
+    assert list(r) == list(ROW_FIELDS)
     assert (root / "state/reconciled/2026-11.jsonl").exists()
 
 

@@ -5,9 +5,12 @@ import math
 
 import numpy as np
 import pytest
+
+from tests.rows import row
+from tests.rows import rows as as_rows
 from hypothesis import given, settings, strategies as st
 
-from meta_supervisor.risk import cell_stats, expected_shortfall
+from meta_supervisor.core.risk import cell_stats, expected_shortfall
 
 
 def slow_es(values, alpha):
@@ -64,8 +67,8 @@ def test_empty_is_nan_and_small_sample_is_worst_value():
 
 
 def _row(strategy, regime, realized, expected, sigma=None):
-    return {"strategy_class": strategy, "regime": regime, "realized_pnl_bps": realized,
-            "expected_pnl_bps": expected, "expected_sigma_bps": sigma, "ts": "2026-11-24T10:00:00Z"}
+    return row(strategy_class=strategy, regime=regime, realized_pnl_bps=realized, expected_pnl_bps=expected,
+               expected_sigma_bps=sigma, ts="2026-11-24T10:00:00Z")
 
 
 def test_cell_cvar_measures_where_live_did_worse_than_the_sim():
@@ -86,32 +89,27 @@ def test_cell_without_model_rows_has_no_expected_hit_rate():
     assert cell["expected_hit_rate"] is None and not cell["enough_data"] and cell["n_with_model"] == 0
 
 
-def test_cells_equal_a_row_by_row_oracle_for_dicts_and_typed_rows():
-    """Column-wise cells equal the obvious computation per group, with missing strategy or regime
-    counted as "unknown" (None and "" merge into one cell, rows kept in order), for dict rows and
-    for the typed rows evaluate reads (history.Row)."""
+def test_cells_equal_a_row_by_row_oracle():
+    """Column-wise cells equal the obvious computation per group, with an empty strategy or regime
+    counted as "unknown" (rows kept in order)."""
     import random
-    from meta_supervisor.history import Row
     rng = random.Random(3)
-    rows = []
+    dicts = []
     for t in range(600):
         realized, expected = rng.gauss(2, 30), rng.gauss(1, 3)
         sigma = rng.choice([None, 25.0, 40.0])
-        rows.append({"event_id": f"e{t}", "ts": f"2026-11-{1 + t // 30:02d}T{t % 24:02d}:00:00Z",
-                     "agent": "a", "strategy_class": rng.choice(["macro", "arb", None, ""]),
-                     "symbol": "BTC", "side": "long", "regime": rng.choice(["TREND", "RANGE", None]),
-                     "horizon_hours": 24, "score_final": 0.5, "confidence": 0.5, "entry_price": 1.0,
-                     "exit_price": 1.0, "realized_pnl_bps": realized, "expected_pnl_bps": expected,
-                     "expected_sigma_bps": sigma, "pnl_error_bps": realized - expected,
-                     "abs_error_bps": abs(realized - expected),
-                     "sim_version": "fallback_zero" if sigma is None else "ridge_h24@x", "reconciled_at": "x"})
+        dicts.append({"event_id": f"e{t}", "ts": f"2026-11-{1 + t // 30:02d}T{t % 24:02d}:00:00Z",
+                      "strategy_class": rng.choice(["macro", "arb", ""]), "regime": rng.choice(["TREND", "RANGE", ""]),
+                      "realized_pnl_bps": realized, "expected_pnl_bps": expected,
+                      "expected_sigma_bps": sigma, "pnl_error_bps": realized - expected,
+                      "abs_error_bps": abs(realized - expected),
+                      "sim_version": "fallback_zero" if sigma is None else "ridge_h24@x"})
+    rows = dicts
     groups = {}
     for r in rows:
         groups.setdefault((r["strategy_class"] or "unknown", r["regime"] or "unknown"), []).append(r)
-    got = cell_stats(rows, 0.95, 50)
-    typed = cell_stats([Row(**{k: (v if v is not None or k == "expected_sigma_bps" else "")
-                               for k, v in r.items()}) for r in rows], 0.95, 50)
-    assert typed == got and len(groups) == sum(len(v) for v in got.values()) > 6
+    got = cell_stats(as_rows(rows), 0.95, 50)
+    assert len(groups) == sum(len(v) for v in got.values()) > 6
     for (strategy, regime), rs in groups.items():
         cell = got[strategy][regime]
         adverse = [r["expected_pnl_bps"] - r["realized_pnl_bps"] for r in rs]

@@ -4,14 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meta_supervisor import sim_model as sm
-from meta_supervisor.config import TrainSettings
-from meta_supervisor.training import train_horizon
+from meta_supervisor.core import sim_model as sm
+from meta_supervisor.core.config import TrainSettings
+from meta_supervisor.core.training import train_horizon
+from tests.rows import row
 
 
 def _rows(X, y, start=0):
-    return [{"ts": f"2026-{1 + (start + i) // 40000:02d}-01T00:00:00Z", "event_id": f"e{start + i:07d}",
-             "score_final": float(x[0]), "confidence": float(x[1]), "realized_pnl_bps": float(t)}
+    return [row(ts=f"2026-{1 + (start + i) // 40000:02d}-01T00:00:00Z", event_id=f"e{start + i:07d}",
+                score_final=float(x[0]), confidence=float(x[1]), realized_pnl_bps=float(t))
             for i, (x, t) in enumerate(zip(X, y))]
 
 
@@ -137,16 +138,11 @@ def test_walk_forward_grid_equals_separate_fits_for_every_penalty():
         assert sel.grid_rmse[alpha] == sm.rmse(np.concatenate(sq))   # exact, not approx
 
 
-def test_design_matrix_reads_typed_rows_like_dicts():
-    from meta_supervisor.history import Row
-    from meta_supervisor.training import design_matrix
+def test_design_matrix_is_the_rows_features_and_realized_pnl():
+    from meta_supervisor.core.training import design_matrix
     X, y = _data(50, 7)
     rows = _rows(X, y)
-    typed = [Row(**{**dict.fromkeys(Row.__struct_fields__, ""), "horizon_hours": 24, "entry_price": 1.0,
-                    "exit_price": 1.0, "expected_pnl_bps": 0.0, "expected_sigma_bps": None,
-                    "pnl_error_bps": 0.0, "abs_error_bps": 0.0, **r}) for r in rows]
-    for features in (("score_final", "confidence"), ("confidence",)):
-        got, want = design_matrix(typed, features), design_matrix(rows, features)
-        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
-        assert got[0].shape == (50, len(features))
+    for features, cols in ((("score_final", "confidence"), [0, 1]), (("confidence",), [1])):
+        got_X, got_y = design_matrix(rows, features)
+        assert np.array_equal(got_X, X[:, cols]) and np.array_equal(got_y, y)
     assert design_matrix([], ("score_final",))[0].shape == (0, 1)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from meta_supervisor.store import compact, dumps, loads
+from meta_supervisor.files.jsonio import compact, dumps, loads
 
 
 def test_state_json_is_sorted_indented_and_ends_with_a_newline():

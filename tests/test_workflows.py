@@ -14,9 +14,9 @@ import msgspec
 import pytest
 import yaml
 
-from meta_supervisor import synth
+from meta_supervisor.core import synth
 from meta_supervisor.jobs.demo import KILL_LIST
-from meta_supervisor.timeutil import HOUR, parse_ts
+from meta_supervisor.core.timeutil import HOUR, parse_ts
 from tests.conftest import git, git_env
 from tests.fakes.github_api import FakeGitHub
 from tests.workflow_runner import StepContext, WorkflowRunner, evaluate

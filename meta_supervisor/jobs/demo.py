@@ -7,12 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from .. import synth
-from ..adapters.actions import Actions
-from ..errors import UserError
-from ..store import compact, loads
-from ..timeutil import HOUR, parse_ts
-from . import evaluate, reconcile, train
+from meta_supervisor.core import synth
+from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.files.jsonio import compact
+from meta_supervisor.core.timeutil import HOUR, parse_ts
+from meta_supervisor.jobs import evaluate, reconcile, train
 
 MARKER = ".meta-supervisor-demo"
 START = parse_ts("2026-09-01T00:00:00Z")
@@ -128,7 +128,7 @@ def run(root, seed: int = 7) -> int:
 
 
 def _summary(root: Path, result, out) -> None:
-    cells = loads((root / "state/strategy_cvar_regime.json").read_bytes())
+    cells = result.cells
     print("\n=== summary ===", file=out)
     print(f"current regime: {result.regime}\n", file=out)
     print(f"{'strategy':<10} {'regime':<7} {'n':>5} {'CVaR95':>8} {'limit':>7}  verdict", file=out)

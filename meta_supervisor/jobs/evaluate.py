@@ -9,23 +9,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .. import alerts as alert_life
-from .. import divergence, report, risk
-from ..adapters.actions import Actions
-from ..alert_mail import compose_alert_mail
-from ..errors import UserError
-from ..history import recent_rows, rows_since
-from ..inputs import latest_event_regime
-from ..mailbox import deliver
-from ..policy import judge
-from ..policy_yaml import disable_strategy
-from ..store import Partitions, read_json, write_atomic, write_json
-from ..timeutil import now_ts
-from ..workspace import KILL_LIST, Workspace
+from meta_supervisor.core import alerts as alert_life
+from meta_supervisor.core import divergence
+from meta_supervisor.core.render import report
+from meta_supervisor.core import risk
+from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.core.render.mail import compose_alert_mail
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.files.history import recent_rows, rows_since
+from meta_supervisor.files.inputs import latest_event_regime
+from meta_supervisor.adapters.mail.mailbox import deliver
+from meta_supervisor.core.policy import judge
+from meta_supervisor.files.policy_yaml.edit import disable_strategy
+from meta_supervisor.files.history import Partitions
+from meta_supervisor.files import evaluate_state
+from meta_supervisor.files.jsonio import write_atomic
+from meta_supervisor.core.timeutil import now_ts
+from meta_supervisor.files.workspace import KILL_LIST, Workspace
 
-CVAR_STATE = "state/strategy_cvar_regime.json"
-ALERTS_STATE = "state/divergence_alerts.json"
-DETECTORS_STATE = "state/detectors.json"
 ALERTS_MARKER = "<!-- meta-supervisor:alerts -->"
 
 
@@ -38,18 +39,19 @@ class EvaluateResult:
     alerts: list = field(default_factory=list)
     failures: list = field(default_factory=list)    # delivery problems: the run exits 2
     calibration: str | None = None                   # detector calibration warning, if any
+    cells: dict = field(default_factory=dict)        # {strategy: {regime: cell}}, as written
 
     @property
     def exit_code(self) -> int:
         return 2 if self.failures else 0
 
 
-def _current_regime(ws: Workspace, window: list[dict]) -> str | None:
+def _current_regime(ws: Workspace, window: list[Row]) -> str | None:
     if ws.settings.evaluate.current_regime:
         return ws.settings.evaluate.current_regime
     regime = latest_event_regime(ws.root, ws.settings.inputs.alpha_events)
     if regime is None and window:
-        regime = window[-1]["regime"]  # no event input here: the newest reconciled signal
+        regime = window[-1].regime  # no event input here: the newest reconciled signal
     return regime
 
 
@@ -59,7 +61,7 @@ def safe_name(strategy: str) -> str:
 
 
 def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, now: str | None = None,
-        pulls=None, mailer=None, window: list[dict] | None = None) -> EvaluateResult:
+        pulls=None, mailer=None, window: list[Row] | None = None) -> EvaluateResult:
     actions = actions or Actions()
     env = os.environ if env is None else env
     now = now or now_ts()
@@ -77,11 +79,9 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         parts = Partitions.open(ws.root)
         if window is None:
             window = recent_rows(parts, {cfg.horizon: cfg.window_rows})[cfg.horizon]
-        det_state = read_json(ws.path(DETECTORS_STATE), display=DETECTORS_STATE)
-        cursor = det_state.pop("cursor", None) if det_state else None
-        if det_state is None or cursor is None:
-            new_rows, cursor = [], {n: s for n, s in parts.committed.items()}
-            det_state = None  # cold start: the detectors replay the window only
+        det_state, cursor = evaluate_state.read_detectors(ws.root)
+        if det_state is None:  # cold start: the detectors replay the window only
+            new_rows, cursor = [], dict(parts.committed)
         else:
             new_rows, cursor = rows_since(parts, cursor, cfg.horizon)
         regime = _current_regime(ws, window)
@@ -100,7 +100,7 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
             divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence)
         if calibration:
             actions.annotate("warning", calibration, title="detector calibration")
-        previous = read_json(ws.path(ALERTS_STATE), display=ALERTS_STATE)
+        previous = evaluate_state.read_alerts(ws.root)
         update = alert_life.update_alerts(previous, detections, now, ws.settings.alerts)
 
     with actions.group("decide"):
@@ -109,11 +109,12 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         for v in verdicts:
             print(f"  {v.strategy:<16} {v.outcome}", file=actions.out)
 
-    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []), calibration=calibration)
+    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []), calibration=calibration,
+                            cells=cells)
     with actions.group("act"):
         model = models.get(cfg.horizon)
         win = {"horizon_hours": cfg.horizon, "rows": len(window),
-               "start": window[0]["ts"] if window else None, "end": window[-1]["ts"] if window else None}
+               "start": window[0].ts if window else None, "end": window[-1].ts if window else None}
         for v in breaches:
             ev = report.evidence(v, cells.get(v.strategy, {}), limits.get(v.strategy, {}),
                                  model.get("sim_version") if model else None, win)
@@ -122,21 +123,21 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         if pulls is not None and (doc.get("alerts") or update.transitions):
             # also when the last alert cleared, so no PR keeps showing stale alerts
             _comment_alerts(pulls, doc.get("alerts", []), actions, result)
-        write_json(ws.path(CVAR_STATE), cells)
-        write_json(ws.path(DETECTORS_STATE), {**det_state, "cursor": cursor})
-        write_json(ws.path(ALERTS_STATE), doc)
+        evaluate_state.write_cells(ws.root, cells)
+        evaluate_state.write_detectors(ws.root, det_state, cursor)
+        evaluate_state.write_alerts(ws.root, doc)
 
     _summarize(actions, result, cells, limits, regime, verdicts, doc)
     return result
 
 
 def _pulls_from_env(env, actions):
-    from ..adapters.pulls import pulls_from_env  # PyGithub is loaded only when a PR can be opened
+    from meta_supervisor.adapters.github_rest.proposer import pulls_from_env  # PyGithub is loaded only when a PR can be opened
     return pulls_from_env(env, log=lambda msg: print(msg, file=actions.out))
 
 
 def _mailer_from_env(env):
-    from ..adapters.mail import mailer_from_env
+    from meta_supervisor.adapters.mail.sendgrid_mailer import mailer_from_env
     return mailer_from_env(env)
 
 

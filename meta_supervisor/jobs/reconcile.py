@@ -9,14 +9,16 @@ import os
 import signal
 from dataclasses import dataclass
 
-from .. import reconcile as core
-from ..adapters.actions import Actions
-from ..inputs import Rejection, read_events, read_prices
-from ..records import Event, event_from_json
-from ..store import RECONCILE_STATE, Partitions, compact, read_json, write_json
-from ..timeutil import HOUR, format_ts, month_of, now_ts
-from ..workspace import Workspace
-from .. import sim_model
+from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.core import reconcile as core
+from meta_supervisor.core import sim_model
+from meta_supervisor.core.records import Event
+from meta_supervisor.core.timeutil import HOUR, format_ts, now_ts
+from meta_supervisor.files import reconcile_state
+from meta_supervisor.files.history import RECONCILED_DIR, Partitions, rows_by_partition
+from meta_supervisor.files.inputs import Rejection, read_events, read_prices
+from meta_supervisor.files.jsonio import write_json
+from meta_supervisor.files.workspace import Workspace
 
 REPORT = "state/reconcile_report.json"
 MAX_REPORTED = 1000
@@ -53,16 +55,6 @@ def _predictor(models: dict):
     return predict
 
 
-def _pending_from_state(items: list[dict]) -> list[core.Pending]:
-    return [core.Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
-            for d in items]
-
-
-def _pending_to_state(items: list[core.Pending]) -> list[dict]:
-    return [{"event": p.event.to_dict(), "strategy_class": p.strategy_class,
-             "horizons_left": p.horizons_left} for p in items]
-
-
 def run(root, actions: Actions | None = None, now: str | None = None) -> ReconcileResult:
     actions = actions or Actions()
     now = now or now_ts()
@@ -72,12 +64,12 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
     models = ws.models(warn=lambda msg: actions.annotate("warning", msg))
 
     with actions.group("load"):
-        state = read_json(ws.path(RECONCILE_STATE), display=RECONCILE_STATE) or {}
-        parts = Partitions(ws.root, state.get("partitions"), state.get("checkpoints"), state.get("max_ts"))
+        state = reconcile_state.load(ws.root)
+        parts = Partitions(ws.root, state.commit)
         for name in parts.recover():
-            actions.annotate("warning", f"state/reconciled/{name}: dropped bytes of a run that did not finish")
-        pending = _pending_from_state(state.get("pending", []))
-        events, cursor = read_events(ws.root, cfg.inputs.alpha_events, state.get("events_cursor", {}))
+            actions.annotate("warning", f"{RECONCILED_DIR}/{name}: dropped bytes of a run that did not finish")
+        pending = state.pending
+        events, cursor = read_events(ws.root, cfg.inputs.alpha_events, state.events_cursor)
         rejected: list[Rejection] = list(events.rejected)
         seen = {p.event.event_id: None for p in pending}
         for line, event in events.records:
@@ -101,24 +93,17 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
                                               stale_after_s=cfg.inputs.stale_after_hours * HOUR)
 
     with actions.group("write"):
-        by_part: dict[str, list[tuple[str, bytes]]] = {}
-        for row in rows:
-            epoch = row.pop("ts_epoch")
-            by_part.setdefault(f"{month_of(epoch)}.jsonl", []).append((row["ts"], compact(row)))
-        if not ws.path(RECONCILE_STATE).exists():
+        if not reconcile_state.exists(ws.root):
             # First run: record "nothing committed yet" before the first byte is appended, so a
             # crash during the append is recognised (and undone) by the next run.
-            write_json(ws.path(RECONCILE_STATE), {**state, "partitions": parts.committed,
-                                                  "checkpoints": parts.checkpoints, "max_ts": parts.max_ts})
-        appended = parts.append(by_part)
+            reconcile_state.save(ws.root, parts.commit(), {}, [])
+        commit = parts.append(rows)
         _failpoint("after_append")
-        new_state = {"version": 1, "partitions": appended.partitions, "checkpoints": appended.checkpoints,
-                     "max_ts": appended.max_ts, "events_cursor": cursor, "pending": _pending_to_state(still)}
-        write_json(ws.path(RECONCILE_STATE), new_state)  # the commit point
+        reconcile_state.save(ws.root, commit, cursor, still)  # the commit point
         report = {
             "generated_at": now, "events_read": len(events.records), "files_read": events.files_read,
             "price_files_read": prices.files_read if prices else [],
-            "rows_written": len(rows), "rows_by_partition": {k: len(v) for k, v in sorted(by_part.items())},
+            "rows_written": len(rows), "rows_by_partition": rows_by_partition(rows),
             "pending_events": len(still),
             "models": {str(h): sim_model.sim_version(c) for h, c in sorted(models.items())},
             "rejected_count": len(rejected),

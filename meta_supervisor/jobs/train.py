@@ -5,15 +5,14 @@ load windows -> fit + validate -> decide -> write cards and the decision record.
 """
 from __future__ import annotations
 
-from ..adapters.actions import Actions
-from ..errors import UserError
-from ..history import recent_rows
-from ..store import Partitions, write_json
-from ..timeutil import now_ts
-from ..training import train_horizon
-from ..workspace import MODELS_DIR, Workspace
-
-REPORT = "state/models/train_report.json"
+from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.files.history import recent_rows
+from meta_supervisor.files.history import Partitions
+from meta_supervisor.core.timeutil import now_ts
+from meta_supervisor.core.training import train_horizon
+from meta_supervisor.files import models
+from meta_supervisor.files.workspace import Workspace
 
 
 def run(root, horizons=None, force: bool = False, actions: Actions | None = None,
@@ -37,16 +36,16 @@ def run(root, horizons=None, force: bool = False, actions: Actions | None = None
             outcome = train_horizon(windows.get(h, []), h, cfg.train, ws.model_card(h), now, force)
             decisions[str(h)] = outcome.decision
             if outcome.challenger is not None:
-                write_json(ws.path(f"{MODELS_DIR}/challengers/ridge_h{h}.json"), outcome.challenger)
+                models.write_card(ws.root, h, outcome.challenger, challenger=True)
             if outcome.card is not None:
-                write_json(ws.path(f"{MODELS_DIR}/ridge_h{h}.json"), outcome.card)
+                models.write_card(ws.root, h, outcome.card)
             c = outcome.challenger
             detail = (f" oos RMSE {c['rmse_bps']:.2f} bps, in-sample {c['rmse_in_sample_bps']:.2f}, "
                       f"skill vs zero {c['skill_vs_zero']:+.3f}, ridge {c['ridge']:g}, n {c['n']}") if c else ""
             print(f"train h={h}: {outcome.decision['decision']} ({outcome.decision['reason']}){detail}",
                   file=actions.out)
     report = {"generated_at": now, "forced": force, "horizons": decisions}
-    write_json(ws.path(REPORT), report)
+    models.write_report(ws.root, report)
     lines = ["## Train", "", "| horizon | decision | reason |", "|---|---|---|"]
     lines += [f"| {h} | {d['decision']} | {d['reason']} |" for h, d in decisions.items()]
     actions.summary("\n".join(lines))

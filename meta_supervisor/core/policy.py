@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from meta_supervisor.core.errors import ConfigError
 
 STATUSES = ("ENABLED", "DISABLED")
 _STRATEGY_KEYS = {"status", "by_regime", "disabled_at", "disabled_reason", "enabled_at", "notes", "owner"}
@@ -31,7 +31,7 @@ def parse_kill_list(data) -> dict[str, StrategyPolicy]:
     >>> parse_kill_list({"macro": {"status": "OFF"}})
     Traceback (most recent call last):
     ...
-    meta_supervisor.errors.ConfigError: macro.status: status must be ENABLED or DISABLED, got 'OFF'
+    meta_supervisor.core.errors.ConfigError: macro.status: status must be ENABLED or DISABLED, got 'OFF'
     """
     if data is None:
         return {}

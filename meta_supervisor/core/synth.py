@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .timeutil import HOUR, format_ts
+from meta_supervisor.core.timeutil import HOUR, format_ts
 
 STRATEGIES = {"macro": ["macro-1", "macro-2", "macro-3"],
               "arb": ["arb-1", "arb-2", "arb-3"],

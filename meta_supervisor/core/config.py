@@ -10,9 +10,9 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
-from .alerts import AlertSettings
-from .divergence import DivergenceSettings
-from .errors import ConfigError
+from meta_supervisor.core.alerts import AlertSettings
+from meta_supervisor.core.divergence import DivergenceSettings
+from meta_supervisor.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def settings_from_mapping(data) -> Settings:
     >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})
     Traceback (most recent call last):
     ...
-    meta_supervisor.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, cvar_alpha, cvar_min_rows, horizon, reopen_declined_after_hours, window_rows)
+    meta_supervisor.core.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, cvar_alpha, cvar_min_rows, horizon, reopen_declined_after_hours, window_rows)
     """
     return _build(Settings, {} if data is None else data, ())
 

@@ -40,8 +40,8 @@ from python_http_client.exceptions import HTTPError as SendgridHTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, From, Mail, To
 
-from ..alert_mail import MailMessage
-from ..errors import UserError
+from meta_supervisor.core.render.mail import MailMessage
+from meta_supervisor.core.errors import UserError
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 DEFAULT_SENDER = "meta-supervisor@localhost"
@@ -211,7 +211,7 @@ def mailer_from_env(env: Mapping[str, str], **kw) -> SendgridMailer | None:
     >>> mailer_from_env({"SENDGRID_API_KEY": "k", "META_EMAIL_TO": "ops@example.com, bad"})
     Traceback (most recent call last):
     ...
-    meta_supervisor.errors.UserError: META_EMAIL_TO: 'bad' is not an e-mail address
+    meta_supervisor.core.errors.UserError: META_EMAIL_TO: 'bad' is not an e-mail address
     """
     key = (env.get("SENDGRID_API_KEY") or "").strip()
     to = (env.get("META_EMAIL_TO") or "").strip()

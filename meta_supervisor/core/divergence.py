@@ -21,7 +21,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from .detectors import BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum, calibrate, normal_cdf
+from meta_supervisor.core.detectors import BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum, calibrate, normal_cdf
 
 CUSUM_TRIGGERS = ("cusum_bias_up", "cusum_bias_down", "cusum_variance", "cusum_hit_rate")
 STATE_VERSION = 1
@@ -107,44 +107,29 @@ def _fingerprint(s: DivergenceSettings) -> dict:
         "error_autocorrelation", "strategy_streams", "clear_multiple")}
 
 
-def _num(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 _FIELDS = ("sim_version", "expected_sigma_bps", "pnl_error_bps", "realized_pnl_bps",
            "expected_pnl_bps", "agent", "strategy_class", "ts")
-_by_attribute = attrgetter(*_FIELDS)
+_columns = attrgetter(*_FIELDS)
 
 
 def _floats(values) -> np.ndarray:
-    """`_num` over a column, NaN where it gives None (plain floats and ints skip the checks)."""
-    out = np.array([v if v.__class__ is float or v.__class__ is int else _nan_or(_num(v)) for v in values],
-                   dtype=np.float64)
+    """A column as float64, NaN for None (no sigma without a model) and for non-finite values."""
+    out = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
     out[~np.isfinite(out)] = math.nan
     return out
-
-
-def _nan_or(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 class Observed:
     """What the charts, the seed rules and the autocorrelation check see of a list of rows,
     computed once, column-wise: build it once and pass it to each of them.
 
-    Rows are dicts or records with the same attributes (history.Row). Only rows the model priced
+    Rows are `records.Row`. Only rows the model priced
     are kept, in their order: not fallback_zero, a finite pnl_error and sigma > 0. Per kept row:
     z = pnl_error / sigma, the bias charts' z / a, and for rows with a realized and an expected
     PnL the win flag and the model's win probability (p is None otherwise)."""
 
     def __init__(self, rows, s: DivergenceSettings):
-        if rows and not isinstance(rows[0], dict):
-            cols = list(zip(*map(_by_attribute, rows)))
-        else:
-            cols = list(zip(*([r.get(f) for f in _FIELDS] for r in rows)))
-        cols = cols or [()] * len(_FIELDS)
+        cols = list(zip(*map(_columns, rows))) or [()] * len(_FIELDS)
         sim, sigma, error, realized, expected, agent, strategy, ts = cols
         sigma, error = _floats(sigma), _floats(error)
         kept = np.flatnonzero((np.array(sim, dtype=object) != "fallback_zero") & (sigma > 0)

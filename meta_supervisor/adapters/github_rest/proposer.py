@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import requests
 from github import Auth, Github, GithubException, InputGitAuthor
 
-from meta_supervisor.errors import UserError
+from meta_supervisor.core.errors import UserError
 
 BOT_TRAILER = "Meta-Supervisor: auto-disable"
 BRANCH_PREFIX = "auto/disable-"

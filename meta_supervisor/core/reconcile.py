@@ -14,13 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .records import Event
-from .timeutil import HOUR, format_ts
+from meta_supervisor.core.records import Event, Row
+from meta_supervisor.core.timeutil import HOUR, format_ts
 
-ROW_FIELDS = ("event_id", "ts", "agent", "strategy_class", "symbol", "side", "regime",
-              "horizon_hours", "score_final", "confidence", "entry_price", "exit_price",
-              "realized_pnl_bps", "expected_pnl_bps", "expected_sigma_bps", "pnl_error_bps",
-              "abs_error_bps", "sim_version", "reconciled_at")
 
 
 class PriceBook:
@@ -139,23 +135,33 @@ def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: s
             dropped.append((Pending(e, item.strategy_class, left), "stale: no tick after maturity"))
         else:
             still.append(Pending(e, item.strategy_class, left))
-    rows.sort(key=lambda r: (r["ts_epoch"], r["event_id"], r["horizon_hours"]))
+    # ISO 8601 "Z" text of four-digit years sorts as time
+    rows.sort(key=lambda r: (r.ts, r.event_id, r.horizon_hours))
     return rows, still, dropped
 
 
-def make_row(item: Pending, h: int, entry: float, exit_: float, pred: Prediction, reconciled_at: str) -> dict:
+def make_row(item: Pending, h: int, entry: float, exit_: float, pred: Prediction, reconciled_at: str) -> Row:
     e = item.event
     realized = realized_pnl_bps(e.sign, entry, exit_)
     error = realized - pred.expected_pnl_bps
-    return {
-        "event_id": e.event_id, "ts": format_ts(e.ts), "agent": e.agent,
-        "strategy_class": item.strategy_class, "symbol": e.symbol, "side": e.side,
-        "regime": e.regime, "horizon_hours": h, "score_final": e.score_final,
-        "confidence": e.confidence, "entry_price": entry, "exit_price": exit_,
-        "realized_pnl_bps": round(realized, 4),
-        "expected_pnl_bps": round(pred.expected_pnl_bps, 4),
-        "expected_sigma_bps": None if pred.expected_sigma_bps is None else round(pred.expected_sigma_bps, 4),
-        "pnl_error_bps": round(error, 4), "abs_error_bps": round(abs(error), 4),
-        "sim_version": pred.sim_version, "reconciled_at": reconciled_at,
-        "ts_epoch": e.ts,  # stripped before writing; used for partitioning and sorting
-    }
+    return Row(
+        event_id=e.event_id, ts=format_ts(e.ts), agent=e.agent,
+        strategy_class=item.strategy_class, symbol=e.symbol, side=e.side,
+        regime=e.regime, horizon_hours=h, score_final=e.score_final,
+        confidence=e.confidence, entry_price=entry, exit_price=exit_,
+        realized_pnl_bps=round(realized, 4),
+        expected_pnl_bps=round(pred.expected_pnl_bps, 4),
+        expected_sigma_bps=None if pred.expected_sigma_bps is None else round(pred.expected_sigma_bps, 4),
+        pnl_error_bps=round(error, 4), abs_error_bps=round(abs(error), 4),
+        sim_version=pred.sim_version, reconciled_at=reconciled_at,
+    )
+
+
+def partition_of(row: Row) -> str:
+    """`YYYY-MM`, the month of the signal: the partition a row is appended to.
+
+    >>> partition_of(make_row(Pending(Event("e", 1795514400, "", "a", "X", "long", 1, 0.5, 0.5, "R", None),
+    ...     "macro", [1]), 1, 100.0, 101.0, FALLBACK, "now"))
+    '2026-11'
+    """
+    return row.ts.rsplit("-", 1)[0]

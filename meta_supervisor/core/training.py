@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 import numpy as np
 
-from . import sim_model as sm
+from meta_supervisor.core import sim_model as sm
+from meta_supervisor.core.records import Row
 
 
 @dataclass
@@ -27,20 +28,20 @@ class TrainOutcome:
 
 
 def design_matrix(rows, features) -> tuple[np.ndarray, np.ndarray]:
-    """X (features) and y (realized PnL) of `rows`: dicts, or records with those attributes.
+    """X (features) and y (realized PnL) of `rows`.
 
     One pass over the rows, each read once, at C level (getters, fromiter over a flat chain): the
     rows of three windows do not fit in the CPU caches, and a pass per column cost 3x as much."""
     if not rows:
         return np.empty((0, len(features))), np.empty(0)
     names = (*features, "realized_pnl_bps")
-    get = itemgetter(*names) if isinstance(rows[0], dict) else attrgetter(*names)
+    get = attrgetter(*names)
     A = np.fromiter(chain.from_iterable(map(get, rows)), dtype=np.float64,
                     count=len(rows) * len(names)).reshape(len(rows), len(names))
     return A[:, :-1], A[:, -1]
 
 
-def train_horizon(rows: list[dict], horizon: int, settings, champion: dict | None,
+def train_horizon(rows: list[Row], horizon: int, settings, champion: dict | None,
                   now: str, force: bool = False) -> TrainOutcome:
     """`rows`: the horizon's reconciled rows in time order (already cut to `max_rows`)."""
     features = tuple(settings.features)
@@ -61,7 +62,7 @@ def train_horizon(rows: list[dict], horizon: int, settings, champion: dict | Non
         "model_hash": sm.model_hash(features, weights),
         "intercept": fit.intercept, "coef_standardized": [float(c) for c in fit.coef],
         "standardization": {"mean": [float(v) for v in fit.mean], "scale": [float(v) for v in fit.scale]},
-        "training_window": {"start": rows[0]["ts"], "end": rows[-1]["ts"], "rows": n},
+        "training_window": {"start": rows[0].ts, "end": rows[-1].ts, "rows": n},
         "data_hash": sm.data_hash(X, y),
         "rmse_in_sample_bps": round(in_sample, 4),
         "rmse_out_of_sample_bps": round(sel.holdout_rmse, 4),
@@ -74,7 +75,7 @@ def train_horizon(rows: list[dict], horizon: int, settings, champion: dict | Non
                       "scored on the last block",
             "folds": settings.validation_folds,
             "grid_rmse_bps": {str(a): round(v, 4) for a, v in sel.grid_rmse.items()},
-            "holdout_rows": hold.stop - hold.start, "holdout_start": rows[hold.start]["ts"],
+            "holdout_rows": hold.stop - hold.start, "holdout_start": rows[hold.start].ts,
         },
         "trained_at": now,
     }

@@ -14,7 +14,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from .sim_model import normal_cdf
+from meta_supervisor.core.sim_model import normal_cdf
 
 
 def expected_shortfall(adverse, alpha: float = 0.95) -> float:
@@ -51,17 +51,12 @@ _CELL_FIELDS = ("strategy_class", "regime", "realized_pnl_bps", "expected_pnl_bp
 
 
 def cell_stats(rows, alpha: float, min_rows: int) -> dict:
-    """{strategy_class: {regime: stats}} over `rows` (reconciled rows: dicts, or records with
-    the same attributes, as history.Row; read column-wise, once).
+    """{strategy_class: {regime: stats}} over `rows` (`records.Row`, read column-wise, once).
 
     Rows without a model (`fallback_zero`) count with expected = 0; `expected_hit_rate` uses only
     rows that carry a sigma (P(realized > 0) = Phi(expected / sigma)) and is None when none do.
     """
-    if rows and not isinstance(rows[0], dict):
-        cols = list(zip(*map(attrgetter(*_CELL_FIELDS), rows)))
-    else:
-        cols = list(zip(*((r.get("strategy_class"), r.get("regime"), r["realized_pnl_bps"],
-                           r["expected_pnl_bps"], r.get("expected_sigma_bps"), r["ts"]) for r in rows)))
+    cols = list(zip(*map(attrgetter(*_CELL_FIELDS), rows)))
     if not cols:
         return {}
     strategies, regimes, realized_all, expected_all, sigmas, ts = cols

@@ -26,12 +26,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .alert_mail import MailMessage
-from .errors import UserError
-from .store import dumps, write_atomic  # temp file + fsync + os.replace
+from meta_supervisor.core.render.mail import MailMessage
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.files.jsonio import dumps, write_atomic  # temp file + fsync + os.replace
 
 if TYPE_CHECKING:  # the adapter (and sendgrid) is only needed by whoever builds the mailer
-    from .adapters.mail import SendgridMailer
+    from meta_supervisor.adapters.mail.sendgrid_mailer import SendgridMailer
 
 OUTBOX = Path("outbox/mail")
 SENT = OUTBOX / "sent"

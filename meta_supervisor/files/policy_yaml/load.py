@@ -1,11 +1,11 @@
-"""Policy YAML shell: the only module that imports ruamel.yaml (STYLE 3).
+"""Reading policy YAML with the line of every key (the `policy_yaml` package owns ruamel.yaml).
 
 It turns a policy file into plain Python data plus the line of every key, so that the pure core can
 raise `ConfigError(keypath, ...)` and the shell can report `file:line: message`. Every YAML problem
 (syntax error, duplicate key, tab indentation, invalid UTF-8, ...) becomes ONE-line `UserError`.
 
-The kill-list edit itself lives in `kill_list_edit` (re-exported here as `disable_strategy`); it reads
-node positions through `compose_text` so that it never imports ruamel itself.
+The kill-list edit (`edit.py`, beside this module) splices text at the node positions that
+`compose_text` reports.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from meta_supervisor.errors import ConfigError, UserError
+from meta_supervisor.core.errors import ConfigError, UserError
 
-__all__ = ["YamlDoc", "load_yaml", "parse_yaml_text", "roundtrip_text", "compose_text", "disable_strategy"]
+__all__ = ["YamlDoc", "load_yaml", "parse_yaml_text", "roundtrip_text", "compose_text"]
 
 
 class YamlDoc:
@@ -103,14 +103,6 @@ def compose_text(text: str, display_path: str):
         raise _one_line_error(exc, text, display_path) from None
 
 
-def is_mapping_node(node) -> bool:
-    return isinstance(node, MappingNode)
-
-
-def is_scalar_node(node) -> bool:
-    return isinstance(node, ScalarNode)
-
-
 def roundtrip_text(text: str) -> str:
     """Load and dump `text` with the round-trip settings a ruamel edit would use: indentation detected
     from the file, no line wrapping, quotes preserved, `---` kept if present, trailing newline kept or not.
@@ -130,14 +122,6 @@ def roundtrip_text(text: str) -> str:
     if not text.endswith("\n") and result.endswith("\n"):
         result = result[:-1]  # ruamel always ends with a newline; the file may not
     return result
-
-
-def disable_strategy(text: str, strategy: str, disabled_at: str, reason: str,
-                     display_path: str = "policy/strategy_kill_list.yaml") -> str | None:
-    """See `kill_list_edit.disable_strategy` (imported lazily: it imports this module)."""
-    from meta_supervisor import kill_list_edit
-
-    return kill_list_edit.disable_strategy(text, strategy, disabled_at, reason, display_path)
 
 
 # --- internals ---------------------------------------------------------------------------------------

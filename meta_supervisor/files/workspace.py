@@ -1,4 +1,4 @@
-"""Everything a job reads from a root folder: settings, policy files, models (a shell).
+"""Everything a job reads from a root folder: settings, policy files, models.
 
 Each policy file is parsed by `policy_yaml` (line numbers) and validated by the pure core; a
 problem becomes one line `file:line: key: reason`, before any job has side effects.
@@ -8,16 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import policy, sim_model
-from .config import Settings, settings_from_mapping
-from .errors import ConfigError, UserError
-from .policy_yaml import YamlDoc, load_yaml
-from .store import read_json
+from meta_supervisor.core import policy
+from meta_supervisor.core.config import Settings, settings_from_mapping
+from meta_supervisor.core.errors import ConfigError, UserError
+from meta_supervisor.files.policy_yaml.load import YamlDoc, load_yaml
+from meta_supervisor.files import models
 
 KILL_LIST = "policy/strategy_kill_list.yaml"
 AGENTS = "policy/agents.yaml"
 SUPERVISOR = "policy/supervisor.yaml"
-MODELS_DIR = "state/models"
 
 
 def _load_validated(root: Path, rel: str, parse, required: bool):
@@ -58,20 +57,8 @@ class Workspace:
         return policies, doc.text
 
     def model_card(self, horizon: int) -> dict | None:
-        rel = f"{MODELS_DIR}/ridge_h{horizon}.json"
-        return read_json(self.path(rel), display=rel)
+        return models.read_card(self.root, horizon)
 
     def models(self, warn=None) -> dict[int, dict]:
-        """Usable current models by horizon. A card that is not JSON is a UserError; one that
-        parses but cannot predict is skipped (rows then use fallback_zero) and `warn` is told."""
-        out = {}
-        for h in self.settings.horizons:
-            card = self.model_card(h)
-            if card is None:
-                continue
-            if sim_model.usable(card):
-                out[h] = card
-            elif warn is not None:
-                warn(f"{MODELS_DIR}/ridge_h{h}.json: not a usable model card (ok, weights, features, "
-                     f"rmse_bps, model_hash); horizon {h} uses fallback_zero")
-        return out
+        """Usable current models of the configured horizons (see files/models.py)."""
+        return models.current(self.root, self.settings.horizons, warn)

@@ -6,15 +6,67 @@ partitions that can hold the entry and exit ticks of the events still pending.
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 
-from .errors import UserError
-from .records import Rejected, event_from_json, tick_from_json
-from .store import input_files, read_lines
-from .timeutil import day_of
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.records import Rejected, event_from_json, tick_from_json
+from meta_supervisor.core.timeutil import day_of
+
+
+_DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+
+
+@dataclass(frozen=True)
+class Line:
+    file: str   # display path
+    number: int  # 1-based
+    raw: bytes
+
+
+def input_files(path: Path, from_day: str | None = None) -> list[Path]:
+    """A JSONL input is a file or a folder of `*.jsonl` files (sorted by name: date-named files
+    then read in time order). A missing input is an empty one. `from_day` (YYYY-MM-DD) leaves out
+    a folder's files named by an earlier day."""
+    if path.is_dir():
+        # scandir: the file type comes with the directory entry (no stat), and names are filtered
+        # before any Path is built: a year of daily files costs next to nothing.
+        with os.scandir(path) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".jsonl") and e.is_file())
+        if from_day is not None:
+            names = [n for n in names if (day := file_day(n)) is None or day >= from_day]
+        return [path / name for name in names]
+    return [path] if path.exists() else []
+
+
+def file_day(path: Path | str) -> str | None:
+    """`YYYY-MM-DD` named in a daily partition's file name, if any."""
+    m = _DATED.search(path if isinstance(path, str) else path.name)
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+
+
+def read_lines(path: Path, display: str, offset: int = 0, first_line: int = 1):
+    """Yield complete lines (`Line`) from byte `offset`; returns the offset and line number after
+    the last complete line. A final line without newline is still being written by the producer:
+    it is left for the next run."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    number = first_line
+    start = 0
+    lines = []
+    while start < end:
+        stop = data.index(b"\n", start)
+        if stop > start and not data[start:stop].isspace():
+            lines.append(Line(display, number, data[start:stop]))
+        number += 1
+        start = stop + 1
+    return lines, offset + end, number
 
 
 @dataclass

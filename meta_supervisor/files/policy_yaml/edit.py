@@ -25,8 +25,10 @@ import re
 
 import yaml  # PyYAML, only as the independent checker
 
-from meta_supervisor import policy_yaml
-from meta_supervisor.errors import UserError
+from ruamel.yaml.nodes import MappingNode, ScalarNode
+
+from meta_supervisor.files.policy_yaml import load as policy_yaml
+from meta_supervisor.core.errors import UserError
 
 EDITED_KEYS = ("status", "disabled_at", "disabled_reason")
 _LINE_BREAKS = re.compile(r"\s*[\r\n\x85\u2028\u2029]\s*")
@@ -115,19 +117,19 @@ def yaml_double_quoted(s: str) -> str:
 def _find_block(root, text, strategy, display):
     if root is None:
         raise UserError(f"{display}:1: strategy {strategy!r} not found: the kill list is empty")
-    if not policy_yaml.is_mapping_node(root) or root.flow_style:
+    if not isinstance(root, MappingNode) or root.flow_style:
         raise UserError(f"{display}:{_line(text, root.start_mark.index)}: the kill list must be a block mapping "
                         "of strategy names (flow style `{...}` is not edited automatically)")
     if any(_is_merge(k) for k, _ in root.value):
         raise UserError(f"{display}:1: merge keys (<<) in the kill list are not edited automatically")
     for index, (key, block) in enumerate(root.value):
-        if policy_yaml.is_scalar_node(key) and key.value == strategy:
+        if isinstance(key, ScalarNode) and key.value == strategy:
             break
     else:
-        names = ", ".join(k.value for k, _ in root.value if policy_yaml.is_scalar_node(k))
+        names = ", ".join(k.value for k, _ in root.value if isinstance(k, ScalarNode))
         raise UserError(f"{display}:1: strategy {strategy!r} not found in the kill list (has: {names})")
     where = f"{display}:{_line(text, key.start_mark.index)}: strategy {strategy!r}"
-    if not policy_yaml.is_mapping_node(block):
+    if not isinstance(block, MappingNode):
         raise UserError(f"{where} is not a mapping; write it as a block (e.g. `status: ENABLED` on the next "
                         "line, indented) to let the supervisor edit it")
     if block.flow_style:
@@ -149,9 +151,9 @@ def _entries(root, block, text, strategy, display):
         if _is_merge(key):
             raise UserError(f"{display}:{_line(text, key.start_mark.index)}: strategy {strategy!r} uses a "
                             "merge key (<<); not edited automatically")
-        if policy_yaml.is_scalar_node(key) and key.value in EDITED_KEYS:
+        if isinstance(key, ScalarNode) and key.value in EDITED_KEYS:
             where = f"{display}:{_line(text, key.start_mark.index)}: {strategy}.{key.value}"
-            if not policy_yaml.is_scalar_node(value):
+            if not isinstance(value, ScalarNode):
                 raise UserError(f"{where}: expected a single value, got a {value.id}")
             if _refs(root, value) > 1:
                 raise UserError(f"{where}: value is shared through a YAML anchor/alias; not edited automatically")
@@ -218,12 +220,12 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
 def _edited_lines(text, strategy, display):
     """0-based numbers of the lines holding the strategy's status/disabled_* entries."""
     root = policy_yaml.compose_text(text, display)
-    block = next((v for k, v in root.value if policy_yaml.is_scalar_node(k) and k.value == strategy), None)
-    if not policy_yaml.is_mapping_node(block):
+    block = next((v for k, v in root.value if isinstance(k, ScalarNode) and k.value == strategy), None)
+    if not isinstance(block, MappingNode):
         raise RuntimeError(f"disable_strategy({strategy!r}) lost the strategy block")
     lines = set()
     for key, value in block.value:
-        if policy_yaml.is_scalar_node(key) and key.value in EDITED_KEYS:
+        if isinstance(key, ScalarNode) and key.value in EDITED_KEYS:
             last = max(_value_end(text, key, value) - 1, key.start_mark.index)
             lines.update(range(_line(text, key.start_mark.index) - 1, _line(text, last)))
     return lines
@@ -261,7 +263,7 @@ def _next_line_start(text, index) -> int:
 
 
 def _is_merge(key) -> bool:
-    return policy_yaml.is_scalar_node(key) and (str(key.tag) == "tag:yaml.org,2002:merge" or key.value == "<<")
+    return isinstance(key, ScalarNode) and (str(key.tag) == "tag:yaml.org,2002:merge" or key.value == "<<")
 
 
 def _refs(root, target) -> int:
@@ -274,7 +276,7 @@ def _refs(root, target) -> int:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if policy_yaml.is_mapping_node(node):
+        if isinstance(node, MappingNode):
             stack.extend(x for pair in node.value for x in pair)
         elif isinstance(node.value, list):
             stack.extend(node.value)

@@ -1,0 +1,71 @@
+"""`state/reconcile_state.json`: reconcile's commit record. This module alone knows its layout.
+
+It holds what one reconcile run hands to the next, written in one atomic rename (the commit
+point of a run, docs/architecture.md "State files"):
+- `partitions`: the committed size of every history partition (bytes past it are a crashed run's);
+- `checkpoints`, `max_ts`: per partition, where each append started and the newest signal time
+  before it, so readers can stop early (files/history.py);
+- `events_cursor`: per input file, the byte offset and line number read so far;
+- `pending`: accepted events with the horizons that have not matured yet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meta_supervisor.core.reconcile import Pending
+from meta_supervisor.core.records import event_from_json
+from meta_supervisor.files.jsonio import read_json, write_json
+
+PATH = "state/reconcile_state.json"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Commit:
+    """The part readers need: which bytes of the history are committed."""
+    partitions: dict[str, int]
+    checkpoints: dict | None = None
+    max_ts: dict | None = None
+
+
+@dataclass
+class ReconcileState:
+    commit: Commit | None                    # None: no commit record yet (first run, or lost)
+    events_cursor: dict = field(default_factory=dict)
+    pending: list[Pending] = field(default_factory=list)
+
+
+def _read(root: Path) -> dict | None:
+    return read_json(Path(root) / PATH, display=PATH)
+
+
+def read_commit(root: Path) -> Commit | None:
+    doc = _read(root)
+    if doc is None:
+        return None
+    return Commit(doc.get("partitions", {}), doc.get("checkpoints"), doc.get("max_ts"))
+
+
+def load(root: Path) -> ReconcileState:
+    doc = _read(root)
+    if doc is None:
+        return ReconcileState(None)
+    pending = [Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
+               for d in doc.get("pending", [])]
+    commit = Commit(doc.get("partitions"), doc.get("checkpoints"), doc.get("max_ts")) \
+        if doc.get("partitions") is not None else None
+    return ReconcileState(commit, doc.get("events_cursor", {}), pending)
+
+
+def exists(root: Path) -> bool:
+    return (Path(root) / PATH).exists()
+
+
+def save(root: Path, commit: Commit, events_cursor: dict, pending: list[Pending]) -> None:
+    """Write the whole record in one atomic rename: after it, the run's rows are committed."""
+    write_json(Path(root) / PATH, {
+        "version": VERSION, "partitions": commit.partitions, "checkpoints": commit.checkpoints,
+        "max_ts": commit.max_ts, "events_cursor": events_cursor,
+        "pending": [{"event": p.event.to_dict(), "strategy_class": p.strategy_class,
+                     "horizons_left": p.horizons_left} for p in pending]})
