@@ -14,10 +14,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py --root .demo
 
+# -n auto: one pytest worker per core (pytest-xdist); the tests share no files, ports or state.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
+# ruff (lint + format check) and mypy over the package, then the workflow linters.
 lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	bash .ci/lint-workflows
 
 bench: $(VENV)/.installed

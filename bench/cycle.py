@@ -1,7 +1,7 @@
 """Benchmark: a scheduled cycle on N reconciled rows -- the seed's approach vs ours (cold, steady).
 
 For each size N it generates reconciled history (cached under bench/out/data/):
-- in our layout: `state/reconciled/YYYY-MM.jsonl` (rows with exactly `reconcile.ROW_FIELDS`,
+- in our layout: `state/reconciled/YYYY-MM.jsonl` (rows with exactly `records.ROW_FIELDS`,
   serialized compactly as reconcile writes them, partitioned by the month of the signal, appended
   in order of the moment each matured; reconcile sorts one run's rows by signal time, so real
   partitions are more nearly sorted and cheaper to sort than these) and
@@ -47,9 +47,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-from meta_supervisor.core.reconcile import ROW_FIELDS  # noqa: E402
-from meta_supervisor.files.store import (CHECKPOINTS_KEPT, RECONCILE_STATE, RECONCILED_DIR,  # noqa: E402
-                                   Partitions, write_json)
+from meta_supervisor.core.records import ROW_FIELDS, Row  # noqa: E402
+from meta_supervisor.files import reconcile_state  # noqa: E402
+from meta_supervisor.files.history import CHECKPOINTS_KEPT, RECONCILED_DIR, Partitions  # noqa: E402
+from meta_supervisor.files.jsonio import write_json  # noqa: E402
+
+RECONCILE_STATE = reconcile_state.PATH
 
 OUT = HERE / "out"
 GEN_VERSION = 6  # 6: checkpoints in the commit record
@@ -169,7 +172,7 @@ def dataset(n_rows: int, events_per_hour: float, seed: int) -> Path:
     part_dir = d / RECONCILED_DIR
     part_dir.mkdir(parents=True)
     by_month: dict[str, list[bytes]] = {}
-    # The commit record hourly reconcile runs would leave (store.Partitions.append): sizes, and a
+    # The commit record hourly reconcile runs would leave (history.Partitions.append): sizes, and a
     # checkpoint [offset, newest ts before it] where each run started appending to a partition.
     sizes, checkpoints, max_ts, last_run = {}, {}, {}, {}
     for mo, run, t, line in base:
@@ -218,17 +221,13 @@ def make_root(data: Path, root: Path) -> None:
 
 
 def append_rows(data: Path, root: Path) -> int:
-    """Append the next 10k rows as one reconcile run would: store.Partitions.append, then commit."""
-    by_month: dict[str, list[tuple[str, bytes]]] = {}
-    for line in (data / "append.jsonl").read_bytes().splitlines():
-        mo, row = msgspec.json.decode(line)
-        by_month.setdefault(f"{mo}.jsonl", []).append((msgspec.json.decode(row)["ts"], row.encode()))
-    state = json.loads((root / RECONCILE_STATE).read_text())
-    parts = Partitions(root, state["partitions"], state.get("checkpoints"), state.get("max_ts"))
-    out = parts.append(by_month)
-    state.update(partitions=out.partitions, checkpoints=out.checkpoints, max_ts=out.max_ts)
-    write_json(root / RECONCILE_STATE, state)
-    return sum(len(v) for v in by_month.values())
+    """Append the next 10k rows as one reconcile run would: Partitions.append, then commit."""
+    rows = [msgspec.json.decode(msgspec.json.decode(line)[1], type=Row)
+            for line in (data / "append.jsonl").read_bytes().splitlines()]
+    state = reconcile_state.load(root)
+    commit = Partitions(root, state.commit).append(rows)
+    reconcile_state.save(root, commit, state.events_cursor, state.pending)
+    return len(rows)
 
 
 def snapshot_state(root: Path, snap: Path) -> None:

@@ -1,5 +1,6 @@
 """meta-supervisor: a GitOps supervisor for a fleet of trading agents.
 
-Core modules (pure: stdlib + numpy): records, reconcile, sim_model, risk, divergence, alerts,
-policy, report, config, timeutil.  Shells: store, policy_yaml, adapters/*, jobs/*, cli.
+The folders are the layers (docs/architecture.md): `core/` is pure (numbers and rules, no I/O),
+`files/` reads and writes the local disk, `adapters/` talk to GitHub, SendGrid and the Actions
+runner, `jobs/` hold one orchestrator per verb, and `cli.py` the error policy.
 """

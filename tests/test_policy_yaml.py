@@ -1,4 +1,4 @@
-"""policy_yaml / kill_list_edit: real ruamel on real files, pinned byte for byte (STYLE 9)."""
+"""policy_yaml / kill_list_edit: real ruamel on real files, pinned byte for byte (golden files)."""
 
 import pathlib
 import re

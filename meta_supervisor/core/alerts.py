@@ -18,7 +18,8 @@ since it became new/escalated (`last_notified` is None; escalation resets it) or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+
+from meta_supervisor.core.timeutil import hours_between
 
 ACTION = "REDUCE_ALLOC_AND_BLOCK_PROMOTION"
 _LIFECYCLE = ("status", "first_seen", "last_seen", "last_notified", "action")
@@ -41,12 +42,6 @@ class AlertUpdate:
     doc: dict                # the new state/divergence_alerts.json
     transitions: list[dict]  # this run's {"key", "from", "to", "at"} changes
     to_notify: list[dict]    # alerts to e-mail now
-
-
-def _hours_between(earlier: str, later: str) -> float:
-    def parse(ts):
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return (parse(later) - parse(earlier)).total_seconds() / 3600.0
 
 
 def _detection_part(alert: dict) -> dict:
@@ -100,7 +95,7 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str,
     if doc["alerts"] != previous.get("alerts") or doc["history"] != previous.get("history"):
         doc["generated_at"] = now
     to_notify = [dict(a) for a in alerts if a["last_notified"] is None
-                 or _hours_between(a["last_notified"], now) >= settings.renotify_hours]
+                 or hours_between(a["last_notified"], now) >= settings.renotify_hours]
     return AlertUpdate(doc=doc, transitions=transitions, to_notify=to_notify)
 
 

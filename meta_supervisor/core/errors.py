@@ -1,4 +1,4 @@
-"""The two tiers of failure (STYLE 10).
+"""The two tiers of failure (docs/architecture.md, "Errors and exit codes").
 
 `UserError` is an expected problem (bad policy file, missing secret, empty data): the CLI prints its
 message as one line and exits 1. Anything else is a bug and keeps its traceback.

@@ -135,8 +135,8 @@ def tick_from_json(obj) -> Tick:
 
 
 class Row(msgspec.Struct, frozen=True, gc=False):
-    """One reconciled row, fields in the order they are written (docs/formats.md, "Reconciled
-    rows"). Only `expected_sigma_bps` may be None (no model: `sim_version` "fallback_zero")."""
+    """One reconciled row, fields in the order they are written (README "The cycle" says what
+    each means). Only `expected_sigma_bps` may be None (no model: `sim_version` "fallback_zero")."""
 
     event_id: str
     ts: str                 # the signal's time, ISO 8601 UTC "Z" (sorts as time)

@@ -56,5 +56,19 @@ def day_of(seconds: int) -> str:
     return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%d")
 
 
+def hours_between(earlier: str, later: str) -> float:
+    """Hours from one ISO 8601 timestamp to another (negative if `later` is earlier).
+
+    >>> hours_between("2026-11-24T10:00:00Z", "2026-11-25T16:30:00+00:00")
+    30.5
+    """
+    return (parse_ts(later) - parse_ts(earlier)) / HOUR
+
+
+def to_datetime(text: str) -> datetime:
+    """The aware UTC datetime of an ISO 8601 timestamp (for libraries that want one)."""
+    return datetime.fromtimestamp(parse_ts(text), tz=timezone.utc)
+
+
 def now_ts() -> str:
     return format_ts(datetime.now(timezone.utc).timestamp())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import email.policy
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 from meta_supervisor.core.render.mail import MailMessage
 from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.timeutil import now_ts, to_datetime
 from meta_supervisor.files.jsonio import dumps, write_atomic  # temp file + fsync + os.replace
 
 if TYPE_CHECKING:  # the adapter (and sendgrid) is only needed by whoever builds the mailer
@@ -92,7 +92,7 @@ def deliver(root: Path, new: list[MailMessage], mailer: "SendgridMailer | None",
         except UserError as err:  # MailDeliveryError (kept generic so a fake mailer can raise UserError)
             entry["attempts"] += 1
             entry["last_error"] = str(err)
-            entry["last_attempt_at"] = _utc_now()
+            entry["last_attempt_at"] = now_ts()
             _save_queue(root, queue)
             report.errors.append(f"mail {msg.id} ({msg.subject[:80]}): {err}")
             log(f"mail: NOT delivered, kept pending (attempt {entry['attempts']}): {msg.subject[:80]}: {err}")
@@ -123,7 +123,7 @@ def to_eml(msg: MailMessage, sender: str | None = None, recipients: list[str] | 
     """RFC 5322 bytes: multipart/alternative (text/plain, text/html); From/To only when known."""
     em = EmailMessage(policy=email.policy.default)
     em["Subject"] = msg.subject
-    em["Date"] = format_datetime(_parse_ts(msg.created_at))
+    em["Date"] = format_datetime(to_datetime(msg.created_at))
     em["Message-ID"] = f"<{msg.id}.{msg.created_at.replace('-', '').replace(':', '')}@meta-supervisor>"
     if sender:
         em["From"] = sender
@@ -178,15 +178,6 @@ def _unique(messages: list[MailMessage]) -> list[MailMessage]:
             seen.add(m.id)
             out.append(m)
     return out
-
-
-def _parse_ts(ts: str) -> datetime:
-    dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _first_line(err: Exception) -> str:

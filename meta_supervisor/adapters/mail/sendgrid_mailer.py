@@ -1,4 +1,4 @@
-"""SendGrid delivery: the only module that imports sendgrid (STYLE 3).
+"""SendGrid delivery: the only module that imports sendgrid (docs/architecture.md, "Layers").
 
 `SendgridMailer.send` makes one v3 `POST /v3/mail/send` per message, all recipients in one
 personalization's `to`, content text/plain then text/html. SendGrid answers 202 (empty body) when

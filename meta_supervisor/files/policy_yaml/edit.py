@@ -1,4 +1,4 @@
-"""Set one strategy to DISABLED in the kill-list text and change nothing else (DESIGN "The auto-disable PR").
+"""Set one strategy to DISABLED in the kill-list text and change nothing else (README "The auto-disable PR").
 
 Why a targeted text edit and not ruamel load/modify/dump: a dump re-emits the whole file and can move
 comment columns, re-indent sequences or re-quote values; splicing the three lines at the positions
