@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.timeutil import format_ts, parse_ts
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -29,19 +30,19 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 def _reconcile(args) -> int:
     from meta_supervisor.jobs import reconcile
-    reconcile.run(args.root)
+    reconcile.run(args.root, now=args.now)
     return 0
 
 
 def _train(args) -> int:
     from meta_supervisor.jobs import train
-    train.run(args.root, horizons=_horizons(args.horizons), force=args.force)
+    train.run(args.root, horizons=_horizons(args.horizons), force=args.force, now=args.now)
     return 0
 
 
 def _evaluate(args) -> int:
     from meta_supervisor.jobs import evaluate
-    return evaluate.run(args.root, dry_run=args.dry_run).exit_code
+    return evaluate.run(args.root, dry_run=args.dry_run, now=args.now).exit_code
 
 
 def _demo(args) -> int:
@@ -55,6 +56,16 @@ VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None] | None, Callabl
     "evaluate": (_evaluate_args, _evaluate),
     "demo": (_demo_args, _demo),
 }
+
+
+def _now(text: str | None) -> str | None:
+    """`--now`: the moment the run acts as if it were (a replay of a past period); default the clock."""
+    if text is None:
+        return None
+    try:
+        return format_ts(parse_ts(text))
+    except ValueError as err:
+        raise UserError(f"--now {text!r}: {err} (expected ISO 8601 with a zone, e.g. 2026-11-24T10:00:00Z)") from None
 
 
 def _horizons(text: str) -> list[int] | None:
@@ -71,10 +82,14 @@ def main(verb: str, argv=None) -> int:
     add_args, run = VERBS[verb]
     parser = argparse.ArgumentParser(prog=f"scripts/{verb}.py")
     parser.add_argument("--root", default=".", help="the repository folder (default: current directory)")
+    if verb != "demo":
+        parser.add_argument("--now", help="act as if it were this ISO 8601 time (replays); default: the clock")
     if add_args is not None:
         add_args(parser)
     args = parser.parse_args(argv)
     try:
+        if verb != "demo":
+            args.now = _now(args.now)
         return run(args)
     except UserError as err:  # the one error handler
         print(f"{verb}: error: {err}", file=sys.stderr)
