@@ -29,6 +29,7 @@ Run: `.venv/bin/python bench/cycle.py` (default sizes 200k, 300k, 1M);
      `--profile cold|steady --sizes 1M` prints a cProfile of our cycle instead.
 Raw results: bench/out/cycle-<timestamp>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import msgspec
@@ -47,6 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+
 from meta_supervisor.core.records import ROW_FIELDS, Row  # noqa: E402
 from meta_supervisor.files import reconcile_state  # noqa: E402
 from meta_supervisor.files.history import CHECKPOINTS_KEPT, RECONCILED_DIR, Partitions  # noqa: E402
@@ -58,9 +61,11 @@ OUT = HERE / "out"
 GEN_VERSION = 6  # 6: checkpoints in the commit record
 END = 1795132800  # 2026-11-20T00:00:00Z: every history ends here (same recent months at every N)
 HORIZONS = (1, 4, 24)
-STRATEGIES = {"macro": ["macro-1", "macro-2", "macro-3", "macro-4"],
-              "arb": ["arb-1", "arb-2", "arb-3", "arb-4"],
-              "momentum": ["mom-1", "mom-2", "mom-3", "mom-4"]}
+STRATEGIES = {
+    "macro": ["macro-1", "macro-2", "macro-3", "macro-4"],
+    "arb": ["arb-1", "arb-2", "arb-3", "arb-4"],
+    "momentum": ["mom-1", "mom-2", "mom-3", "mom-4"],
+}
 SYMBOLS = ["BTC", "ETH", "SOL", "EURUSD", "SPX", "GOLD"]
 BASE_PRICE = np.array([60000.0, 3000.0, 150.0, 1.08, 5000.0, 2300.0])
 APPEND_ROWS = 10_000
@@ -90,6 +95,7 @@ momentum:
 
 # ---------------------------------------------------------------------------------------------
 # Data generation.
+
 
 def _iso(epochs: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s").tolist()]
@@ -139,25 +145,54 @@ def generate_rows(n_rows: int, events_per_hour: float, seed: int):
         error = np.round(realized - expected, 4)
         due = ts + h * 3600 + rng.integers(60, 3600, n_events)  # matured and reconciled within the hour
         rec_at = _iso((due // 3600 + 1) * 3600)
-        cols = zip(iso, agent_i.tolist(), sym_i.tolist(), sign.tolist(), regime_i.tolist(), score.tolist(),
-                   conf.tolist(), entry.tolist(), exit_.tolist(), realized.tolist(), expected.tolist(),
-                   rmse.tolist(), error.tolist(), has_model[:, hi].tolist(), week.tolist(), rec_at,
-                   due.tolist(), months)
+        cols = zip(
+            iso,
+            agent_i.tolist(),
+            sym_i.tolist(),
+            sign.tolist(),
+            regime_i.tolist(),
+            score.tolist(),
+            conf.tolist(),
+            entry.tolist(),
+            exit_.tolist(),
+            realized.tolist(),
+            expected.tolist(),
+            rmse.tolist(),
+            error.tolist(),
+            has_model[:, hi].tolist(),
+            week.tolist(),
+            rec_at,
+            due.tolist(),
+            months,
+        )
         for k, (t, a, s, sg, rg, sc, cf, en, ex, re, xp, sd, er, hm, wk, ra, du, mo) in enumerate(cols):
             agent = agents[a]
-            row = {"event_id": f"ev-{k:08d}", "ts": t, "agent": agent, "strategy_class": strat_of[agent],
-                   "symbol": SYMBOLS[s], "side": "long" if sg > 0 else "short",
-                   "regime": "TREND" if rg else "RANGE", "horizon_hours": h, "score_final": sc,
-                   "confidence": cf, "entry_price": en, "exit_price": ex, "realized_pnl_bps": re,
-                   "expected_pnl_bps": xp, "expected_sigma_bps": sd if hm else None,
-                   "pnl_error_bps": er, "abs_error_bps": abs(er),
-                   "sim_version": f"ridge_h{h}@{(wk * 2654435761) % (1 << 48):012x}" if hm else "fallback_zero",
-                   "reconciled_at": ra}
+            row = {
+                "event_id": f"ev-{k:08d}",
+                "ts": t,
+                "agent": agent,
+                "strategy_class": strat_of[agent],
+                "symbol": SYMBOLS[s],
+                "side": "long" if sg > 0 else "short",
+                "regime": "TREND" if rg else "RANGE",
+                "horizon_hours": h,
+                "score_final": sc,
+                "confidence": cf,
+                "entry_price": en,
+                "exit_price": ex,
+                "realized_pnl_bps": re,
+                "expected_pnl_bps": xp,
+                "expected_sigma_bps": sd if hm else None,
+                "pnl_error_bps": er,
+                "abs_error_bps": abs(er),
+                "sim_version": f"ridge_h{h}@{(wk * 2654435761) % (1 << 48):012x}" if hm else "fallback_zero",
+                "reconciled_at": ra,
+            }
             rows.append((du, k, h, mo, t, msgspec.json.encode(row)))
     assert tuple(msgspec.json.decode(rows[0][5])) == ROW_FIELDS
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     # (month, reconcile run = the hour after maturity, ts, bytes)
-    return [(mo, du // 3600 + 1, t, line) for du, _, _, mo, t, line in rows[:n_rows + APPEND_ROWS]]
+    return [(mo, du // 3600 + 1, t, line) for du, _, _, mo, t, line in rows[: n_rows + APPEND_ROWS]]
 
 
 def dataset(n_rows: int, events_per_hour: float, seed: int) -> Path:
@@ -186,8 +221,17 @@ def dataset(n_rows: int, events_per_hour: float, seed: int) -> Path:
     checkpoints = {n: c[-CHECKPOINTS_KEPT:] for n, c in checkpoints.items()}
     for mo, lines in sorted(by_month.items()):
         (part_dir / f"{mo}.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
-    write_json(d / RECONCILE_STATE, {"version": 1, "partitions": sizes, "checkpoints": checkpoints,
-                                     "max_ts": max_ts, "events_cursor": {}, "pending": []})
+    write_json(
+        d / RECONCILE_STATE,
+        {
+            "version": 1,
+            "partitions": sizes,
+            "checkpoints": checkpoints,
+            "max_ts": max_ts,
+            "events_cursor": {},
+            "pending": [],
+        },
+    )
     (d / "alpha").mkdir()
     with open(d / "alpha" / "reconciled.jsonl", "wb") as flat:  # the seed's layout: same bytes
         for mo in sorted(by_month):
@@ -195,9 +239,16 @@ def dataset(n_rows: int, events_per_hour: float, seed: int) -> Path:
     with open(d / "append.jsonl", "wb") as handle:  # the next 10k rows, with their partition
         for mo, _, _, line in extra:
             handle.write(msgspec.json.encode([mo, line.decode()]) + b"\n")
-    meta = {"rows": n_rows, "months": len(by_month), "bytes": sum(sizes.values()),
-            "events_per_hour": events_per_hour, "seed": seed, "first_month": min(by_month),
-            "last_month": max(by_month), "seconds": round(time.perf_counter() - t0, 1)}
+    meta = {
+        "rows": n_rows,
+        "months": len(by_month),
+        "bytes": sum(sizes.values()),
+        "events_per_hour": events_per_hour,
+        "seed": seed,
+        "first_month": min(by_month),
+        "last_month": max(by_month),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     (d / "meta.json").write_text(json.dumps(meta, indent=2))
     (d / "done").write_text("ok\n")
     return d
@@ -222,8 +273,10 @@ def make_root(data: Path, root: Path) -> None:
 
 def append_rows(data: Path, root: Path) -> int:
     """Append the next 10k rows as one reconcile run would: Partitions.append, then commit."""
-    rows = [msgspec.json.decode(msgspec.json.decode(line)[1], type=Row)
-            for line in (data / "append.jsonl").read_bytes().splitlines()]
+    rows = [
+        msgspec.json.decode(msgspec.json.decode(line)[1], type=Row)
+        for line in (data / "append.jsonl").read_bytes().splitlines()
+    ]
     state = reconcile_state.load(root)
     commit = Partitions(root, state.commit).append(rows)
     reconcile_state.save(root, commit, state.events_cursor, state.pending)
@@ -257,6 +310,7 @@ def reset_cold(root: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # Child processes.
 
+
 def _peak_mb() -> float:
     with open("/proc/self/status") as handle:
         for line in handle:
@@ -268,7 +322,7 @@ def _peak_mb() -> float:
 def child_seed(flat: str, out_dir: str) -> dict:
     """The seed's modules (see /work/shared/seed), paths parameterized, logic unchanged."""
     from collections import defaultdict
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     RECON = Path(flat)
     MODEL_DIR = Path(out_dir) / "models"
@@ -298,15 +352,22 @@ def child_seed(flat: str, out_dir: str) -> dict:
         X = np.array(X, dtype=float)
         y = np.array(y, dtype=float)
         XtX = X.T @ X
-        I = np.eye(X.shape[1], dtype=float)
-        I[-1, -1] = 0.0
-        w = np.linalg.inv(XtX + ridge * I) @ (X.T @ y)
+        eye = np.eye(X.shape[1], dtype=float)
+        eye[-1, -1] = 0.0
+        w = np.linalg.inv(XtX + ridge * eye) @ (X.T @ y)
         resid = y - X @ w
-        rmse = float(np.sqrt(np.mean(resid ** 2)))
+        rmse = float(np.sqrt(np.mean(resid**2)))
         MODEL_DIR.mkdir(parents=True, exist_ok=True)
-        model = {"ok": True, "model": "ridge", "horizon_hours": horizon_hours,
-                 "features": ["score_final", "confidence"], "weights": [float(x) for x in w.tolist()],
-                 "rmse_bps": round(rmse, 4), "n": len(rows), "ridge": ridge}
+        model = {
+            "ok": True,
+            "model": "ridge",
+            "horizon_hours": horizon_hours,
+            "features": ["score_final", "confidence"],
+            "weights": [float(x) for x in w.tolist()],
+            "rmse_bps": round(rmse, 4),
+            "n": len(rows),
+            "ridge": ridge,
+        }
         (MODEL_DIR / f"ridge_h{horizon_hours}.json").write_text(json.dumps(model, indent=2))
         return model
 
@@ -314,7 +375,7 @@ def child_seed(flat: str, out_dir: str) -> dict:
         if not values:
             return 0.0
         vs = sorted(values)
-        tail = vs[int(len(vs) * alpha):]
+        tail = vs[int(len(vs) * alpha) :]
         return sum(tail) / max(len(tail), 1)
 
     def cvar_run(horizon_hours=24):
@@ -328,13 +389,16 @@ def child_seed(flat: str, out_dir: str) -> dict:
             by_key[(r.get("strategy_class") or "unknown", r.get("regime") or "unknown")].append(float(pe))
         out = {}
         for (s, g), vals in by_key.items():
-            out.setdefault(s, {})[g] = {"n": len(vals), "cvar95_error_bps": round(cvar(vals, 0.95), 2),
-                                        "mean_error_bps": round(sum(vals) / max(len(vals), 1), 2)}
+            out.setdefault(s, {})[g] = {
+                "n": len(vals),
+                "cvar95_error_bps": round(cvar(vals, 0.95), 2),
+                "mean_error_bps": round(sum(vals) / max(len(vals), 1), 2),
+            }
         CVAR_OUT.write_text(json.dumps(out, indent=2))
         return out
 
     def _now():
-        return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
     def detect(window=80, horizon_hours=24, abs_err_thr=90.0, mean_err_thr=40.0):
         rows = [r for r in _load_jsonl(RECON) if int(r.get("horizon_hours", 0)) == horizon_hours]
@@ -352,10 +416,17 @@ def child_seed(flat: str, out_dir: str) -> dict:
             m_abs = sum(abs_err) / len(abs_err)
             m_err = sum(err) / len(err)
             if m_abs >= abs_err_thr or abs(m_err) >= mean_err_thr:
-                alerts.append({"ts": _now(), "agent": agent, "window": len(abs_err),
-                               "mean_abs_error_bps": round(m_abs, 2), "mean_error_bps": round(m_err, 2),
-                               "severity": "high" if m_abs >= abs_err_thr * 1.3 else "medium",
-                               "action": "REDUCE_ALLOC_AND_BLOCK_PROMOTION"})
+                alerts.append(
+                    {
+                        "ts": _now(),
+                        "agent": agent,
+                        "window": len(abs_err),
+                        "mean_abs_error_bps": round(m_abs, 2),
+                        "mean_error_bps": round(m_err, 2),
+                        "severity": "high" if m_abs >= abs_err_thr * 1.3 else "medium",
+                        "action": "REDUCE_ALLOC_AND_BLOCK_PROMOTION",
+                    }
+                )
         ALERTS.write_text(json.dumps({"generated_at": _now(), "alerts": alerts}, indent=2))
         return alerts
 
@@ -377,11 +448,12 @@ def child_seed(flat: str, out_dir: str) -> dict:
 
 def child_ours(root: str) -> dict:
     import io
+
     from meta_supervisor.adapters.actions import Actions
-    from meta_supervisor.files.history import cycle_windows
-    from meta_supervisor.jobs import evaluate, train
-    from meta_supervisor.files.history import Partitions
+    from meta_supervisor.files.history import Partitions, cycle_windows
     from meta_supervisor.files.workspace import Workspace
+    from meta_supervisor.jobs import evaluate, train
+
     quiet = Actions(env={}, out=io.StringIO())
     t0 = time.perf_counter()
     # The history is read once and shared by train, the CVaR cells and the detectors.
@@ -391,19 +463,24 @@ def child_ours(root: str) -> dict:
     train.run(root, actions=quiet, windows=windows)
     t2 = time.perf_counter()
     h = settings.evaluate.horizon
-    res = evaluate.run(root, dry_run=True, actions=quiet, env={},
-                       window=windows[h][-settings.evaluate.window_rows:])
+    res = evaluate.run(root, dry_run=True, actions=quiet, env={}, window=windows[h][-settings.evaluate.window_rows :])
     t3 = time.perf_counter()
-    return {"seconds": t3 - t0, "phases": {"load": t1 - t0, "train": t2 - t1, "evaluate": t3 - t2},
-            "alerts": len(res.alerts), "verdicts": len(res.verdicts)}
+    return {
+        "seconds": t3 - t0,
+        "phases": {"load": t1 - t0, "train": t2 - t1, "evaluate": t3 - t2},
+        "alerts": len(res.alerts),
+        "verdicts": len(res.verdicts),
+    }
 
 
 def child_job(job: str, root: str) -> dict:
     """One job alone, as a workflow runs it (its own history read): `train` or `evaluate`
     (dry run; on a cold root the detectors replay the window)."""
     import io
+
     from meta_supervisor.adapters.actions import Actions
     from meta_supervisor.jobs import evaluate, train
+
     quiet = Actions(env={}, out=io.StringIO())
     t0 = time.perf_counter()
     if job == "train":
@@ -426,6 +503,7 @@ def child_main(argv) -> None:
         import cProfile
         import io
         import pstats
+
         prof = cProfile.Profile()
         prof.enable()
         child_ours(argv[1])
@@ -450,19 +528,21 @@ def run_child(*args) -> dict:
     if BLAS_THREADS is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(BLAS_THREADS)
-    proc = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *map(str, args)], cwd=REPO, capture_output=True, text=True, env=env
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{proc.stdout}\n{proc.stderr}")
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result["wall_with_startup"] = wall
     return result
 
 
 # ---------------------------------------------------------------------------------------------
 # Driver.
+
 
 def machine() -> dict:
     cpu = "unknown"
@@ -480,8 +560,15 @@ def machine() -> dict:
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "python": platform.python_version(),
-            "numpy": np.__version__, "msgspec": msgspec.__version__, "platform": platform.platform()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "msgspec": msgspec.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def parse_size(text: str) -> int:
@@ -507,24 +594,32 @@ def bench_size(n: int, args) -> dict:
     print(f"\n## {label(n)} rows: {meta['months']} monthly partitions, {meta['bytes'] / 1e6:.0f} MB", flush=True)
     if not args.skip_seed:
         out["seed"] = run_child("seed", data / "alpha" / "reconciled.jsonl", root / "seed_out")
-        print(f"seed:   {out['seed']['seconds']:8.2f} s  {out['seed']['peak_rss_mb']:7.0f} MB  "
-              f"{ {k: round(v, 2) for k, v in out['seed']['phases'].items()} }", flush=True)
+        print(
+            f"seed:   {out['seed']['seconds']:8.2f} s  {out['seed']['peak_rss_mb']:7.0f} MB  "
+            f"{ {k: round(v, 2) for k, v in out['seed']['phases'].items()} }",
+            flush=True,
+        )
     colds = []
     for _ in range(args.repeat):
         reset_cold(root)
         colds.append(run_child("ours", root))
     out["cold_runs"] = colds
     out["cold"] = sorted(colds, key=lambda r: r["seconds"])[len(colds) // 2]
-    print(f"cold:   {out['cold']['seconds']:8.3f} s  {out['cold']['peak_rss_mb']:7.0f} MB  "
-          f"{ {k: round(v, 3) for k, v in out['cold']['phases'].items()} }", flush=True)
+    print(
+        f"cold:   {out['cold']['seconds']:8.3f} s  {out['cold']['peak_rss_mb']:7.0f} MB  "
+        f"{ {k: round(v, 3) for k, v in out['cold']['phases'].items()} }",
+        flush=True,
+    )
     for job in ("train", "evaluate"):  # each job alone, as the workflows run them (cold root)
         runs = []
         for _ in range(args.repeat):
             reset_cold(root)
             runs.append(run_child(job, root))
         out[f"{job}_alone"] = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-        print(f"{job} alone: {out[f'{job}_alone']['seconds']:8.3f} s  "
-              f"{out[f'{job}_alone']['peak_rss_mb']:7.0f} MB", flush=True)
+        print(
+            f"{job} alone: {out[f'{job}_alone']['seconds']:8.3f} s  {out[f'{job}_alone']['peak_rss_mb']:7.0f} MB",
+            flush=True,
+        )
     reset_cold(root)
     run_child("ours", root)
     # That cold run is the warm-up: models and detector state now exist. Append 10k rows.
@@ -537,8 +632,11 @@ def bench_size(n: int, args) -> dict:
         steadies.append(run_child("ours", root))
     out["steady_runs"] = steadies
     out["steady"] = sorted(steadies, key=lambda r: r["seconds"])[len(steadies) // 2]
-    print(f"steady: {out['steady']['seconds']:8.3f} s  {out['steady']['peak_rss_mb']:7.0f} MB  "
-          f"{ {k: round(v, 3) for k, v in out['steady']['phases'].items()} }", flush=True)
+    print(
+        f"steady: {out['steady']['seconds']:8.3f} s  {out['steady']['peak_rss_mb']:7.0f} MB  "
+        f"{ {k: round(v, 3) for k, v in out['steady']['phases'].items()} }",
+        flush=True,
+    )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(snap, ignore_errors=True)
@@ -546,15 +644,19 @@ def bench_size(n: int, args) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| rows | approach | seconds | peak RSS MB | speedup vs seed | memory vs seed |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        "| rows | approach | seconds | peak RSS MB | speedup vs seed | memory vs seed |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         seed = r.get("seed")
-        for name, key in (("seed (re-reads the whole history per module)", "seed"),
-                          ("ours, cold (train + evaluate, no state)", "cold"),
-                          ("ours, steady state (+10k rows)", "steady"),
-                          ("ours, train job alone (own read, cold)", "train_alone"),
-                          ("ours, evaluate job alone (own read, cold detectors)", "evaluate_alone")):
+        for name, key in (
+            ("seed (re-reads the whole history per module)", "seed"),
+            ("ours, cold (train + evaluate, no state)", "cold"),
+            ("ours, steady state (+10k rows)", "steady"),
+            ("ours, train job alone (own read, cold)", "train_alone"),
+            ("ours, evaluate job alone (own read, cold detectors)", "evaluate_alone"),
+        ):
             m = r.get(key)
             if m is None:
                 continue
@@ -562,7 +664,9 @@ def table(results: list[dict]) -> str:
             whole = key in ("cold", "steady")
             speed = "1x" if key == "seed" else f"{seed['seconds'] / m['seconds']:.0f}x" if seed and whole else "-"
             memr = f"{m['peak_rss_mb'] / seed['peak_rss_mb']:.2f}" if seed and (whole or key == "seed") else "-"
-            lines.append(f"| {label(r['rows'])} | {name} | {m['seconds']:.3f} | {m['peak_rss_mb']:.0f} | {speed} | {memr} |")
+            lines.append(
+                f"| {label(r['rows'])} | {name} | {m['seconds']:.3f} | {m['peak_rss_mb']:.0f} | {speed} | {memr} |"
+            )
     return "\n".join(lines)
 
 
@@ -585,14 +689,22 @@ def main(argv=None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="200k,300k,1M", help="comma list, e.g. 200k,300k,1M,2M")
-    ap.add_argument("--events-per-hour", type=float, default=40.0,
-                    help="signal rate (3 rows each): sets how many rows a month holds (default 40)")
+    ap.add_argument(
+        "--events-per-hour",
+        type=float,
+        default=40.0,
+        help="signal rate (3 rows each): sets how many rows a month holds (default 40)",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="runs of ours per size (median reported)")
     ap.add_argument("--skip-seed", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the bench roots under bench/out/roots")
-    ap.add_argument("--blas-threads", type=int, default=1,
-                    help="OPENBLAS/OMP threads in the children (default 1; 0 = library default)")
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="OPENBLAS/OMP threads in the children (default 1; 0 = library default)",
+    )
     ap.add_argument("--profile", choices=["cold", "steady"], help="cProfile our cycle on the first size")
     args = ap.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")]

@@ -14,6 +14,7 @@ carries a model win probability p = Phi(m), m ~ N(0.1257, 0.15) (p ~ 0.55), and 
 
 Run: `.venv/bin/python bench/detection.py` (fixed seeds; prints markdown tables).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,15 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from meta_supervisor.core.detectors import (BernoulliCusum, MeanCusum, VarianceCusum,  # noqa: E402
-                                       bernoulli_increment_cdf, calibrate, cusum_arl)
-from meta_supervisor.core.divergence import DivergenceSettings, new_detectors  # noqa: E402
+from meta_supervisor.core.detectors import (
+    BernoulliCusum,
+    MeanCusum,
+    VarianceCusum,
+    bernoulli_increment_cdf,
+    calibrate,
+    cusum_arl,
+)
+from meta_supervisor.core.divergence import DivergenceSettings, new_detectors
 
 SIGMA_BPS = 60.0
 M0 = 0.12566  # Phi(M0) = 0.55
@@ -67,11 +74,13 @@ def seed_fires(z, settings: DivergenceSettings):
     """The seed's rule after each row: last `window` rows (needs min_rows) in bps."""
     e = z * SIGMA_BPS
     w = settings.window
+
     def rolling(x):
         c = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
         idx = np.arange(1, x.shape[1] + 1)
         lo = np.maximum(0, idx - w)
         return (c[:, idx] - c[:, lo]) / (idx - lo), idx - lo
+
     m_err, count = rolling(e)
     m_abs, _ = rolling(np.abs(e))
     fire = (m_abs >= settings.abs_error_threshold_bps) | (np.abs(m_err) >= settings.mean_error_threshold_bps)
@@ -90,7 +99,7 @@ def null_streams(kind, n, t_len, rng):
         return rng.standard_normal((n, t_len))
     if kind == "student_t3":
         return rng.standard_t(3, (n, t_len)) / math.sqrt(3.0)
-    phi, eps = 0.3, rng.standard_normal((n, t_len)) * math.sqrt(1 - 0.3 ** 2)
+    phi, eps = 0.3, rng.standard_normal((n, t_len)) * math.sqrt(1 - 0.3**2)
     z = np.empty((n, t_len))
     z[:, 0] = rng.standard_normal(n)
     for t in range(1, t_len):
@@ -117,8 +126,11 @@ def false_alarms(kind, settings, n=200, t_len=10_000, seed=11):
 
 
 SCENARIOS = [  # name, mean shift (sigma), sd ratio
-    ("mean -0.5 sigma", -0.5, 1.0), ("mean -1 sigma", -1.0, 1.0), ("mean -2 sigma", -2.0, 1.0),
-    ("variance x1.5", 0.0, math.sqrt(1.5)), ("variance x2", 0.0, math.sqrt(2.0)),
+    ("mean -0.5 sigma", -0.5, 1.0),
+    ("mean -1 sigma", -1.0, 1.0),
+    ("mean -2 sigma", -2.0, 1.0),
+    ("variance x1.5", 0.0, math.sqrt(1.5)),
+    ("variance x2", 0.0, math.sqrt(2.0)),
     ("hit rate 0.55 -> 0.45", -0.2513, 1.0),
 ]
 
@@ -146,8 +158,12 @@ def delays(settings, n=400, t0=400, after=3000, seed=21):
             ours = first_after(cross.any(axis=2), t0)
             if cad > 1:
                 nxt = _next_check(ck, t0)
-                ours = np.array([nxt[j][int(d) - 1] if np.isfinite(d) and int(d) - 1 < len(nxt[j])
-                                 else np.inf for j, d in enumerate(ours)])
+                ours = np.array(
+                    [
+                        nxt[j][int(d) - 1] if np.isfinite(d) and int(d) - 1 < len(nxt[j]) else np.inf
+                        for j, d in enumerate(ours)
+                    ]
+                )
             row[f"ours_{cad}"] = np.median(ours)
             row[f"seed_{cad}"] = np.median(first_after(fire & ck, t0))
         for j, chart in enumerate(("up", "down", "variance", "hit")):
@@ -173,13 +189,20 @@ def check_vectorized_matches_classes(settings):
     m = rng.normal(M0, 0.15, (1, 3000))
     c = charts(settings)
     cross = run_cusums(z, m, c)
-    dets = [MeanCusum(c["k"], c["h"], 1, c["cap"]), MeanCusum(c["k"], c["h"], -1, c["cap"]),
-            VarianceCusum(c["kv"], c["hv"], c["cap"]), BernoulliCusum(c["R"], c["hb"])]
+    dets = [
+        MeanCusum(c["k"], c["h"], 1, c["cap"]),
+        MeanCusum(c["k"], c["h"], -1, c["cap"]),
+        VarianceCusum(c["kv"], c["hv"], c["cap"]),
+        BernoulliCusum(c["R"], c["hb"]),
+    ]
     for t in range(3000):
         zt, mt = float(z[0, t]), float(m[0, t])
-        got = [dets[0].update(zt).drift_detected, dets[1].update(zt).drift_detected,
-               dets[2].update(zt).drift_detected,
-               dets[3].update(mt + zt > 0, 0.5 * (1 + math.erf(mt / math.sqrt(2)))).drift_detected]
+        got = [
+            dets[0].update(zt).drift_detected,
+            dets[1].update(zt).drift_detected,
+            dets[2].update(zt).drift_detected,
+            dets[3].update(mt + zt > 0, 0.5 * (1 + math.erf(mt / math.sqrt(2)))).drift_detected,
+        ]
         assert got == list(cross[0, t]), t
 
 
@@ -192,47 +215,71 @@ def main():
     base = DivergenceSettings()
     check_vectorized_matches_classes(base)
     c = charts(base)
-    print(f"thresholds (per-chart ARL0 {4 * base.arl0_rows}): bias k={c['k']:.3f} h={c['h']:.3f}; "
-          f"variance k={c['kv']:.3f} h={c['hv']:.3f}; hit rate R={c['R']} h={c['hb']:.3f}\n")
-    print("| null (200 streams x 10,000 rows) | ours: any chart | up / down / var / hit | "
-          "seed, every row | seed, every 24 rows |")
+    print(
+        f"thresholds (per-chart ARL0 {4 * base.arl0_rows}): bias k={c['k']:.3f} h={c['h']:.3f}; "
+        f"variance k={c['kv']:.3f} h={c['hv']:.3f}; hit rate R={c['R']} h={c['hb']:.3f}\n"
+    )
+    print(
+        "| null (200 streams x 10,000 rows) | ours: any chart | up / down / var / hit | "
+        "seed, every row | seed, every 24 rows |"
+    )
     print("|---|---|---|---|---|")
-    variants = [("gaussian", "Gaussian", base), ("student_t3", "Student-t(3)", base),
-                ("student_t3", "Student-t(3), winsor_sigma=4", DivergenceSettings(winsor_sigma=4.0)),
-                ("student_t3", "Student-t(3), no winsorizing (50)", DivergenceSettings(winsor_sigma=50.0)),
-                ("ar1", "AR(1) phi=0.3", base),
-                ("ar1", "AR(1) phi=0.3, error_autocorrelation=0.3",
-                 DivergenceSettings(error_autocorrelation=0.3))]
+    variants = [
+        ("gaussian", "Gaussian", base),
+        ("student_t3", "Student-t(3)", base),
+        ("student_t3", "Student-t(3), winsor_sigma=4", DivergenceSettings(winsor_sigma=4.0)),
+        ("student_t3", "Student-t(3), no winsorizing (50)", DivergenceSettings(winsor_sigma=50.0)),
+        ("ar1", "AR(1) phi=0.3", base),
+        ("ar1", "AR(1) phi=0.3, error_autocorrelation=0.3", DivergenceSettings(error_autocorrelation=0.3)),
+    ]
     for kind, label, s in variants:
         r = false_alarms(kind, s)
         by = " / ".join(f"{x:.2f}" for x in r["by_chart"])
         print(f"| {label} | {r['ours']:.2f} | {by} | {r['seed_1']:.2f} | {r['seed_24']:.2f} |")
-    print("\nCUSUM thresholds h by stream ARL0 (each chart at 4 x ARL0), default design; "
-          "ARL1 = ARL at the designed change (Brook-Evans)\n")
-    print("| stream ARL0 | bias h (k=0.5) | bias ARL1 (1 sigma) | variance h (k=1.386) | "
-          "variance ARL1 (x2) | hit-rate h (R=0.67) | hit-rate ARL1 (odds x0.67) |")
+    print(
+        "\nCUSUM thresholds h by stream ARL0 (each chart at 4 x ARL0), default design; "
+        "ARL1 = ARL at the designed change (Brook-Evans)\n"
+    )
+    print(
+        "| stream ARL0 | bias h (k=0.5) | bias ARL1 (1 sigma) | variance h (k=1.386) | "
+        "variance ARL1 (x2) | hit-rate h (R=0.67) | hit-rate ARL1 (odds x0.67) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for arl0 in (1000, 5000, 10000, 50000, 100000):
-        row = [calibrate(kind, d, base.winsor_sigma, 4.0 * arl0) for kind, d in
-               (("mean", 1.0), ("variance", 2.0), ("hit_rate", 0.67))]
+        row = [
+            calibrate(kind, d, base.winsor_sigma, 4.0 * arl0)
+            for kind, d in (("mean", 1.0), ("variance", 2.0), ("hit_rate", 0.67))
+        ]
         print(f"| {arl0} | " + " | ".join(f"{h:.3f} | {a1:.1f}" for _, h, a1 in row) + " |")
     _, hb, _ = calibrate("hit_rate", 0.67, base.winsor_sigma, 40000.0)
-    sens = ", ".join(f"p={p}: {cusum_arl(bernoulli_increment_cdf(0.67, p), hb, n=1200):.0f}"
-                     for p in (0.3, 0.4, 0.5, 0.55, 0.6, 0.7))
-    print(f"\nhit-rate chart in-control ARL at h={hb:.3f} (calibrated for 40000 at p = Phi(m), m ~ N(0, 0.15^2)) at one fixed model p: {sens}")
+    sens = ", ".join(
+        f"p={p}: {cusum_arl(bernoulli_increment_cdf(0.67, p), hb, n=1200):.0f}" for p in (0.3, 0.4, 0.5, 0.55, 0.6, 0.7)
+    )
+    print(
+        f"\nhit-rate chart in-control ARL at h={hb:.3f} (calibrated for 40000 at p = Phi(m), m ~ N(0, 0.15^2))"
+        f" at one fixed model p: {sens}"
+    )
     print("\nmedian delay in rows after the change (400 streams; never = not within 3,000 rows)\n")
-    print("| change | ours, every row | seed, every row | ratio | ours, every 24 | seed, every 24 | "
-          "up / down / var / hit chart |")
+    print(
+        "| change | ours, every row | seed, every row | ratio | ours, every 24 | seed, every 24 | "
+        "up / down / var / hit chart |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in delays(base):
         ratio = f"{r['ours_1'] / r['seed_1']:.2f}" if np.isfinite(r["seed_1"]) else "-"
         charts_ = " / ".join(fmt(r[f"chart_{c}"]) for c in ("up", "down", "variance", "hit"))
-        print(f"| {r['scenario']} | {fmt(r['ours_1'])} | {fmt(r['seed_1'])} | "
-              f"{ratio} | {fmt(r['ours_24'])} | {fmt(r['seed_24'])} | {charts_} |")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-               platform.processor())
-    print(f"\nmachine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, "
-          f"numpy {np.__version__}; {time.time() - start:.0f} s")
+        print(
+            f"| {r['scenario']} | {fmt(r['ours_1'])} | {fmt(r['seed_1'])} | "
+            f"{ratio} | {fmt(r['ours_24'])} | {fmt(r['seed_24'])} | {charts_} |"
+        )
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+        platform.processor(),
+    )
+    print(
+        f"\nmachine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, "
+        f"numpy {np.__version__}; {time.time() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ grows; with a single prices file every run re-reads the whole year.
 
 Run: `.venv/bin/python bench/reconcile_partitions.py [--days 30,90,365] [--repeat 5]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,15 +32,21 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 from meta_supervisor.adapters.actions import Actions  # noqa: E402
-from meta_supervisor.jobs import reconcile  # noqa: E402
-from meta_supervisor.files.inputs import input_files  # noqa: E402
 from meta_supervisor.core.timeutil import HOUR, day_of, format_ts  # noqa: E402
+from meta_supervisor.files.inputs import input_files  # noqa: E402
+from meta_supervisor.jobs import reconcile  # noqa: E402
 
 OUT = HERE / "out"
 END_DAY = 1795132800  # 2026-11-20T00:00:00Z: the last (current) day starts here
 SYMBOLS = ["BTC", "ETH", "SOL", "EURUSD", "SPX", "GOLD"]
-AGENTS = {"macro-1": "macro", "macro-2": "macro", "arb-1": "arb", "arb-2": "arb", "mom-1": "momentum",
-          "mom-2": "momentum"}
+AGENTS = {
+    "macro-1": "macro",
+    "macro-2": "macro",
+    "arb-1": "arb",
+    "arb-2": "arb",
+    "mom-1": "momentum",
+    "mom-2": "momentum",
+}
 TICK_S = 300
 EVENTS_PER_HOUR = 40
 
@@ -48,8 +55,7 @@ def _prices(t0: int, t1: int, rng) -> list[bytes]:
     """Ticks every 5 minutes for every symbol in [t0, t1), as JSONL lines in time order."""
     times = np.arange(t0, t1, TICK_S)
     lines = []
-    walks = {s: 100.0 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 4e-4, len(times))))
-             for i, s in enumerate(SYMBOLS)}
+    walks = {s: 100.0 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 4e-4, len(times)))) for i, s in enumerate(SYMBOLS)}
     iso = [format_ts(t) for t in times.tolist()]
     for k, ts in enumerate(iso):
         for s in SYMBOLS:
@@ -63,11 +69,20 @@ def _events(t0: int, t1: int, rng, tag: str) -> list[bytes]:
     agents = list(AGENTS)
     out = []
     for k, t in enumerate(ts.tolist()):
-        out.append(msgspec.json.encode({
-            "event_id": f"{tag}-{t}-{k}", "ts": format_ts(t), "agent": agents[k % len(agents)],
-            "symbol": SYMBOLS[int(rng.integers(len(SYMBOLS)))], "side": "long" if rng.random() < 0.5 else "short",
-            "score_final": round(float(rng.uniform(0.02, 1)), 4), "confidence": round(float(rng.uniform(0.3, 0.95)), 3),
-            "regime": "TREND"}))
+        out.append(
+            msgspec.json.encode(
+                {
+                    "event_id": f"{tag}-{t}-{k}",
+                    "ts": format_ts(t),
+                    "agent": agents[k % len(agents)],
+                    "symbol": SYMBOLS[int(rng.integers(len(SYMBOLS)))],
+                    "side": "long" if rng.random() < 0.5 else "short",
+                    "score_final": round(float(rng.uniform(0.02, 1)), 4),
+                    "confidence": round(float(rng.uniform(0.3, 0.95)), 3),
+                    "regime": "TREND",
+                }
+            )
+        )
     return out
 
 
@@ -84,7 +99,8 @@ def build(root: Path, days: int, layout: str, seed: int = 11) -> None:
     (root / "policy" / "agents.yaml").write_text("".join(f"{a}: {s}\n" for a, s in AGENTS.items()))
     if layout == "daily":
         (root / "policy" / "supervisor.yaml").write_text(
-            "inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\n")
+            "inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\n"
+        )
     rng = np.random.default_rng(seed)
     now = END_DAY + 12 * HOUR
     start = END_DAY - (days - 1) * 86400
@@ -108,8 +124,9 @@ def build(root: Path, days: int, layout: str, seed: int = 11) -> None:
         if offset:
             cursor[str(path.relative_to(root))] = {"offset": offset, "line": line}
     (root / "state").mkdir()
-    (root / "state" / "reconcile_state.json").write_text(json.dumps(
-        {"version": 1, "partitions": {}, "events_cursor": cursor, "pending": []}))
+    (root / "state" / "reconcile_state.json").write_text(
+        json.dumps({"version": 1, "partitions": {}, "events_cursor": cursor, "pending": []})
+    )
     reconcile.run(root, actions=Actions(env={}, out=io.StringIO()), now=format_ts(now))
 
 
@@ -127,8 +144,10 @@ def _write_inputs(root: Path, layout: str, day: str, prices, events) -> None:
 
 
 def snapshot(root: Path) -> dict:
-    return {"state": {p.relative_to(root): p.read_bytes() for p in (root / "state").rglob("*") if p.is_file()},
-            "sizes": {p: p.stat().st_size for p in (root / "data").rglob("*.jsonl")}}
+    return {
+        "state": {p.relative_to(root): p.read_bytes() for p in (root / "state").rglob("*") if p.is_file()},
+        "sizes": {p: p.stat().st_size for p in (root / "data").rglob("*.jsonl")},
+    }
 
 
 def restore(root: Path, snap: dict) -> None:
@@ -154,18 +173,26 @@ def measure(days: int, layout: str, repeat: int) -> dict:
         restore(root, snap)
         one_hour(root, layout)
         t = time.perf_counter()
-        res = reconcile.run(root, actions=Actions(env={}, out=io.StringIO()),
-                            now=format_ts(END_DAY + 13 * HOUR + 600))
+        res = reconcile.run(root, actions=Actions(env={}, out=io.StringIO()), now=format_ts(END_DAY + 13 * HOUR + 600))
         runs.append(time.perf_counter() - t)
     rep = res.report
     size = sum(p.stat().st_size for p in (root / "data").rglob("*.jsonl") if "prices" in str(p))
     price_files = len(input_files(root / ("data/prices" if layout == "daily" else "data/prices.jsonl")))
     shutil.rmtree(root, ignore_errors=True)
-    return {"days": days, "layout": layout, "seconds": sorted(runs)[len(runs) // 2], "runs": runs,
-            "price_files_total": price_files, "price_files_read": len(rep["price_files_read"]),
-            "event_files_read": len(rep["files_read"]), "events_read": rep["events_read"],
-            "rows_written": rep["rows_written"], "pending": rep["pending_events"],
-            "price_mb": round(size / 1e6, 1), "setup_seconds": round(built, 1)}
+    return {
+        "days": days,
+        "layout": layout,
+        "seconds": sorted(runs)[len(runs) // 2],
+        "runs": runs,
+        "price_files_total": price_files,
+        "price_files_read": len(rep["price_files_read"]),
+        "event_files_read": len(rep["files_read"]),
+        "events_read": rep["events_read"],
+        "rows_written": rep["rows_written"],
+        "pending": rep["pending_events"],
+        "price_mb": round(size / 1e6, 1),
+        "setup_seconds": round(built, 1),
+    }
 
 
 def main(argv=None) -> int:
@@ -179,15 +206,22 @@ def main(argv=None) -> int:
         for days in [int(d) for d in args.days.split(",")]:
             r = measure(days, layout, args.repeat)
             results.append(r)
-            print(f"{layout:6} {days:4} days: {r['seconds']:.3f} s, price files read {r['price_files_read']}"
-                  f"/{r['price_files_total']}, event files read {r['event_files_read']}, "
-                  f"{r['events_read']} events, {r['rows_written']} rows", flush=True)
-    print("\n| layout | days of prices | price MB | price files read / total | event files read | "
-          "new events | rows written | seconds (median) |")
+            print(
+                f"{layout:6} {days:4} days: {r['seconds']:.3f} s, price files read {r['price_files_read']}"
+                f"/{r['price_files_total']}, event files read {r['event_files_read']}, "
+                f"{r['events_read']} events, {r['rows_written']} rows",
+                flush=True,
+            )
+    print(
+        "\n| layout | days of prices | price MB | price files read / total | event files read | "
+        "new events | rows written | seconds (median) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['layout']} | {r['days']} | {r['price_mb']} | {r['price_files_read']} / {r['price_files_total']} "
-              f"| {r['event_files_read']} | {r['events_read']} | {r['rows_written']} | {r['seconds']:.3f} |")
+        print(
+            f"| {r['layout']} | {r['days']} | {r['price_mb']} | {r['price_files_read']} / {r['price_files_total']} "
+            f"| {r['event_files_read']} | {r['events_read']} | {r['rows_written']} | {r['seconds']:.3f} |"
+        )
     OUT.mkdir(exist_ok=True)
     path = OUT / f"reconcile-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2))

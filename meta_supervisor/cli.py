@@ -5,6 +5,7 @@ else is a bug and keeps its traceback. Evaluate exits 2 when it finished but cou
 something (mail kept pending, a PR not opened): the state is written, the workflow turns red.
 Each verb is a pair (add its arguments, run it); the jobs are imported only when their verb runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,23 +31,27 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 def _reconcile(args) -> int:
     from meta_supervisor.jobs import reconcile
+
     reconcile.run(args.root, now=args.now)
     return 0
 
 
 def _train(args) -> int:
     from meta_supervisor.jobs import train
+
     train.run(args.root, horizons=_horizons(args.horizons), force=args.force, now=args.now)
     return 0
 
 
 def _evaluate(args) -> int:
     from meta_supervisor.jobs import evaluate
+
     return evaluate.run(args.root, dry_run=args.dry_run, now=args.now).exit_code
 
 
 def _demo(args) -> int:
     from meta_supervisor.jobs import demo
+
     return demo.run(args.root, seed=args.seed)
 
 

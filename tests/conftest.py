@@ -1,4 +1,5 @@
 """Shared helpers: build a realistic root folder on disk and run the real scripts."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def write_jsonl(path: Path, rows, raw_lines=()) -> None:
             handle.write(line + "\n")
 
 
-def make_root(root: Path, *, kill_list: str = KILL_LIST, agents: dict | None = None,
-              supervisor: str | None = None) -> Path:
+def make_root(
+    root: Path, *, kill_list: str = KILL_LIST, agents: dict | None = None, supervisor: str | None = None
+) -> Path:
     (root / "policy").mkdir(parents=True, exist_ok=True)
     (root / "policy/strategy_kill_list.yaml").write_text(kill_list)
     agents = agents if agents is not None else {"a1": "macro", "a2": "arb"}
@@ -49,11 +51,15 @@ def make_root(root: Path, *, kill_list: str = KILL_LIST, agents: dict | None = N
 
 def run_script(name: str, root: Path, *args, env=None, check=False):
     """Run scripts/<name>.py as a user would; returns CompletedProcess (text)."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("GITHUB_", "SENDGRID_", "META_EMAIL"))}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SENDGRID_", "META_EMAIL"))}
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / f"{name}.py"), "--root", str(root), *args],
-                          capture_output=True, text=True, env=full_env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / f"{name}.py"), "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{name} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -70,12 +76,21 @@ def git_env(home: Path) -> dict:
     """An environment isolated from the user's git config (and from Actions/secret variables),
     with a human identity for test commits."""
     home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GIT_", "GITHUB_", "COMMIT_STATE_", "SENDGRID_", "META_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GIT_", "GITHUB_", "COMMIT_STATE_", "SENDGRID_", "META_"))
+    }
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-               GIT_AUTHOR_NAME="A Human", GIT_AUTHOR_EMAIL="human@example.com",
-               GIT_COMMITTER_NAME="A Human", GIT_COMMITTER_EMAIL="human@example.com")
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        GIT_AUTHOR_NAME="A Human",
+        GIT_AUTHOR_EMAIL="human@example.com",
+        GIT_COMMITTER_NAME="A Human",
+        GIT_COMMITTER_EMAIL="human@example.com",
+    )
     return env
 
 

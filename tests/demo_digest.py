@@ -5,6 +5,7 @@
 refactoring must leave the digest alone, and a deliberate change of behaviour rewrites it (and says
 so in its commit message).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,16 +20,24 @@ GOLDEN = REPO / "tests/golden/demo_digest.json"
 
 
 def digest(root: Path, stdout: str) -> dict[str, str]:
-    files = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(root.rglob("*")) if p.is_file()}
+    files = {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
     # stdout names the workspace folder once; the rest of it is the demo's story
     files["<stdout>"] = hashlib.sha256(stdout.replace(str(root), "<root>").encode()).hexdigest()
     return files
 
 
 def run_demo(root: Path) -> dict[str, str]:
-    proc = subprocess.run([sys.executable, str(REPO / "scripts/demo.py"), "--root", str(root)],
-                          capture_output=True, text=True, check=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts/demo.py"), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     return digest(root, proc.stdout)
 
 

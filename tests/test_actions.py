@@ -1,4 +1,5 @@
 """The Actions adapter writes what the runner reads, and data cannot inject workflow commands."""
+
 from __future__ import annotations
 
 import io

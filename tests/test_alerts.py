@@ -1,8 +1,10 @@
 """Alert lifecycle: transitions, notify-once, idempotent re-runs, bounded history."""
+
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meta_supervisor.core.alerts import ACTION, AlertSettings, mark_notified, update_alerts
 
@@ -11,10 +13,22 @@ S = AlertSettings()
 
 def det(key="agent:a1:cusum_bias_down", severity="medium", last="2026-11-24T10:00:00Z", shift=-1.2):
     agent = key.split(":")[1]
-    return {"key": key, "scope": "agent", "agent": agent, "strategy_class": "macro",
-            "trigger": key.split(":")[2], "severity": severity, "change_ts": "2026-11-23T18:00:00Z",
-            "shift": shift, "shift_unit": "sigma", "statistic": 9.1, "threshold": 8.7, "rows": 30,
-            "detail": "mean error", "last_row_ts": last}
+    return {
+        "key": key,
+        "scope": "agent",
+        "agent": agent,
+        "strategy_class": "macro",
+        "trigger": key.split(":")[2],
+        "severity": severity,
+        "change_ts": "2026-11-23T18:00:00Z",
+        "shift": shift,
+        "shift_unit": "sigma",
+        "statistic": 9.1,
+        "threshold": 8.7,
+        "rows": 30,
+        "detail": "mean error",
+        "last_row_ts": last,
+    }
 
 
 def run(prev, dets, now, notify=True, s=S):
@@ -32,8 +46,9 @@ def test_new_ongoing_escalated_cleared():
 
     up2, doc = run(doc, [det(last="2026-11-24T11:00:00Z", shift=-1.3)], "2026-11-24T12:00:00Z")
     assert up2.doc["alerts"][0]["status"] == "ongoing" and up2.to_notify == []
-    assert up2.transitions == [{"key": "agent:a1:cusum_bias_down", "from": "new", "to": "ongoing",
-                                "at": "2026-11-24T12:00:00Z"}]
+    assert up2.transitions == [
+        {"key": "agent:a1:cusum_bias_down", "from": "new", "to": "ongoing", "at": "2026-11-24T12:00:00Z"}
+    ]
     assert up2.doc["alerts"][0]["first_seen"] == "2026-11-24T11:00:00Z"
 
     up3, doc = run(doc, [det(severity="high", last="2026-11-24T12:00:00Z")], "2026-11-24T13:00:00Z")
@@ -43,8 +58,9 @@ def test_new_ongoing_escalated_cleared():
 
     up4, doc = run(doc, [], "2026-11-24T14:00:00Z")
     assert doc["alerts"] == [] and up4.to_notify == []
-    assert up4.transitions == [{"key": "agent:a1:cusum_bias_down", "from": "escalated",
-                                "to": "cleared", "at": "2026-11-24T14:00:00Z"}]
+    assert up4.transitions == [
+        {"key": "agent:a1:cusum_bias_down", "from": "escalated", "to": "cleared", "at": "2026-11-24T14:00:00Z"}
+    ]
     assert [t["to"] for t in doc["history"]] == ["new", "ongoing", "escalated", "cleared"]
 
 
@@ -57,14 +73,13 @@ def test_de_escalation_is_recorded_but_not_notified():
 def test_identical_rerun_gives_identical_doc_and_nothing_to_notify():
     _, doc = run(None, [det(), det("strategy:macro:cusum_variance")], "2026-11-24T11:00:00Z")
     before = json.dumps(doc, sort_keys=True)
-    up, doc2 = run(json.loads(before), [det(), det("strategy:macro:cusum_variance")],
-                   "2026-11-24T12:00:00Z")
+    up, doc2 = run(json.loads(before), [det(), det("strategy:macro:cusum_variance")], "2026-11-24T12:00:00Z")
     assert up.to_notify == [] and up.transitions == []
-    assert json.dumps(doc2, sort_keys=True) == before   # generated_at kept
+    assert json.dumps(doc2, sort_keys=True) == before  # generated_at kept
 
 
 def test_unnotified_alert_stays_due_until_marked():
-    up, doc = run(None, [det()], "2026-11-24T11:00:00Z", notify=False)
+    _, doc = run(None, [det()], "2026-11-24T11:00:00Z", notify=False)
     up2, _ = run(doc, [det(last="2026-11-24T11:00:00Z")], "2026-11-24T12:00:00Z", notify=False)
     assert up2.doc["alerts"][0]["status"] == "ongoing" and len(up2.to_notify) == 1
 

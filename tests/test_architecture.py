@@ -1,6 +1,7 @@
 """The tree is the architecture (docs/architecture.md): each folder of the package is a layer, and
 a module may import only what its layer allows. The test walks the folders, so a new module is
 checked the moment it exists, and a module outside every layer fails."""
+
 from __future__ import annotations
 
 import ast
@@ -26,7 +27,7 @@ OWNERS = {
     "sendgrid": "adapters/mail/sendgrid_mailer.py",
     "python_http_client": "adapters/mail/sendgrid_mailer.py",
     "ruamel": "files/policy_yaml/",
-    "yaml": "files/policy_yaml/edit.py",       # PyYAML, the independent checker of the kill-list edit
+    "yaml": "files/policy_yaml/edit.py",  # PyYAML, the independent checker of the kill-list edit
     "msgspec": "files/",
 }
 # The one exception to "core is stdlib + numpy": the row type is a msgspec.Struct (a typed record,
@@ -86,8 +87,12 @@ def test_each_layer_imports_only_what_it_may():
 def test_each_external_library_has_one_owner():
     for lib, owner in OWNERS.items():
         users = [rel for rel in modules() if lib in imports(PKG / rel)[0]]
-        strays = [u for u in users if not (u == owner or (owner.endswith("/") and u.startswith(owner)))
-                  and not (lib == "msgspec" and u in CORE_MSGSPEC)]
+        strays = [
+            u
+            for u in users
+            if not (u == owner or (owner.endswith("/") and u.startswith(owner)))
+            and not (lib == "msgspec" and u in CORE_MSGSPEC)
+        ]
         assert not strays, f"{lib} imported outside {owner}: {strays}"
 
 

@@ -1,4 +1,5 @@
 """The scripts' shared arguments: `--now` replays a past moment exactly; a bad one is one line, exit 1."""
+
 from __future__ import annotations
 
 import json
@@ -21,5 +22,5 @@ def test_a_bad_now_is_one_line_and_exit_1(root):
         proc = run_script(verb, root, "--now", "yesterday")
         assert proc.returncode == 1 and proc.stdout == ""
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"{verb}: error: --now 'yesterday'")
-    proc = run_script("evaluate", root, "--now", "2026-11-24T10:00:00")   # no zone: a guess
+    proc = run_script("evaluate", root, "--now", "2026-11-24T10:00:00")  # no zone: a guess
     assert proc.returncode == 1 and "has no timezone" in proc.stderr

@@ -1,4 +1,5 @@
 """scripts/commit_state.sh against real git: a bare "remote", clones, races and conflicts."""
+
 from __future__ import annotations
 
 import os
@@ -6,9 +7,9 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.conftest import git, git_env
-
 import pytest
+
+from tests.conftest import git, git_env
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "commit_state.sh"
@@ -77,13 +78,15 @@ def test_commits_only_state_as_the_bot_with_a_descriptive_message(world):
     w = world
     write(w.clone / "state/reconciled/2026-11.jsonl", '{"event_id": "e2"}\n{"event_id": "e3"}\n', append=True)
     write(w.clone / "state/reconciled/2026-12.jsonl", '{"event_id": "e4"}\n')
-    write(w.clone / "state/models/train_report.json",
-          '{"horizons": {"1": {"decision": "kept"}, "24": {"decision": "promoted"}}}\n')
+    write(
+        w.clone / "state/models/train_report.json",
+        '{"horizons": {"1": {"decision": "kept"}, "24": {"decision": "promoted"}}}\n',
+    )
     write(w.clone / "state/divergence_alerts.json", '{"alerts": [{"agent": "a"}, {"agent": "b"}, {"agent": "c"}]}\n')
-    write(w.clone / "policy/strategy_kill_list.yaml", "macro:\n  status: DISABLED\n")   # a human's edit
-    write(w.clone / "data/alpha_events.jsonl", '{"event_id": "e9"}\n', append=True)      # new input
+    write(w.clone / "policy/strategy_kill_list.yaml", "macro:\n  status: DISABLED\n")  # a human's edit
+    write(w.clone / "data/alpha_events.jsonl", '{"event_id": "e9"}\n', append=True)  # new input
     write(w.clone / "outbox/mail/x.eml", "mail\n")
-    git(w.clone, "add", "policy/strategy_kill_list.yaml", env=w.env)   # even a staged change stays out
+    git(w.clone, "add", "policy/strategy_kill_list.yaml", env=w.env)  # even a staged change stays out
 
     proc = run_commit_state(w.clone, w.env)
     assert proc.returncode == 0, proc.stderr
@@ -91,8 +94,12 @@ def test_commits_only_state_as_the_bot_with_a_descriptive_message(world):
     head = remote_head(w)
     assert git(w.remote, "log", "-1", "--format=%an <%ae>", head, env=w.env) == BOT
     assert git(w.remote, "log", "-1", "--format=%cn <%ce>", head, env=w.env) == BOT
-    assert sorted(files_of(w, head)) == ["state/divergence_alerts.json", "state/models/train_report.json",
-                                         "state/reconciled/2026-11.jsonl", "state/reconciled/2026-12.jsonl"]
+    assert sorted(files_of(w, head)) == [
+        "state/divergence_alerts.json",
+        "state/models/train_report.json",
+        "state/reconciled/2026-11.jsonl",
+        "state/reconciled/2026-12.jsonl",
+    ]
     message = git(w.remote, "log", "-1", "--format=%B", head, env=w.env)
     subject = message.splitlines()[0]
     assert subject == "state: reconcile +3 rows; models h24 promoted; 3 alerts"
@@ -159,7 +166,8 @@ def test_a_push_racing_the_bot_push_is_survived_by_the_retry(world):
         f"  touch '{marker}'\n"
         "  unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_PREFIX\n"
         f"  git -C '{other}' push --quiet origin main\n"
-        "fi\n")
+        "fi\n"
+    )
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
     write(w.clone / "state/reconciled/2026-12.jsonl", '{"event_id": "e8"}\n')
 
@@ -169,7 +177,7 @@ def test_a_push_racing_the_bot_push_is_survived_by_the_retry(world):
     assert "attempt 1/5" in proc.stdout and "attempt 2/5" in proc.stdout, proc.stdout
     head = remote_head(w)
     theirs = git(other, "rev-parse", "HEAD", env=w.env)
-    assert git(w.remote, "rev-parse", f"{head}^", env=w.env) == theirs   # both commits on the remote
+    assert git(w.remote, "rev-parse", f"{head}^", env=w.env) == theirs  # both commits on the remote
     assert git(w.remote, "log", "-1", "--format=%an", head, env=w.env) == "github-actions[bot]"
     assert files_of(w, head) == ["state/reconciled/2026-12.jsonl"]
 
@@ -184,11 +192,11 @@ def test_a_conflict_in_state_fails_loudly_and_pushes_nothing(world):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "conflicts in: state/reconciled/2026-11.jsonl" in proc.stderr
     assert "::error title=commit_state::" in proc.stdout
-    assert remote_head(w) == theirs                        # nothing pushed
-    assert not (w.clone / ".git/rebase-merge").exists()    # the rebase was aborted
+    assert remote_head(w) == theirs  # nothing pushed
+    assert not (w.clone / ".git/rebase-merge").exists()  # the rebase was aborted
     assert not (w.clone / ".git/rebase-apply").exists()
     assert "<<<<<<<" not in (w.clone / "state/reconciled/2026-11.jsonl").read_text()
-    assert '"local"' in (w.clone / "data/alpha_events.jsonl").read_text()   # autostash restored
+    assert '"local"' in (w.clone / "data/alpha_events.jsonl").read_text()  # autostash restored
 
 
 def test_gives_up_after_the_configured_tries(world):
@@ -261,12 +269,19 @@ class _GitHTTP:
                     return
                 path, _, query = self.path.partition("?")
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(project_root),
-                       "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "x-access-token", "REQUEST_METHOD": self.command,
-                       "PATH_INFO": path, "QUERY_STRING": query, "CONTENT_LENGTH": str(len(body)),
-                       "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-                       "GIT_CONFIG_NOSYSTEM": "1"}
+                env = {
+                    "PATH": os.environ["PATH"],
+                    "GIT_PROJECT_ROOT": str(project_root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "REMOTE_USER": "x-access-token",
+                    "REQUEST_METHOD": self.command,
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "CONTENT_LENGTH": str(len(body)),
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                    "GIT_CONFIG_NOSYSTEM": "1",
+                }
                 out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
                 head, _, payload = out.partition(b"\r\n\r\n")
                 status, headers = 200, []
@@ -306,7 +321,7 @@ def test_pushes_over_http_with_the_token_from_the_environment_only(world):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert git(w.remote, "log", "-1", "--format=%an", env=w.env) == "github-actions[bot]"
         write(w.clone / "state/reconciled/2026-11.jsonl", '{"event_id": "e3"}\n', append=True)
-        without = run_commit_state(w.clone, w.env, COMMIT_STATE_MAX_TRIES="1")   # no token: refused
+        without = run_commit_state(w.clone, w.env, COMMIT_STATE_MAX_TRIES="1")  # no token: refused
         assert without.returncode == 2, without.stdout + without.stderr
     finally:
         server.close()

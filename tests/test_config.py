@@ -1,4 +1,5 @@
 """The shipped policy files parse, and supervisor.yaml documents exactly the defaults."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +18,7 @@ def test_shipped_supervisor_yaml_states_every_default():
     ws = Workspace.open(REPO)
     assert ws.settings == Settings()
     from meta_supervisor.files.policy_yaml.load import load_yaml
+
     data = load_yaml(REPO / "policy/supervisor.yaml").data
     for section in dataclasses.fields(Settings):
         default = getattr(Settings(), section.name)
@@ -32,15 +34,18 @@ def test_shipped_kill_list_and_agents_parse():
     assert ws.agents()["arb-1"] == "arb"
 
 
-@pytest.mark.parametrize("data, where", [
-    ({"horizons": [1, 4]}, "evaluate.horizon 24 is not one of horizons"),
-    ({"train": {"min_rows": "many"}}, "train.min_rows: expected int"),
-    ({"evaluate": {"cvar_alpha": 1.5}}, "cvar_alpha must be in"),
-    ({"divergence": {"arl0_rows": 5}}, "arl0_rows"),
-    ({"alerts": {"renotify_hours": 0}}, "renotify_hours"),
-    ({"inputs": "data"}, "inputs: expected a mapping"),
-    ({"train": {"features": []}}, "features must not be empty"),
-])
+@pytest.mark.parametrize(
+    "data, where",
+    [
+        ({"horizons": [1, 4]}, "evaluate.horizon 24 is not one of horizons"),
+        ({"train": {"min_rows": "many"}}, "train.min_rows: expected int"),
+        ({"evaluate": {"cvar_alpha": 1.5}}, "cvar_alpha must be in"),
+        ({"divergence": {"arl0_rows": 5}}, "arl0_rows"),
+        ({"alerts": {"renotify_hours": 0}}, "renotify_hours"),
+        ({"inputs": "data"}, "inputs: expected a mapping"),
+        ({"train": {"features": []}}, "features must not be empty"),
+    ],
+)
 def test_bad_settings_name_the_key(data, where):
     with pytest.raises(ConfigError) as err:
         settings_from_mapping(data)

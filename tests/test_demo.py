@@ -1,4 +1,5 @@
 """`make demo`'s script on a fresh folder leaves the artifacts the README promises."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Windows read with checkpoints equal a full read, even when rows arrive late; and they read less."""
+
 from __future__ import annotations
 
 import random
@@ -7,9 +8,9 @@ import msgspec
 import pytest
 
 from meta_supervisor.core.errors import UserError
-from meta_supervisor.files import history
 from meta_supervisor.core.records import Row
 from meta_supervisor.core.timeutil import format_ts, parse_ts
+from meta_supervisor.files import history
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
 from meta_supervisor.files.reconcile_state import Commit
 from tests.rows import row
@@ -19,9 +20,19 @@ START = parse_ts("2026-09-20T00:00:00Z")
 
 def _row(event_id: str, ts: str, h: int, **extra) -> Row:
     """A reconciled row (values are not the point here)."""
-    return row(event_id=event_id, ts=ts, horizon_hours=h, entry_price=100.0, exit_price=101.0,
-               realized_pnl_bps=100.0, expected_pnl_bps=2.5, pnl_error_bps=97.5, abs_error_bps=97.5,
-               reconciled_at=ts, **extra)
+    return row(
+        event_id=event_id,
+        ts=ts,
+        horizon_hours=h,
+        entry_price=100.0,
+        exit_price=101.0,
+        realized_pnl_bps=100.0,
+        expected_pnl_bps=2.5,
+        pnl_error_bps=97.5,
+        abs_error_bps=97.5,
+        reconciled_at=ts,
+        **extra,
+    )
 
 
 def _simulate(root, seed, runs=300, per_run=30):
@@ -57,7 +68,11 @@ def test_checkpoints_read_only_what_the_window_needs(tmp_path, monkeypatch):
     state = _simulate(tmp_path, 1, runs=600)
     read = []  # bytes decoded
     original = history._decode
-    monkeypatch.setattr(history, "_decode", lambda parts, name, start, data: read.append(len(data)) or original(parts, name, start, data))
+    monkeypatch.setattr(
+        history,
+        "_decode",
+        lambda parts, name, start, data: read.append(len(data)) or original(parts, name, start, data),
+    )
     recent_rows(Partitions(tmp_path, state), {24: 50})
     fast = sum(read)
     read.clear()
@@ -81,8 +96,10 @@ def _line(**fields) -> bytes:
 def test_rows_decode_to_what_the_writer_wrote(tmp_path):
     """The typed decoder reads back exactly the values reconcile serialized (ints stay numbers,
     null sigma stays None); an unknown field is ignored."""
-    rows = [_row("e1", "2026-11-02T10:00:00Z", 24, expected_sigma_bps=12.5, sim_version="ridge_h24@ab"),
-            _row("e2", "2026-11-02T10:00:00Z", 24)]
+    rows = [
+        _row("e1", "2026-11-02T10:00:00Z", 24, expected_sigma_bps=12.5, sim_version="ridge_h24@ab"),
+        _row("e2", "2026-11-02T10:00:00Z", 24),
+    ]
     commit = Partitions(tmp_path, None).append(rows)
     assert recent_rows(Partitions(tmp_path, commit), {24: 10})[24] == rows
     path = tmp_path / "state/reconciled/2026-11.jsonl"
@@ -91,12 +108,23 @@ def test_rows_decode_to_what_the_writer_wrote(tmp_path):
     assert (got.realized_pnl_bps, got.score_final, got.expected_sigma_bps) == (-3.0, 1.0, None)
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (b'{"event_id":"e9","ts":"2026-11-03T00:00:00Z"', "truncated"),
-    (_line(realized_pnl_bps="12"), "Expected `float`"),
-    (msgspec.json.encode({k: v for k, v in msgspec.structs.asdict(_row("e9", "2026-11-03T00:00:00Z", 24)).items()
-                          if k != "regime"}), "missing required field `regime`"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (b'{"event_id":"e9","ts":"2026-11-03T00:00:00Z"', "truncated"),
+        (_line(realized_pnl_bps="12"), "Expected `float`"),
+        (
+            msgspec.json.encode(
+                {
+                    k: v
+                    for k, v in msgspec.structs.asdict(_row("e9", "2026-11-03T00:00:00Z", 24)).items()
+                    if k != "regime"
+                }
+            ),
+            "missing required field `regime`",
+        ),
+    ],
+)
 def test_a_corrupt_row_is_named_by_file_and_line(tmp_path, bad, reason):
     good = [msgspec.json.encode(_row(f"e{i}", f"2026-11-02T1{i}:00:00Z", 24)) for i in range(3)]
     path = tmp_path / "state/reconciled/2026-11.jsonl"

@@ -3,6 +3,7 @@ the event files that grew since its cursor; the folder layout reconciles exactly
 
 No timing here: the work is measured by counting the files opened (and the report's lists).
 """
+
 from __future__ import annotations
 
 import builtins
@@ -14,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from meta_supervisor.core.config import InputSettings
-from meta_supervisor.jobs import reconcile
 from meta_supervisor.core.timeutil import HOUR, day_of, format_ts, parse_ts
+from meta_supervisor.jobs import reconcile
 
 FIRST_DAY = date(2026, 1, 1)
-DAYS = 365                        # price partitions 2026-01-01 .. 2026-12-31
+DAYS = 365  # price partitions 2026-01-01 .. 2026-12-31
 SYMBOLS = {"BTC": 60000.0, "ETH": 3000.0}
 LOOKBACK_H = InputSettings().entry_lookback_hours  # 72 by default
 SUPERVISOR_YAML = "inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\n"
@@ -37,8 +38,11 @@ def _price(symbol: str, ts: int) -> float:
 
 def _ticks(day: str) -> list[dict]:
     start = parse_ts(f"{day}T00:00:00Z")
-    return [{"ts": format_ts(start + k * HOUR), "symbol": s, "price": _price(s, start + k * HOUR)}
-            for k in range(24) for s in SYMBOLS]
+    return [
+        {"ts": format_ts(start + k * HOUR), "symbol": s, "price": _price(s, start + k * HOUR)}
+        for k in range(24)
+        for s in SYMBOLS
+    ]
 
 
 def _events(day: str, hours, tag: str) -> list[dict]:
@@ -46,9 +50,16 @@ def _events(day: str, hours, tag: str) -> list[dict]:
     for hour in hours:
         for j, (agent, symbol) in enumerate((("macro-1", "BTC"), ("arb-1", "ETH"))):
             ts = f"{day}T{hour:02d}:{7 + 13 * j:02d}:00Z"
-            ev = {"event_id": f"{tag}-{day}-{hour:02d}-{j}", "ts": ts, "agent": agent, "symbol": symbol,
-                  "side": "long" if (hour + j) % 2 else "short", "score_final": round(0.1 + 0.03 * hour, 4),
-                  "confidence": 0.6, "regime": "TREND" if hour % 3 else "RANGE"}
+            ev = {
+                "event_id": f"{tag}-{day}-{hour:02d}-{j}",
+                "ts": ts,
+                "agent": agent,
+                "symbol": symbol,
+                "side": "long" if (hour + j) % 2 else "short",
+                "score_final": round(0.1 + 0.03 * hour, 4),
+                "confidence": 0.6,
+                "regime": "TREND" if hour % 3 else "RANGE",
+            }
             if j == 0 and hour % 2:
                 ev["price"] = _price(symbol, parse_ts(ts))  # some carry their entry price
             out.append(ev)
@@ -104,6 +115,7 @@ def opened(monkeypatch):
         if isinstance(file, (str, Path)):
             seen.append(str(file))
         return real(file, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", recording_open)
     monkeypatch.setattr(io, "open", recording_open)
     return seen
@@ -111,7 +123,7 @@ def opened(monkeypatch):
 
 def _under(paths, root: Path, rel: str) -> list[str]:
     base = str(root / rel) + "/"
-    return sorted({p[len(base):] for p in paths if p.startswith(base)})
+    return sorted({p[len(base) :] for p in paths if p.startswith(base)})
 
 
 def _report(root: Path) -> dict:
@@ -130,20 +142,19 @@ def test_reconcile_reads_only_the_partitions_it_needs(tmp_path, opened):
     world = _World(tmp_path)
     split, flat = world.run("2027-01-01T00:30:00Z")
     assert split.rows_written == flat.rows_written > 3000
-    assert split.pending == flat.pending > 0          # 2026-12-31's signals wait for 2027 prices
+    assert split.pending == flat.pending > 0  # 2026-12-31's signals wait for 2027 prices
     assert _report(world.split)["price_files_read"] == [f"data/prices/{_day(i)}.jsonl" for i in range(DAYS)]
 
     # One new hour of signals (appended to today's file) and the prices they need to mature.
     new_day = "2027-01-01"
     pending_ts = [parse_ts(p["event"]["ts"]) for p in _state(world.split)["pending"]]
     new = _events(new_day, (10,), "b")
-    world.add_events(new_day, _events(new_day, (0,), "a"))   # today's file already existed ...
-    world.run("2027-01-01T01:00:00Z")                        # ... and was read once
-    world.add_events(new_day, new)                           # then the hour arrives
+    world.add_events(new_day, _events(new_day, (0,), "a"))  # today's file already existed ...
+    world.run("2027-01-01T01:00:00Z")  # ... and was read once
+    world.add_events(new_day, new)  # then the hour arrives
     world.add_prices(new_day, _ticks(new_day))
     world.add_prices("2027-01-02", _ticks("2027-01-02"))
-    pending_ts = [parse_ts(p["event"]["ts"]) for p in _state(world.split)["pending"]] + \
-                 [parse_ts(e["ts"]) for e in new]
+    pending_ts = [parse_ts(p["event"]["ts"]) for p in _state(world.split)["pending"]] + [parse_ts(e["ts"]) for e in new]
 
     opened.clear()
     split, flat = world.run("2027-01-02T23:30:00Z")
@@ -154,7 +165,7 @@ def test_reconcile_reads_only_the_partitions_it_needs(tmp_path, opened):
     first = day_of(min(pending_ts) - LOOKBACK_H * HOUR)
     all_days = sorted(p.stem for p in (world.split / "data" / "prices").glob("*.jsonl"))
     needed = [f"{d}.jsonl" for d in all_days if d >= first]
-    assert 3 <= len(needed) <= 6, needed                     # not 367
+    assert 3 <= len(needed) <= 6, needed  # not 367
     assert _under(opened, world.split, "data/prices") == needed
     assert _report(world.split)["price_files_read"] == [f"data/prices/{n}" for n in needed]
 
@@ -180,8 +191,9 @@ def test_idle_run_opens_no_input(tmp_path, opened):
     assert _under(opened, world.split, "data/alpha_events") == []
     # Still-pending signals need their lookback days and later, never the whole year.
     first = day_of(pending_ts - LOOKBACK_H * HOUR)
-    assert _under(opened, world.split, "data/prices") == \
-        sorted(f"{_day(i)}.jsonl" for i in range(DAYS) if _day(i) >= first)
+    assert _under(opened, world.split, "data/prices") == sorted(
+        f"{_day(i)}.jsonl" for i in range(DAYS) if _day(i) >= first
+    )
     assert _reconciled(world.split) == before
 
 
@@ -189,9 +201,12 @@ def test_folder_and_single_file_layouts_reconcile_alike(tmp_path):
     world = _World(tmp_path)
     for now in ("2026-07-01T00:00:00Z", "2027-01-01T00:30:00Z"):
         split, flat = world.run(now)
-        assert (split.rows_written, split.pending, len(split.rejected)) == \
-               (flat.rows_written, flat.pending, len(flat.rejected))
+        assert (split.rows_written, split.pending, len(split.rejected)) == (
+            flat.rows_written,
+            flat.pending,
+            len(flat.rejected),
+        )
     assert _reconciled(world.split) == _reconciled(world.flat)
     rows = [json.loads(line) for blob in _reconciled(world.split).values() for line in blob.splitlines()]
     assert {r["horizon_hours"] for r in rows} == {1, 4, 24}
-    assert len({(r["event_id"], r["horizon_hours"]) for r in rows}) == len(rows)   # written once
+    assert len({(r["event_id"], r["horizon_hours"]) for r in rows}) == len(rows)  # written once

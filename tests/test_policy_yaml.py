@@ -8,9 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meta_supervisor.files.policy_yaml import edit as kill_list_edit
-from meta_supervisor.files.policy_yaml import load as policy_yaml
 from meta_supervisor.core.errors import ConfigError, UserError
+from meta_supervisor.files.policy_yaml import edit as kill_list_edit
 from meta_supervisor.files.policy_yaml.edit import disable_strategy
 from meta_supervisor.files.policy_yaml.load import YamlDoc, load_yaml, parse_yaml_text, roundtrip_text
 
@@ -30,6 +29,7 @@ def one_line_error(exc_info) -> str:
 
 
 # --- golden files ------------------------------------------------------------------------------------
+
 
 def test_disable_status_enabled_matches_golden():
     reason = "CVaR95 184.2 bps > limit 120 bps in regime TREND (n=412, window 8000 rows)"
@@ -53,11 +53,10 @@ def test_inline_comment_keeps_its_column():
     before, after = golden("kill_list_before.yaml"), golden("kill_list_after_macro.yaml")
     old = next(line for line in before.split("\n") if line.startswith("  status: ENABLED"))
     new = next(line for line in after.split("\n") if line.startswith("  status: DISABLED"))
-    assert old.index("#") == new.index("#") and old[old.index("#"):] == new[new.index("#"):]
+    assert old.index("#") == new.index("#") and old[old.index("#") :] == new[new.index("#") :]
 
 
-@pytest.mark.parametrize("name", ["kill_list_before.yaml", "kill_list_after_macro.yaml",
-                                  "kill_list_after_arb.yaml"])
+@pytest.mark.parametrize("name", ["kill_list_before.yaml", "kill_list_after_macro.yaml", "kill_list_after_arb.yaml"])
 def test_roundtrip_is_byte_identical(name):
     text = golden(name)
     assert any(len(line) > 120 for line in text.split("\n"))  # ruamel would wrap it at its default width
@@ -71,92 +70,108 @@ def test_roundtrip_four_spaces_document_marker_no_final_newline():
 
 # --- disable_strategy: cases -------------------------------------------------------------------------
 
+
 def test_four_space_indent_missing_status_and_document_marker():
     text = "---\nmacro:\n    by_regime:\n        TREND:\n            max_cvar_error_bps: 120\n"
     assert disable_strategy(text, "macro", AT, "r") == (
-        "---\nmacro:\n    status: DISABLED\n    disabled_at: \"2026-11-25T00:00:00Z\"\n"
-        "    disabled_reason: \"r\"\n    by_regime:\n        TREND:\n            max_cvar_error_bps: 120\n")
+        '---\nmacro:\n    status: DISABLED\n    disabled_at: "2026-11-25T00:00:00Z"\n'
+        '    disabled_reason: "r"\n    by_regime:\n        TREND:\n            max_cvar_error_bps: 120\n'
+    )
 
 
 def test_stale_fields_are_moved_after_status_and_keep_comments():
-    text = ("macro:\n  disabled_reason: 'old reason'   # kept\n  status: ENABLED\n  by_regime: {}\n"
-            "  disabled_at: 2026-01-01T00:00:00Z\nnext:\n  status: ENABLED\n")
+    text = (
+        "macro:\n  disabled_reason: 'old reason'   # kept\n  status: ENABLED\n  by_regime: {}\n"
+        "  disabled_at: 2026-01-01T00:00:00Z\nnext:\n  status: ENABLED\n"
+    )
     assert disable_strategy(text, "macro", AT, "new") == (
-        "macro:\n  status: DISABLED\n  disabled_at: \"2026-11-25T00:00:00Z\"\n"
-        "  disabled_reason: \"new\"   # kept\n  by_regime: {}\nnext:\n  status: ENABLED\n")
+        'macro:\n  status: DISABLED\n  disabled_at: "2026-11-25T00:00:00Z"\n'
+        '  disabled_reason: "new"   # kept\n  by_regime: {}\nnext:\n  status: ENABLED\n'
+    )
 
 
 def test_stale_fields_right_after_status_are_updated_in_place():
     text = 'm:\n  status: ENABLED\n  disabled_at: "2026-01-01T00:00:00Z"\n  disabled_reason: "old"\n  x: 1\n'
     assert disable_strategy(text, "m", AT, "new") == (
-        'm:\n  status: DISABLED\n  disabled_at: "2026-11-25T00:00:00Z"\n  disabled_reason: "new"\n  x: 1\n')
+        'm:\n  status: DISABLED\n  disabled_at: "2026-11-25T00:00:00Z"\n  disabled_reason: "new"\n  x: 1\n'
+    )
 
 
 def test_stale_block_scalar_reason_is_replaced():
     text = "m:\n  status: ENABLED\n  disabled_reason: >\n    old\n    text\n  x: 1\n"
     assert disable_strategy(text, "m", AT, "new") == (
-        'm:\n  status: DISABLED\n  disabled_at: "2026-11-25T00:00:00Z"\n  disabled_reason: "new"\n  x: 1\n')
+        'm:\n  status: DISABLED\n  disabled_at: "2026-11-25T00:00:00Z"\n  disabled_reason: "new"\n  x: 1\n'
+    )
 
 
 def test_awkward_reason_is_one_valid_double_quoted_line():
-    reason = 'CVaR "95": 1.5\\2 # not a comment \'q\' — é 日本\n second line\r\n\tthird \x07 \u2028end'
+    reason = "CVaR \"95\": 1.5\\2 # not a comment 'q' — é 日本\n second line\r\n\tthird \x07 \u2028end"
     out = disable_strategy("s:\n  status: ENABLED\n", "s", AT, reason)
     line = out.split("\n")[3]
     assert line.startswith('  disabled_reason: "') and out.count("\n") == 4
-    expected = 'CVaR "95": 1.5\\2 # not a comment \'q\' — é 日本 second line third \x07 end'
+    expected = "CVaR \"95\": 1.5\\2 # not a comment 'q' — é 日本 second line third \x07 end"
     assert yaml.safe_load(out)["s"]["disabled_reason"] == expected
     assert parse_yaml_text(out, P).data["s"]["disabled_reason"] == expected
     assert "é 日本" in line  # printable non-ASCII stays readable
 
 
-@pytest.mark.parametrize("name,key", [("mean-rev: v2", '"mean-rev: v2"'), ("a#b", "'a#b'"),
-                                      ("123", "123"), ("yes", "'yes'")])
+@pytest.mark.parametrize(
+    "name,key", [("mean-rev: v2", '"mean-rev: v2"'), ("a#b", "'a#b'"), ("123", "123"), ("yes", "'yes'")]
+)
 def test_strategy_names_that_need_quoting(name, key):
     text = f"{key}:\n  status: ENABLED\nother:\n  status: ENABLED\n"
     assert disable_strategy(text, name, AT, "r") == (
-        f'{key}:\n  status: DISABLED\n  disabled_at: "{AT}"\n  disabled_reason: "r"\nother:\n  status: ENABLED\n')
+        f'{key}:\n  status: DISABLED\n  disabled_at: "{AT}"\n  disabled_reason: "r"\nother:\n  status: ENABLED\n'
+    )
 
 
 def test_crlf_and_no_final_newline_are_kept():
     text = "a:\r\n  x: 1\r\nb:\r\n  status: 'ENABLED'"
     assert disable_strategy(text, "b", AT, "r") == (
-        f'a:\r\n  x: 1\r\nb:\r\n  status: DISABLED\r\n  disabled_at: "{AT}"\r\n  disabled_reason: "r"')
+        f'a:\r\n  x: 1\r\nb:\r\n  status: DISABLED\r\n  disabled_at: "{AT}"\r\n  disabled_reason: "r"'
+    )
 
 
 def test_anchor_tag_and_comment_lines_around_the_strategy_key():
     text = "s: &s   # the s strategy\n  # limits below\n  by_regime: {}\n"
     assert disable_strategy(text, "s", AT, "r") == (
         f's: &s   # the s strategy\n  status: DISABLED\n  disabled_at: "{AT}"\n  disabled_reason: "r"\n'
-        "  # limits below\n  by_regime: {}\n")
+        "  # limits below\n  by_regime: {}\n"
+    )
 
 
 def test_crlf_stale_last_line_moves_up_without_final_newline():
     text = 's:\r\n  lim: 1\r\n  disabled_at: "old"'
     assert disable_strategy(text, "s", AT, "r") == (
-        f's:\r\n  status: DISABLED\r\n  disabled_at: "{AT}"\r\n  disabled_reason: "r"\r\n  lim: 1')
+        f's:\r\n  status: DISABLED\r\n  disabled_at: "{AT}"\r\n  disabled_reason: "r"\r\n  lim: 1'
+    )
 
 
 def test_empty_status_value_gets_one():
     text = "s:\n  status:\n  x: 1\n"
     assert disable_strategy(text, "s", AT, "r") == (
-        f's:\n  status: DISABLED\n  disabled_at: "{AT}"\n  disabled_reason: "r"\n  x: 1\n')
+        f's:\n  status: DISABLED\n  disabled_at: "{AT}"\n  disabled_reason: "r"\n  x: 1\n'
+    )
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("", "1: strategy 'macro' not found: the kill list is empty"),
-    ("# only a comment\n", "1: strategy 'macro' not found: the kill list is empty"),
-    ("arb:\n  status: ENABLED\n", "1: strategy 'macro' not found in the kill list (has: arb)"),
-    ("x: 1\nmacro: {status: ENABLED}\n", "2: strategy 'macro' is a flow mapping"),
-    ("{macro: {status: ENABLED}}\n", "1: the kill list must be a block mapping"),
-    ("- macro\n", "1: the kill list must be a block mapping"),
-    ("macro:\n", "1: strategy 'macro' is not a mapping"),
-    ("macro: &m\n  status: ENABLED\nclone: *m\n", "1: strategy 'macro' is shared through a YAML anchor"),
-    ("base: &b {x: 1}\nmacro:\n  <<: *b\n", "3: strategy 'macro' uses a merge key"),
-    ("macro:\n  status:\n    - ENABLED\n", "2: macro.status: expected a single value"),
-    ("? macro\n: status: ENABLED\n", "1: strategy 'macro': write the key as `macro:` alone on its line"),
-    ("macro:\n  status: ENABLED\n  status: DISABLED\n", "3: found duplicate key"),
-    ("macro:\n  status: [\n", f"{P}:"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("", "1: strategy 'macro' not found: the kill list is empty"),
+        ("# only a comment\n", "1: strategy 'macro' not found: the kill list is empty"),
+        ("arb:\n  status: ENABLED\n", "1: strategy 'macro' not found in the kill list (has: arb)"),
+        ("x: 1\nmacro: {status: ENABLED}\n", "2: strategy 'macro' is a flow mapping"),
+        ("{macro: {status: ENABLED}}\n", "1: the kill list must be a block mapping"),
+        ("- macro\n", "1: the kill list must be a block mapping"),
+        ("macro:\n", "1: strategy 'macro' is not a mapping"),
+        ("macro: &m\n  status: ENABLED\nclone: *m\n", "1: strategy 'macro' is shared through a YAML anchor"),
+        ("base: &b {x: 1}\nmacro:\n  <<: *b\n", "3: strategy 'macro' uses a merge key"),
+        ("macro:\n  status:\n    - ENABLED\n", "2: macro.status: expected a single value"),
+        ("? macro\n: status: ENABLED\n", "1: strategy 'macro': write the key as `macro:` alone on its line"),
+        ("macro:\n  status: ENABLED\n  status: DISABLED\n", "3: found duplicate key"),
+        ("macro:\n  status: [\n", f"{P}:"),
+    ],
+)
 def test_refusals_are_one_line_user_errors(text, needle):
     with pytest.raises(UserError) as exc_info:
         disable_strategy(text, "macro", AT, "r")
@@ -201,9 +216,13 @@ def kill_lists(draw):
         if draw(st.booleans()):
             body.append(f'{pad}disabled_at: "2025-0{draw(st.integers(1, 9))}-01T00:00:00Z"')
             entry["disabled_at"] = body[-1].split('"')[1]
-        regimes = draw(st.dictionaries(st.sampled_from(["TREND", "RANGE", "CRASH"]),
-                                       st.integers(1, 500) | st.floats(1, 500).map(lambda x: round(x, 2)),
-                                       min_size=1))
+        regimes = draw(
+            st.dictionaries(
+                st.sampled_from(["TREND", "RANGE", "CRASH"]),
+                st.integers(1, 500) | st.floats(1, 500).map(lambda x: round(x, 2)),
+                min_size=1,
+            )
+        )
         limits = [f"{pad}by_regime:"]
         for regime, limit in regimes.items():
             limits += [f"{pad2}{regime}:", f"{pad2}{' ' * step}max_cvar_error_bps: {limit}"]
@@ -258,6 +277,7 @@ def test_disable_changes_only_three_lines(case, reason):
 
 # --- load_yaml / YamlDoc -----------------------------------------------------------------------------
 
+
 def test_line_numbers_of_nested_keys():
     doc = load_yaml(GOLDEN / "kill_list_before.yaml", P)
     assert doc.line(("macro",)) == 7
@@ -294,18 +314,28 @@ def test_locate_message():
     assert str(doc.locate(ConfigError((), "expected a mapping"))) == f"{P}:1: expected a mapping"
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("a: 1\nb:\n  c: 2\n  c: 3\n", 'k.yaml:4: found duplicate key "c" with value "3" (original value: "2")'),
-    ("a:\n\tb: 1\n", "k.yaml:2: found character '\\t' that cannot start any token (while scanning for the "
-                     "next token); indent with spaces, not tabs"),
-    ("a: [1,\n", "k.yaml:2: expected the node content, but found '<stream end>' (while parsing a flow node "
-                 "at line 2)"),
-    ("a: b: c\n", "k.yaml:1: mapping values are not allowed here"),
-    ("a: 1\n---\nb: 2\n", "k.yaml:2: but found another document (expected a single document in the stream "
-                          "at line 1)"),
-    ("a: 1\nb: \x07\n", "k.yaml:2: special characters are not allowed (character #x0007)"),
-    ("a: !custom x\n", "k.yaml:1: unsupported YAML tag !custom on value 'x'"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("a: 1\nb:\n  c: 2\n  c: 3\n", 'k.yaml:4: found duplicate key "c" with value "3" (original value: "2")'),
+        (
+            "a:\n\tb: 1\n",
+            "k.yaml:2: found character '\\t' that cannot start any token (while scanning for the "
+            "next token); indent with spaces, not tabs",
+        ),
+        (
+            "a: [1,\n",
+            "k.yaml:2: expected the node content, but found '<stream end>' (while parsing a flow node at line 2)",
+        ),
+        ("a: b: c\n", "k.yaml:1: mapping values are not allowed here"),
+        (
+            "a: 1\n---\nb: 2\n",
+            "k.yaml:2: but found another document (expected a single document in the stream at line 1)",
+        ),
+        ("a: 1\nb: \x07\n", "k.yaml:2: special characters are not allowed (character #x0007)"),
+        ("a: !custom x\n", "k.yaml:1: unsupported YAML tag !custom on value 'x'"),
+    ],
+)
 def test_yaml_errors_are_one_line(text, expected):
     with pytest.raises(UserError) as exc_info:
         parse_yaml_text(text, "k.yaml")

@@ -1,4 +1,5 @@
 """Reconcile against hand computations, idempotence, crash safety and input validation."""
+
 from __future__ import annotations
 
 import json
@@ -11,14 +12,22 @@ import time
 import pytest
 
 from meta_supervisor.core.records import ROW_FIELDS
-from meta_supervisor.jobs import reconcile
 from meta_supervisor.files.jsonio import write_json
+from meta_supervisor.jobs import reconcile
 from tests.conftest import REPO, read_rows, run_script, write_jsonl
 
 
 def ev(event_id, ts, **kw):
-    base = {"event_id": event_id, "ts": ts, "agent": "a1", "symbol": "BTC", "side": "long",
-            "score_final": 0.5, "confidence": 0.8, "regime": "TREND"}
+    base = {
+        "event_id": event_id,
+        "ts": ts,
+        "agent": "a1",
+        "symbol": "BTC",
+        "side": "long",
+        "score_final": 0.5,
+        "confidence": 0.8,
+        "regime": "TREND",
+    }
     base.update(kw)
     return base
 
@@ -32,14 +41,24 @@ def test_realized_pnl_matches_hand_computation(root):
     # sits between ticks: entry is the 10:00 tick. Its 1h exit is the last tick at or before
     # 11:10 (102, 11:00); it matured because 13:00 >= 11:10. Its 4h horizon (14:10) is matured by
     # the 14:30 tick: exit = last at or before 14:10 = 99. 24h is not matured.
-    write_jsonl(root / "data/prices.jsonl", [
-        tick("2026-11-24T10:00:00Z", 100.0), tick("2026-11-24T10:30:00Z", 101.0),
-        tick("2026-11-24T11:00:00Z", 102.0), tick("2026-11-24T13:00:00Z", 99.0),
-        tick("2026-11-24T14:30:00Z", 98.0)])
-    write_jsonl(root / "data/alpha_events.jsonl", [
-        ev("e1", "2026-11-24T10:10:00Z"),
-        ev("e2", "2026-11-24T10:10:00Z", side="sell", price=100.5, agent="a2"),
-        ev("e3", "2026-11-24T10:10:00Z", agent="ghost")])
+    write_jsonl(
+        root / "data/prices.jsonl",
+        [
+            tick("2026-11-24T10:00:00Z", 100.0),
+            tick("2026-11-24T10:30:00Z", 101.0),
+            tick("2026-11-24T11:00:00Z", 102.0),
+            tick("2026-11-24T13:00:00Z", 99.0),
+            tick("2026-11-24T14:30:00Z", 98.0),
+        ],
+    )
+    write_jsonl(
+        root / "data/alpha_events.jsonl",
+        [
+            ev("e1", "2026-11-24T10:10:00Z"),
+            ev("e2", "2026-11-24T10:10:00Z", side="sell", price=100.5, agent="a2"),
+            ev("e3", "2026-11-24T10:10:00Z", agent="ghost"),
+        ],
+    )
     result = reconcile.run(root, now="2026-11-25T00:00:00Z")
     rows = {(r["event_id"], r["horizon_hours"]): r for r in read_rows(root)}
     assert set(rows) == {(e, h) for e in ("e1", "e2", "e3") for h in (1, 4)}
@@ -76,23 +95,38 @@ def test_pair_written_once_when_it_matures(root):
 
 
 def test_second_run_writes_nothing(root):
-    write_jsonl(root / "data/prices.jsonl", [tick(f"2026-11-2{d}T{h:02d}:00:00Z", 100 + h) for d in (4, 5) for h in range(24)])
+    write_jsonl(
+        root / "data/prices.jsonl", [tick(f"2026-11-2{d}T{h:02d}:00:00Z", 100 + h) for d in (4, 5) for h in range(24)]
+    )
     write_jsonl(root / "data/alpha_events.jsonl", [ev(f"e{i}", f"2026-11-24T{i:02d}:00:00Z") for i in range(10)])
     reconcile.run(root, now="2026-11-26T00:00:00Z")
-    before = {p: p.read_bytes() for p in (root / "state").rglob("*") if p.is_file() and p.name != "reconcile_report.json"}
+    before = {
+        p: p.read_bytes() for p in (root / "state").rglob("*") if p.is_file() and p.name != "reconcile_report.json"
+    }
     reconcile.run(root, now="2026-11-26T01:00:00Z")
-    after = {p: p.read_bytes() for p in (root / "state").rglob("*") if p.is_file() and p.name != "reconcile_report.json"}
+    after = {
+        p: p.read_bytes() for p in (root / "state").rglob("*") if p.is_file() and p.name != "reconcile_report.json"
+    }
     assert before == after
     report = json.loads((root / "state/reconcile_report.json").read_text())
     assert report["rows_written"] == 0 and report["events_read"] == 0
 
 
 def _world(root, n_events=3000):
-    prices = [tick(f"2026-10-{1 + i // 24:02d}T{i % 24:02d}:00:00Z", 100 + (i % 7), s)
-              for i in range(24 * 30) for s in ("BTC", "ETH")]
+    prices = [
+        tick(f"2026-10-{1 + i // 24:02d}T{i % 24:02d}:00:00Z", 100 + (i % 7), s)
+        for i in range(24 * 30)
+        for s in ("BTC", "ETH")
+    ]
     write_jsonl(root / "data/prices.jsonl", prices)
-    events = [ev(f"e{i:05d}", f"2026-10-{1 + (i * 13 // 60) // 24 % 27:02d}T{(i * 13 // 60) % 24:02d}:{i % 60:02d}:00Z",
-                 symbol=("BTC", "ETH")[i % 2]) for i in range(n_events)]
+    events = [
+        ev(
+            f"e{i:05d}",
+            f"2026-10-{1 + (i * 13 // 60) // 24 % 27:02d}T{(i * 13 // 60) % 24:02d}:{i % 60:02d}:00Z",
+            symbol=("BTC", "ETH")[i % 2],
+        )
+        for i in range(n_events)
+    ]
     write_jsonl(root / "data/alpha_events.jsonl", events)
 
 
@@ -100,6 +134,7 @@ def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path)
     _world(root)
     clean = tmp_path / "clean"
     import shutil
+
     shutil.copytree(root, clean)
     run_script("reconcile", clean, check=True)
     proc = run_script("reconcile", root, env={"META_SUPERVISOR_FAILPOINT": "after_append"})
@@ -108,8 +143,8 @@ def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path)
     run_script("reconcile", root, check=True)
     key = lambda r: (r["event_id"], r["horizon_hours"])
     got, want = read_rows(root), read_rows(clean)
-    assert len(got) == len({key(r) for r in got})           # no duplicates
-    assert sorted(map(key, got)) == sorted(map(key, want))   # nothing lost
+    assert len(got) == len({key(r) for r in got})  # no duplicates
+    assert sorted(map(key, got)) == sorted(map(key, want))  # nothing lost
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.6])
@@ -117,19 +152,22 @@ def test_sigkill_at_any_moment_is_survived(root, tmp_path, delay):
     """Kill a real reconcile at an arbitrary moment (wherever it is), then finish: the result
     equals an uninterrupted run. The assertion holds whatever point the kill lands on."""
     _world(root, n_events=4000)
-    proc = subprocess.Popen([sys.executable, str(REPO / "scripts/reconcile.py"), "--root", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts/reconcile.py"), "--root", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(delay * random.uniform(0.8, 1.2))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    for path in (root / "state/reconciled").glob("*.jsonl") if (root / "state/reconciled").exists() else []:
-        pass  # whatever is on disk now, the next run must repair it
+    # whatever is on disk now, the next run must repair it
     run_script("reconcile", root, check=True)
     rows = read_rows(root)  # every line parses (a torn line would raise here)
     keys = [(r["event_id"], r["horizon_hours"]) for r in rows]
     assert len(keys) == len(set(keys))
     fresh = tmp_path / "fresh"
     import shutil
+
     shutil.copytree(root / "data", fresh / "data")
     shutil.copytree(root / "policy", fresh / "policy")
     run_script("reconcile", fresh, check=True)
@@ -152,11 +190,17 @@ BAD_EVENTS = {
     "naive ts": json.dumps({**GOOD, "ts": "2026-11-24T10:00:00"}),
 }
 REASONS = {
-    "bad JSON": "not valid JSON", "not an object": "expected a JSON object", "missing field": "missing field 'agent'",
-    "wrong type": "'score_final' must be a number", "bool as number": "'confidence' must be a number",
-    "NaN": "NaN and Infinity are not JSON numbers", "Infinity": "NaN and Infinity are not JSON numbers",
+    "bad JSON": "not valid JSON",
+    "not an object": "expected a JSON object",
+    "missing field": "missing field 'agent'",
+    "wrong type": "'score_final' must be a number",
+    "bool as number": "'confidence' must be a number",
+    "NaN": "NaN and Infinity are not JSON numbers",
+    "Infinity": "NaN and Infinity are not JSON numbers",
     "overflow to inf": "not valid JSON (Number out of range)",
-    "non-positive price": "'price' must be > 0", "unknown side": "field 'side'", "unparseable ts": "field 'ts'",
+    "non-positive price": "'price' must be > 0",
+    "unknown side": "field 'side'",
+    "unparseable ts": "field 'ts'",
     "naive ts": "no timezone",
 }
 
@@ -166,7 +210,7 @@ def test_each_malformed_event_is_rejected_and_reported(root, kind):
     write_jsonl(root / "data/prices.jsonl", [tick("2026-11-24T09:00:00Z", 100.0), tick("2026-11-24T12:00:00Z", 101.0)])
     write_jsonl(root / "data/alpha_events.jsonl", [GOOD], raw_lines=[BAD_EVENTS[kind]])
     proc = run_script("reconcile", root, check=True)
-    assert f"data/alpha_events.jsonl:2: rejected: " in proc.stderr
+    assert "data/alpha_events.jsonl:2: rejected: " in proc.stderr
     assert REASONS[kind] in proc.stderr
     report = json.loads((root / "state/reconcile_report.json").read_text())
     assert report["rejected_count"] == 1
@@ -177,7 +221,9 @@ def test_each_malformed_event_is_rejected_and_reported(root, kind):
 
 
 BAD_PRICES = {
-    "bad JSON": "{oops", "not an object": "42", "missing field": json.dumps({"ts": "2026-11-24T11:00:00Z", "symbol": "BTC"}),
+    "bad JSON": "{oops",
+    "not an object": "42",
+    "missing field": json.dumps({"ts": "2026-11-24T11:00:00Z", "symbol": "BTC"}),
     "wrong type": json.dumps({"ts": "2026-11-24T11:00:00Z", "symbol": "BTC", "price": "101"}),
     "NaN": '{"ts": "2026-11-24T11:00:00Z", "symbol": "BTC", "price": NaN}',
     "inf": '{"ts": "2026-11-24T11:00:00Z", "symbol": "BTC", "price": 1e999}',
@@ -214,9 +260,20 @@ def test_rewritten_input_is_refused_with_one_line(root):
 
 
 def test_uses_the_current_model_and_names_it(root):
-    write_json(root / "state/models/ridge_h1.json", {
-        "ok": True, "model": "ridge", "horizon_hours": 1, "features": ["score_final", "confidence"],
-        "weights": [10.0, 0.0, 2.0], "rmse_bps": 25.0, "n": 300, "ridge": 1.0, "model_hash": "abc123"})
+    write_json(
+        root / "state/models/ridge_h1.json",
+        {
+            "ok": True,
+            "model": "ridge",
+            "horizon_hours": 1,
+            "features": ["score_final", "confidence"],
+            "weights": [10.0, 0.0, 2.0],
+            "rmse_bps": 25.0,
+            "n": 300,
+            "ridge": 1.0,
+            "model_hash": "abc123",
+        },
+    )
     write_jsonl(root / "data/prices.jsonl", [tick("2026-11-24T10:00:00Z", 100.0), tick("2026-11-24T11:00:00Z", 100.5)])
     write_jsonl(root / "data/alpha_events.jsonl", [GOOD])
     reconcile.run(root)
@@ -234,3 +291,15 @@ def test_unusable_model_card_is_reported_not_silently_ignored(root):
     proc = run_script("reconcile", root, check=True)
     assert "state/models/ridge_h1.json: not a usable model card" in proc.stderr
     assert read_rows(root)[0]["sim_version"] == "fallback_zero"
+
+
+def test_an_event_priced_before_the_symbols_first_tick_waits_for_an_exit(root):
+    """Entry from the event's price, but every tick comes after ts + 1h: the 1h exit is unknown
+    (it used to crash the run with a TypeError); later horizons reconcile normally."""
+    write_jsonl(root / "data/alpha_events.jsonl", [ev("e1", "2026-11-24T10:00:00Z", price=100.0)])
+    write_jsonl(root / "data/prices.jsonl", [tick("2026-11-24T12:00:00Z", 101.0), tick("2026-11-25T12:00:00Z", 102.0)])
+    run_script("reconcile", root, "--now", "2026-11-25T13:00:00Z", check=True)
+    rows = {r["horizon_hours"]: r for r in read_rows(root)}
+    assert set(rows) == {4, 24} and rows[4]["exit_price"] == rows[24]["exit_price"] == 101.0
+    state = json.loads((root / "state/reconcile_state.json").read_text())
+    assert [p["horizons_left"] for p in state["pending"]] == [[1]]

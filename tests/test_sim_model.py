@@ -1,4 +1,5 @@
 """Ridge regression and training: oracles, out-of-sample honesty, champion/challenger."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,16 @@ from tests.rows import row
 
 
 def _rows(X, y, start=0):
-    return [row(ts=f"2026-{1 + (start + i) // 40000:02d}-01T00:00:00Z", event_id=f"e{start + i:07d}",
-                score_final=float(x[0]), confidence=float(x[1]), realized_pnl_bps=float(t))
-            for i, (x, t) in enumerate(zip(X, y))]
+    return [
+        row(
+            ts=f"2026-{1 + (start + i) // 40000:02d}-01T00:00:00Z",
+            event_id=f"e{start + i:07d}",
+            score_final=float(x[0]),
+            confidence=float(x[1]),
+            realized_pnl_bps=float(t),
+        )
+        for i, (x, t) in enumerate(zip(X, y))
+    ]
 
 
 def _data(n, seed, w=(40.0, 5.0), noise=30.0):
@@ -59,8 +67,8 @@ def test_reported_rmse_is_out_of_sample_on_the_untouched_last_block():
     s = TrainSettings(validation_folds=5)
     card = train_horizon(_rows(X, y), 24, s, None, "2026-11-25T00:00:00Z").challenger
     bounds = np.linspace(0, 1200, 7).astype(int)
-    held = sm.fit_ridge(X[:bounds[5]], y[:bounds[5]], card["ridge"])
-    expected = sm.rmse(y[bounds[5]:] - held.predict(X[bounds[5]:]))
+    held = sm.fit_ridge(X[: bounds[5]], y[: bounds[5]], card["ridge"])
+    expected = sm.rmse(y[bounds[5] :] - held.predict(X[bounds[5] :]))
     assert card["rmse_bps"] == pytest.approx(expected, rel=1e-6)
     assert card["rmse_out_of_sample_bps"] > 1.5 * card["rmse_in_sample_bps"]
 
@@ -95,8 +103,16 @@ def test_too_few_rows_trains_nothing():
 
 
 def _truth_card(w, b, rmse):
-    card = {"ok": True, "model": "ridge", "horizon_hours": 24, "features": ["score_final", "confidence"],
-            "weights": [w[0], w[1], b], "rmse_bps": rmse, "n": 1000, "ridge": 0.0}
+    card = {
+        "ok": True,
+        "model": "ridge",
+        "horizon_hours": 24,
+        "features": ["score_final", "confidence"],
+        "weights": [w[0], w[1], b],
+        "rmse_bps": rmse,
+        "n": 1000,
+        "ridge": 0.0,
+    }
     card["model_hash"] = sm.model_hash(card["features"], card["weights"])
     card["sim_version"] = sm.sim_version(card)
     return card
@@ -132,14 +148,19 @@ def test_walk_forward_grid_equals_separate_fits_for_every_penalty():
     sel = sm.walk_forward_select(X, y, grid, folds)
     bounds = np.linspace(0, len(y), folds + 2).astype(int)
     for alpha in grid:
-        sq = [np.square(y[bounds[k]:bounds[k + 1]]
-                        - sm.fit_ridge(X[:bounds[k]], y[:bounds[k]], alpha).predict(X[bounds[k]:bounds[k + 1]]))
-              for k in range(1, folds)]
-        assert sel.grid_rmse[alpha] == sm.rmse(np.concatenate(sq))   # exact, not approx
+        sq = [
+            np.square(
+                y[bounds[k] : bounds[k + 1]]
+                - sm.fit_ridge(X[: bounds[k]], y[: bounds[k]], alpha).predict(X[bounds[k] : bounds[k + 1]])
+            )
+            for k in range(1, folds)
+        ]
+        assert sel.grid_rmse[alpha] == sm.rmse(np.concatenate(sq))  # exact, not approx
 
 
 def test_design_matrix_is_the_rows_features_and_realized_pnl():
     from meta_supervisor.core.training import design_matrix
+
     X, y = _data(50, 7)
     rows = _rows(X, y)
     for features, cols in ((("score_final", "confidence"), [0, 1]), (("confidence",), [1])):

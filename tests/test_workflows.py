@@ -1,6 +1,7 @@
 """The GitHub workflows: structure (pins, permissions, concurrency, no expressions in shell) and
 end-to-end runs of their jobs, step by step, in a clone of a local bare "origin" against the fake
 GitHub API (tests/workflow_runner.py emulates the runner)."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ import pytest
 import yaml
 
 from meta_supervisor.core import synth
-from meta_supervisor.jobs.demo import KILL_LIST
 from meta_supervisor.core.timeutil import HOUR, parse_ts
+from meta_supervisor.jobs.demo import KILL_LIST
 from tests.conftest import git, git_env
 from tests.fakes.github_api import FakeGitHub
 from tests.workflow_runner import StepContext, WorkflowRunner, evaluate
@@ -91,9 +92,11 @@ def test_least_privilege_and_timeouts(name):
     for job_id, job in doc["jobs"].items():
         assert isinstance(job.get("permissions"), dict), f"{name}/{job_id}: permissions per job"
         assert isinstance(job.get("timeout-minutes"), int) and 0 < job["timeout-minutes"] <= 60
-    expected = {"supervise.yml": {"supervise": {"contents": "write", "pull-requests": "write", "issues": "write"}},
-                "train.yml": {"train": {"contents": "write"}},
-                "ci.yml": {"test": {"contents": "read"}}}.get(name)
+    expected = {
+        "supervise.yml": {"supervise": {"contents": "write", "pull-requests": "write", "issues": "write"}},
+        "train.yml": {"train": {"contents": "write"}},
+        "ci.yml": {"test": {"contents": "read"}},
+    }.get(name)
     if expected:
         assert {j: job["permissions"] for j, job in doc["jobs"].items()} == expected
 
@@ -131,9 +134,14 @@ def test_state_is_committed_even_when_an_earlier_step_failed(name):
     doc = load(name)
     step = commit_step(doc)
     assert "!cancelled()" in step["if"].replace(" ", "")
-    assert evaluate(step["if"].strip().removeprefix("${{").removesuffix("}}"), {},
-                    {"cancelled": lambda: False, "failure": lambda: True, "success": lambda: False,
-                     "always": lambda: True}) is True
+    assert (
+        evaluate(
+            step["if"].strip().removeprefix("${{").removesuffix("}}"),
+            {},
+            {"cancelled": lambda: False, "failure": lambda: True, "success": lambda: False, "always": lambda: True},
+        )
+        is True
+    )
     assert "schedule" in triggers(doc) and "workflow_dispatch" in triggers(doc)
 
 
@@ -178,9 +186,13 @@ def _jsonl(path: Path, rows, mode="wb") -> None:
 
 
 def _script(root: Path, name: str, *args) -> None:
-    proc = subprocess.run([sys.executable, f"scripts/{name}.py", "--root", ".", *args], cwd=root,
-                          capture_output=True, text=True, env={k: v for k, v in os.environ.items()
-                                                               if not k.startswith(("GITHUB_", "SENDGRID_"))})
+    proc = subprocess.run(
+        [sys.executable, f"scripts/{name}.py", "--root", ".", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SENDGRID_"))},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -201,7 +213,8 @@ def template(tmp_path_factory):
     (root / "data").mkdir()
     (root / "policy/strategy_kill_list.yaml").write_text(KILL_LIST)
     (root / "policy/agents.yaml").write_text(
-        "".join(f"{a}: {s}\n" for s, agents in synth.STRATEGIES.items() for a in agents))
+        "".join(f"{a}: {s}\n" for s, agents in synth.STRATEGIES.items() for a in agents)
+    )
     world = synth.make_world(START, DAYS, seed=7, diverge_from=START + (SPLIT_DAY + 2) * 24 * HOUR)
     split = START + SPLIT_DAY * 24 * HOUR
     old_events = [e for e in world.events if parse_ts(e["ts"]) < split]
@@ -213,8 +226,8 @@ def template(tmp_path_factory):
     git(root, "init", "--quiet", env=env)
     git(root, "add", "-A", env=env)
     git(root, "commit", "--quiet", "-m", "meta-supervisor with a month of state", env=env)
-    _jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events):], "ab")
-    _jsonl(root / "data/prices.jsonl", world.prices[len(old_prices):], "ab")
+    _jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events) :], "ab")
+    _jsonl(root / "data/prices.jsonl", world.prices[len(old_prices) :], "ab")
     git(root, "commit", "--quiet", "-am", "trading system: 8 more days", env=env)
     return root
 
@@ -230,8 +243,18 @@ class Repo:
         git(tmp, "clone", "--quiet", "--bare", str(template), str(self.origin), env=self.env)
         self.seed_head = self.head()
         self.work = tmp / "work"
-        git(tmp, "clone", "--quiet", "--depth", "1", "--branch", "main", f"file://{self.origin}", str(self.work),
-             env=self.env)
+        git(
+            tmp,
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            "--branch",
+            "main",
+            f"file://{self.origin}",
+            str(self.work),
+            env=self.env,
+        )
 
     def git(self, *args) -> str:
         return git(self.origin, *args, env=self.env)
@@ -268,14 +291,27 @@ def setup_python(ctx: StepContext) -> int:
 
 
 def runner_for(workflow: str, repo: Repo, gh: FakeGitHub, **kw) -> WorkflowRunner:
-    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **{k: repo.env[k] for k in (
-        "HOME", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")},
+    base_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **{k: repo.env[k] for k in ("HOME", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")},
         # The venv already holds requirements.txt: the Install step must find everything offline.
-        "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    return WorkflowRunner(WORKFLOWS / workflow, repo.work, base_env=base_env,
-                          github={"token": gh.token, "repository": "acme/trading", "api_url": gh.url,
-                                  "ref_name": "main", "ref": "refs/heads/main"},
-                          uses={"actions/checkout": checkout, "actions/setup-python": setup_python}, **kw)
+        "PIP_NO_INDEX": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    return WorkflowRunner(
+        WORKFLOWS / workflow,
+        repo.work,
+        base_env=base_env,
+        github={
+            "token": gh.token,
+            "repository": "acme/trading",
+            "api_url": gh.url,
+            "ref_name": "main",
+            "ref": "refs/heads/main",
+        },
+        uses={"actions/checkout": checkout, "actions/setup-python": setup_python},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -285,8 +321,9 @@ def repo(template, tmp_path):
 
 @pytest.fixture
 def gh():
-    with FakeGitHub(owner="acme", repo="trading", default_branch="main",
-                    files={"policy/strategy_kill_list.yaml": KILL_LIST}) as fake:
+    with FakeGitHub(
+        owner="acme", repo="trading", default_branch="main", files={"policy/strategy_kill_list.yaml": KILL_LIST}
+    ) as fake:
         yield fake
 
 
@@ -314,8 +351,9 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
     assert repo.git("log", "-1", "--format=%an", head) == BOT
     files = repo.files(head)
     assert files and all(f.startswith("state/") for f in files), files
-    assert {"state/strategy_cvar_regime.json", "state/divergence_alerts.json",
-            "state/reconcile_report.json"} <= set(files)
+    assert {"state/strategy_cvar_regime.json", "state/divergence_alerts.json", "state/reconcile_report.json"} <= set(
+        files
+    )
     subject = repo.git("log", "-1", "--format=%s", head)
     rows = _rows_in(repo, head)
     assert rows > 1000 and subject.startswith(f"state: reconcile +{rows} rows"), subject
@@ -328,8 +366,10 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
     assert [(p["head"], p["title"]) for p in pulls] == [("auto/disable-macro", "[AUTO] Disable strategy: macro")]
     assert pulls[0]["labels"] == ["auto-disable"]
     edited = gh.file_at("auto/disable-macro", "policy/strategy_kill_list.yaml")
-    assert re.search(r'\nmacro:\n  status: DISABLED +# ENABLED \| DISABLED\n  disabled_at: "[^"]+Z"\n  disabled_reason: ', edited)
-    assert edited.count("DISABLED") == KILL_LIST.count("DISABLED") + 1   # nothing else flipped
+    assert re.search(
+        r'\nmacro:\n  status: DISABLED +# ENABLED \| DISABLED\n  disabled_at: "[^"]+Z"\n  disabled_reason: ', edited
+    )
+    assert edited.count("DISABLED") == KILL_LIST.count("DISABLED") + 1  # nothing else flipped
     assert gh.file_at("main", "policy/strategy_kill_list.yaml") == KILL_LIST
 
     # A second run converges: no new PR, nothing new to reconcile.
@@ -339,8 +379,7 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
 
 
 def test_supervise_commits_state_when_evaluate_cannot_deliver(repo, gh):
-    gh.inject("GET", r"^/repos/acme/trading$", 403, {"message": "Resource not accessible by integration"},
-              times=1000)
+    gh.inject("GET", r"^/repos/acme/trading$", 403, {"message": "Resource not accessible by integration"}, times=1000)
     job = runner_for("supervise.yml", repo, gh, event="workflow_dispatch").run_job("supervise")
     assert job.status == "failure"
     ev = job.step("evaluate")
@@ -378,11 +417,16 @@ def test_train_on_schedule_uses_the_defaults(repo, gh):
 
 def test_train_input_is_data_not_shell(repo, gh, tmp_path):
     marker = tmp_path / "pwned"
-    runner = runner_for("train.yml", repo, gh, event="workflow_dispatch",
-                        inputs={"horizons": f"24; touch {marker}; $(touch {marker})", "force": False})
+    runner = runner_for(
+        "train.yml",
+        repo,
+        gh,
+        event="workflow_dispatch",
+        inputs={"horizons": f"24; touch {marker}; $(touch {marker})", "force": False},
+    )
     job = runner.run_job("train")
     assert not marker.exists()
     assert job.step("Train").outcome == "failure" and "--horizons" in job.step("Train").stderr
-    assert job.step("Commit state").outcome == "success"   # ran anyway; nothing to commit
+    assert job.step("Commit state").outcome == "success"  # ran anyway; nothing to commit
     assert "nothing changed under state/" in job.step("Commit state").stdout
     assert repo.head() == repo.seed_head

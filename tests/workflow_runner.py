@@ -23,15 +23,16 @@ What is emulated, and how faithfully:
 - The process environment is NOT inherited: only PATH, HOME, LANG, the GITHUB_*/RUNNER_* variables a
   runner sets, and what the caller passes in `base_env`.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -40,12 +41,15 @@ STATUS_FUNCS = ("success(", "failure(", "always(", "cancelled(")
 
 
 # ---- expressions ----------------------------------------------------------------------------------
-_TOKEN = re.compile(r"""\s*(?:
+_TOKEN = re.compile(
+    r"""\s*(?:
     (?P<str>'(?:[^']|'')*')
   | (?P<num>-?\d+(?:\.\d+)?)
   | (?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\)|,)
   | (?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_*][A-Za-z0-9_-]*|\[[^\]]+\])*)
-)""", re.X)
+)""",
+    re.X,
+)
 
 
 class ExpressionError(ValueError):
@@ -196,7 +200,7 @@ class StepResult:
     name: str
     id: str | None
     ran: bool
-    outcome: str          # success | failure | skipped
+    outcome: str  # success | failure | skipped
     conclusion: str
     returncode: int | None = None
     stdout: str = ""
@@ -208,7 +212,7 @@ class StepResult:
 @dataclass
 class JobResult:
     steps: list[StepResult]
-    status: str           # success | failure
+    status: str  # success | failure
     summary: str
 
     def step(self, name_or_id: str) -> StepResult:
@@ -233,7 +237,7 @@ def _read_outputs(path: Path) -> dict[str, str]:
         if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
             name, delim = line.split("<<", 1)
             j = lines.index(delim, i + 1)
-            out[name] = "\n".join(lines[i + 1:j])
+            out[name] = "\n".join(lines[i + 1 : j])
             i = j + 1
             continue
         if "=" in line:
@@ -250,6 +254,7 @@ UsesHandler = Callable[["StepContext"], int]
 @dataclass
 class StepContext:
     """What a `uses:` handler sees and may change (e.g. prepend to `path`)."""
+
     step: dict
     with_: dict
     env: dict
@@ -258,10 +263,20 @@ class StepContext:
 
 
 class WorkflowRunner:
-    def __init__(self, workflow: str | Path, workdir: str | Path, *, event: str = "workflow_dispatch",
-                 inputs: dict | None = None, secrets: dict | None = None, vars: dict | None = None,
-                 github: dict | None = None, uses: dict[str, UsesHandler] | None = None,
-                 base_env: dict | None = None, step_timeout_s: float = 300):
+    def __init__(
+        self,
+        workflow: str | Path,
+        workdir: str | Path,
+        *,
+        event: str = "workflow_dispatch",
+        inputs: dict | None = None,
+        secrets: dict | None = None,
+        vars: dict | None = None,
+        github: dict | None = None,
+        uses: dict[str, UsesHandler] | None = None,
+        base_env: dict | None = None,
+        step_timeout_s: float = 300,
+    ):
         self.path = Path(workflow)
         self.doc = yaml.safe_load(self.path.read_text(encoding="utf-8"))
         self.workdir = Path(workdir)
@@ -269,9 +284,17 @@ class WorkflowRunner:
         self.inputs = self._inputs(inputs or {}) if event == "workflow_dispatch" else {}
         self.secrets = dict(secrets or {})
         self.vars = dict(vars or {})
-        self.github = {"event_name": event, "ref_name": "main", "ref": "refs/heads/main",
-                       "repository": "acme/trading", "server_url": "https://github.com",
-                       "api_url": "https://api.github.com", "run_id": "4242", "token": "", **(github or {})}
+        self.github = {
+            "event_name": event,
+            "ref_name": "main",
+            "ref": "refs/heads/main",
+            "repository": "acme/trading",
+            "server_url": "https://github.com",
+            "api_url": "https://api.github.com",
+            "run_id": "4242",
+            "token": "",
+            **(github or {}),
+        }
         self.uses = dict(uses or {})
         self.base_env = dict(base_env or {})
         self.step_timeout_s = step_timeout_s
@@ -295,20 +318,30 @@ class WorkflowRunner:
         job = self.doc["jobs"][job_id]
         results: list[StepResult] = []
         steps_ctx: dict[str, dict] = {}
-        extra_env: dict[str, str] = {}           # from $GITHUB_ENV
-        path: list[str] = []                     # from $GITHUB_PATH and uses handlers (prepended)
+        extra_env: dict[str, str] = {}  # from $GITHUB_ENV
+        path: list[str] = []  # from $GITHUB_PATH and uses handlers (prepended)
         summary: list[str] = []
         failed = False
-        status = {"success": lambda: not failed, "failure": lambda: failed,
-                  "always": lambda: True, "cancelled": lambda: False}
+        status = {
+            "success": lambda: not failed,
+            "failure": lambda: failed,
+            "always": lambda: True,
+            "cancelled": lambda: False,
+        }
 
         with tempfile.TemporaryDirectory(prefix="runner-") as tmp_name:
             tmp = Path(tmp_name)
             for n, step in enumerate(job["steps"]):
                 name = step.get("name") or step.get("id") or step.get("uses") or f"step {n}"
                 sid = step.get("id")
-                contexts = {"secrets": self.secrets, "vars": self.vars, "github": self.github,
-                            "inputs": self.inputs, "steps": steps_ctx, "env": {}}
+                contexts = {
+                    "secrets": self.secrets,
+                    "vars": self.vars,
+                    "github": self.github,
+                    "inputs": self.inputs,
+                    "steps": steps_ctx,
+                    "env": {},
+                }
                 cond = str(step.get("if", "success()")).strip()
                 m = re.fullmatch(r"\$\{\{(.*)\}\}", cond, re.S)
                 cond = m.group(1).strip() if m else cond
@@ -353,8 +386,12 @@ class WorkflowRunner:
 
     def _env(self, job: dict, step: dict, contexts: dict, extra_env: dict, tmp: Path, n: int) -> dict:
         files = {}
-        for var, stem in (("GITHUB_OUTPUT", "output"), ("GITHUB_ENV", "env"), ("GITHUB_PATH", "path"),
-                          ("GITHUB_STEP_SUMMARY", "summary")):
+        for var, stem in (
+            ("GITHUB_OUTPUT", "output"),
+            ("GITHUB_ENV", "env"),
+            ("GITHUB_PATH", "path"),
+            ("GITHUB_STEP_SUMMARY", "summary"),
+        ):
             files[var] = str(tmp / f"{stem}_{n}")
             Path(files[var]).touch()
         g = self.github
@@ -362,12 +399,22 @@ class WorkflowRunner:
             "PATH": self.base_env.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": self.base_env.get("HOME", str(tmp)),
             "LANG": "C.UTF-8",
-            "CI": "true", "GITHUB_ACTIONS": "true", "RUNNER_OS": "Linux", "RUNNER_TEMP": str(tmp),
-            "GITHUB_WORKSPACE": str(self.workdir), "GITHUB_EVENT_NAME": self.event,
-            "GITHUB_REPOSITORY": g["repository"], "GITHUB_REPOSITORY_OWNER": g["repository"].split("/")[0],
-            "GITHUB_REF": g["ref"], "GITHUB_REF_NAME": g["ref_name"], "GITHUB_REF_TYPE": "branch",
-            "GITHUB_SERVER_URL": g["server_url"], "GITHUB_API_URL": g["api_url"], "GITHUB_RUN_ID": str(g["run_id"]),
-            "GITHUB_RUN_ATTEMPT": "1", "GITHUB_WORKFLOW": str(self.doc.get("name", self.path.stem)),
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "RUNNER_OS": "Linux",
+            "RUNNER_TEMP": str(tmp),
+            "GITHUB_WORKSPACE": str(self.workdir),
+            "GITHUB_EVENT_NAME": self.event,
+            "GITHUB_REPOSITORY": g["repository"],
+            "GITHUB_REPOSITORY_OWNER": g["repository"].split("/")[0],
+            "GITHUB_REF": g["ref"],
+            "GITHUB_REF_NAME": g["ref_name"],
+            "GITHUB_REF_TYPE": "branch",
+            "GITHUB_SERVER_URL": g["server_url"],
+            "GITHUB_API_URL": g["api_url"],
+            "GITHUB_RUN_ID": str(g["run_id"]),
+            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_WORKFLOW": str(self.doc.get("name", self.path.stem)),
             **files,
         }
         env.update({k: v for k, v in self.base_env.items() if k not in ("PATH",)})
@@ -392,8 +439,9 @@ class WorkflowRunner:
         with tempfile.NamedTemporaryFile("w", suffix=".sh", dir=env["RUNNER_TEMP"], delete=False) as f:
             f.write(script)
         cwd = self.workdir / step.get("working-directory", ".")
-        proc = subprocess.run([*argv, f.name], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=self.step_timeout_s)
+        proc = subprocess.run(
+            [*argv, f.name], cwd=cwd, env=env, capture_output=True, text=True, timeout=self.step_timeout_s
+        )
         return proc.returncode, proc.stdout, proc.stderr
 
     def _uses(self, step: dict, env: dict, contexts: dict, path: list[str]) -> int:

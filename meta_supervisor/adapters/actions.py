@@ -4,6 +4,7 @@ Outside Actions (no GITHUB_ACTIONS) groups print nothing, annotations print as p
 and outputs are skipped, so local runs stay readable. Annotation text is escaped as the runner
 requires (% \\r \\n; plus : and , in properties), so data can never inject a workflow command.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,14 +40,15 @@ class Actions:
             if self.enabled:
                 self._print("::endgroup::")
 
-    def annotate(self, level: str, message: str, file: str | None = None, line: int | None = None,
-                 title: str | None = None) -> None:
+    def annotate(
+        self, level: str, message: str, file: str | None = None, line: int | None = None, title: str | None = None
+    ) -> None:
         """level: notice | warning | error."""
         if not self.enabled:
             where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
             self._print(f"{level}: {where}{message}")
             return
-        props = [f"{k}={_escape_prop(v)}" for k, v in (("file", file), ("line", line), ("title", title)) if v]
+        props = [f"{k}={_escape_prop(str(v))}" for k, v in (("file", file), ("line", line), ("title", title)) if v]
         head = f"::{level} {','.join(props)}" if props else f"::{level}"
         self._print(f"{head}::{_escape_data(message)}")
 

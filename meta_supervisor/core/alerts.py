@@ -15,6 +15,7 @@ not escalate the agent's other alerts. Notification: an alert is due when it was
 since it became new/escalated (`last_notified` is None; escalation resets it) or when its
 `last_notified` is at least `renotify_hours` old. The caller sends the mail, then `mark_notified`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,17 +40,16 @@ class AlertSettings:
 
 @dataclass
 class AlertUpdate:
-    doc: dict                # the new state/divergence_alerts.json
+    doc: dict  # the new state/divergence_alerts.json
     transitions: list[dict]  # this run's {"key", "from", "to", "at"} changes
-    to_notify: list[dict]    # alerts to e-mail now
+    to_notify: list[dict]  # alerts to e-mail now
 
 
 def _detection_part(alert: dict) -> dict:
     return {k: v for k, v in alert.items() if k not in _LIFECYCLE}
 
 
-def update_alerts(previous: dict | None, detections: list[dict], now: str,
-                  settings: AlertSettings) -> AlertUpdate:
+def update_alerts(previous: dict | None, detections: list[dict], now: str, settings: AlertSettings) -> AlertUpdate:
     """Merge this run's detections (the conditions firing now) into the previous alert document.
 
     `now` (ISO 8601 UTC) stamps transitions, first_seen and, only if the doc changed,
@@ -77,9 +77,12 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str,
             alert = dict(before)
         else:
             rose = before.get("severity") != "high" and det.get("severity") == "high"
-            alert = {**det, "status": "escalated" if rose else "ongoing",
-                     "first_seen": before.get("first_seen", now),
-                     "last_notified": None if rose else before.get("last_notified")}
+            alert = {
+                **det,
+                "status": "escalated" if rose else "ongoing",
+                "first_seen": before.get("first_seen", now),
+                "last_notified": None if rose else before.get("last_notified"),
+            }
         alert["last_seen"] = det.get("last_row_ts")
         alert["action"] = ACTION
         old_status = None if before is None else before.get("status")
@@ -90,12 +93,15 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str,
         transitions.append({"key": key, "from": old[key].get("status"), "to": "cleared", "at": now})
 
     history = list(previous.get("history", [])) + transitions
-    history = history[-settings.history_limit:] if settings.history_limit else []
+    history = history[-settings.history_limit :] if settings.history_limit else []
     doc = {"generated_at": previous.get("generated_at"), "alerts": alerts, "history": history}
     if doc["alerts"] != previous.get("alerts") or doc["history"] != previous.get("history"):
         doc["generated_at"] = now
-    to_notify = [dict(a) for a in alerts if a["last_notified"] is None
-                 or hours_between(a["last_notified"], now) >= settings.renotify_hours]
+    to_notify = [
+        dict(a)
+        for a in alerts
+        if a["last_notified"] is None or hours_between(a["last_notified"], now) >= settings.renotify_hours
+    ]
     return AlertUpdate(doc=doc, transitions=transitions, to_notify=to_notify)
 
 
@@ -105,5 +111,9 @@ def mark_notified(doc: dict, keys: list[str], now: str) -> dict:
     wanted = set(keys)
     alerts = [dict(a, last_notified=now) if a["key"] in wanted else dict(a) for a in doc.get("alerts", [])]
     changed = alerts != doc.get("alerts", [])
-    return {**doc, "alerts": alerts, "history": list(doc.get("history", [])),
-            "generated_at": now if changed else doc.get("generated_at")}
+    return {
+        **doc,
+        "alerts": alerts,
+        "history": list(doc.get("history", [])),
+        "generated_at": now if changed else doc.get("generated_at"),
+    }

@@ -4,6 +4,7 @@ Pure: takes the already-parsed mapping. Each section is a frozen dataclass owned
 uses it; this file only composes them and checks types, so a typo (`widow_rows: 10`) or a wrong type
 is a `ConfigError` naming the key instead of a silent default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,7 +62,7 @@ class EvaluateSettings:
     cvar_alpha: float = 0.95
     cvar_min_rows: int = 100
     # Overrides the regime of the most recent alpha event.
-    current_regime: typing.Optional[str] = None
+    current_regime: str | None = None
     # A proposal a reviewer closed without merging is not re-opened for this long (0: always re-open).
     reopen_declined_after_hours: float = 168.0
 
@@ -97,10 +98,10 @@ def settings_from_mapping(data) -> Settings:
 
     >>> settings_from_mapping({"evaluate": {"cvar_min_rows": 50}}).evaluate.cvar_min_rows
     50
-    >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})
+    >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    meta_supervisor.core.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, cvar_alpha, cvar_min_rows, horizon, reopen_declined_after_hours, window_rows)
+    meta_supervisor.core.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, ...)
     """
     return _build(Settings, {} if data is None else data, ())
 
@@ -151,8 +152,12 @@ def _scalar(kind, value, keypath):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
-                and abs(value) != float("inf"):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value == value
+            and abs(value) != float("inf")
+        ):
             return float(value)
     elif kind is str:
         if isinstance(value, str) and value:

@@ -5,6 +5,7 @@ and that cell's CVaR95 of the adverse error exceeds the regime's `max_cvar_error
 A regime without a limit is not enforced; a cell below the minimum size never breaches (its
 tail estimate rests on too few losses to switch a strategy off).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,7 @@ def parse_kill_list(data) -> dict[str, StrategyPolicy]:
             if set(spec) - {"max_cvar_error_bps"}:
                 raise ConfigError(where + (sorted(set(spec) - {"max_cvar_error_bps"})[0],), "unknown key")
             value = spec["max_cvar_error_bps"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(where + ("max_cvar_error_bps",), f"expected a positive number, got {value!r}")
             limits[str(regime)] = float(value)
         out[name] = StrategyPolicy(name, status, limits)
@@ -85,7 +85,7 @@ def parse_agents(data) -> dict[str, str]:
 class Verdict:
     strategy: str
     regime: str
-    outcome: str    # breach | within_limit | insufficient_data | no_data | no_limit | disabled
+    outcome: str  # breach | within_limit | insufficient_data | no_data | no_limit | disabled
     cell: dict | None
     limit: float | None
 

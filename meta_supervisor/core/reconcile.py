@@ -8,6 +8,7 @@ For an event at `ts` and a horizon `h` (hours):
     pnl_error_bps    = realized - expected;  abs_error_bps = |pnl_error_bps|
 Ticks with equal timestamps keep their input order, so "last" is the later line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ import numpy as np
 
 from meta_supervisor.core.records import Event, Row
 from meta_supervisor.core.timeutil import HOUR, format_ts
-
 
 
 class PriceBook:
@@ -31,7 +31,7 @@ class PriceBook:
         self._series = series
 
     @classmethod
-    def from_ticks(cls, ticks) -> "PriceBook":
+    def from_ticks(cls, ticks) -> PriceBook:
         by_symbol: dict[str, tuple[list, list]] = {}
         for symbol, ts, price in ticks:
             times, prices = by_symbol.setdefault(symbol, ([], []))
@@ -40,7 +40,7 @@ class PriceBook:
         return cls.from_lists(by_symbol)
 
     @classmethod
-    def from_lists(cls, by_symbol: dict[str, tuple[list, list]]) -> "PriceBook":
+    def from_lists(cls, by_symbol: dict[str, tuple[list, list]]) -> PriceBook:
         series = {}
         for symbol, (times, prices) in by_symbol.items():
             t = np.asarray(times, dtype=np.int64)
@@ -52,9 +52,10 @@ class PriceBook:
         return self._series.keys()
 
     def last_at_or_before(self, symbol: str, ts: int) -> float | None:
-        times, prices = self._series.get(symbol, (None, None))
-        if times is None:
+        series = self._series.get(symbol)
+        if series is None:
             return None
+        times, prices = series
         i = int(np.searchsorted(times, ts, side="right")) - 1
         return float(prices[i]) if i >= 0 else None
 
@@ -70,6 +71,7 @@ class PriceBook:
 @dataclass
 class Pending:
     """An accepted event with the horizons still waiting to mature."""
+
     event: Event
     strategy_class: str
     horizons_left: list[int]
@@ -94,8 +96,7 @@ def realized_pnl_bps(sign: int, entry: float, exit_: float) -> float:
     return sign * (exit_ / entry - 1.0) * 1e4
 
 
-def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: str,
-              stale_after_s: int | None = None):
+def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: str, stale_after_s: int | None = None):
     """Mature what can be matured.
 
     `predict(event, horizon) -> Prediction` supplies the model's expectation (FALLBACK without one).
@@ -107,8 +108,9 @@ def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: s
     latest = book.latest_ts()
 
     def stale(e: Event, horizons) -> bool:
-        return latest is not None and stale_after_s is not None and \
-            latest - (e.ts + max(horizons) * HOUR) > stale_after_s
+        return (
+            latest is not None and stale_after_s is not None and latest - (e.ts + max(horizons) * HOUR) > stale_after_s
+        )
 
     for item in pending:
         e = item.event
@@ -128,6 +130,11 @@ def reconcile(pending: list[Pending], book: PriceBook, predict, reconciled_at: s
                 left.append(h)
                 continue
             exit_ = book.last_at_or_before(e.symbol, due)
+            if exit_ is None:
+                # Every tick of the symbol is after ts + h (the entry came with the event): the
+                # exit is unknown. It waits like an immature pair and is dropped once stale.
+                left.append(h)
+                continue
             rows.append(make_row(item, h, entry, exit_, predict(e, h), reconciled_at))
         if not left:
             continue
@@ -145,15 +152,25 @@ def make_row(item: Pending, h: int, entry: float, exit_: float, pred: Prediction
     realized = realized_pnl_bps(e.sign, entry, exit_)
     error = realized - pred.expected_pnl_bps
     return Row(
-        event_id=e.event_id, ts=format_ts(e.ts), agent=e.agent,
-        strategy_class=item.strategy_class, symbol=e.symbol, side=e.side,
-        regime=e.regime, horizon_hours=h, score_final=e.score_final,
-        confidence=e.confidence, entry_price=entry, exit_price=exit_,
+        event_id=e.event_id,
+        ts=format_ts(e.ts),
+        agent=e.agent,
+        strategy_class=item.strategy_class,
+        symbol=e.symbol,
+        side=e.side,
+        regime=e.regime,
+        horizon_hours=h,
+        score_final=e.score_final,
+        confidence=e.confidence,
+        entry_price=entry,
+        exit_price=exit_,
         realized_pnl_bps=round(realized, 4),
         expected_pnl_bps=round(pred.expected_pnl_bps, 4),
         expected_sigma_bps=None if pred.expected_sigma_bps is None else round(pred.expected_sigma_bps, 4),
-        pnl_error_bps=round(error, 4), abs_error_bps=round(abs(error), 4),
-        sim_version=pred.sim_version, reconciled_at=reconciled_at,
+        pnl_error_bps=round(error, 4),
+        abs_error_bps=round(abs(error), 4),
+        sim_version=pred.sim_version,
+        reconciled_at=reconciled_at,
     )
 
 

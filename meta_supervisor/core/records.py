@@ -10,6 +10,7 @@ An input line is accepted only if every required field is present with the right
 seed's `_f()` turned bad values into 0.0 and biased the model, so here nothing is ever coerced:
 a bad line is rejected with a reason and the caller reports it (file, line, why).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,9 +42,17 @@ class Event:
     price: float | None
 
     def to_dict(self) -> dict:
-        return {"event_id": self.event_id, "ts": self.ts_text, "agent": self.agent,
-                "symbol": self.symbol, "side": self.side, "score_final": self.score_final,
-                "confidence": self.confidence, "regime": self.regime, "price": self.price}
+        return {
+            "event_id": self.event_id,
+            "ts": self.ts_text,
+            "agent": self.agent,
+            "symbol": self.symbol,
+            "side": self.side,
+            "score_final": self.score_final,
+            "confidence": self.confidence,
+            "regime": self.regime,
+            "price": self.price,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +71,13 @@ def _string(obj: dict, key: str) -> str:
     return value
 
 
-def _number(obj: dict, key: str, *, positive: bool = False, required: bool = True) -> float | None:
+def _number(obj: dict, key: str, *, positive: bool = False) -> float:
+    value = _optional_number(obj, key, positive=positive, required=True)
+    assert value is not None  # required: a missing field raised
+    return value
+
+
+def _optional_number(obj: dict, key: str, *, positive: bool = False, required: bool = False) -> float | None:
     if key not in obj or (obj[key] is None and not required):
         if required:
             raise Rejected(f"missing field '{key}'")
@@ -113,10 +128,17 @@ def event_from_json(obj) -> Event:
         raise Rejected(f"field 'side' must be long/short, buy/sell or 1/-1, got {raw_side!r}")
     sign = SIDES[key]
     return Event(
-        event_id=event_id, ts=ts, ts_text=obj["ts"], agent=agent, symbol=symbol,
-        side="long" if sign > 0 else "short", sign=sign,
-        score_final=_number(obj, "score_final"), confidence=_number(obj, "confidence"),
-        regime=_string(obj, "regime"), price=_number(obj, "price", positive=True, required=False),
+        event_id=event_id,
+        ts=ts,
+        ts_text=obj["ts"],
+        agent=agent,
+        symbol=symbol,
+        side="long" if sign > 0 else "short",
+        sign=sign,
+        score_final=_number(obj, "score_final"),
+        confidence=_number(obj, "confidence"),
+        regime=_string(obj, "regime"),
+        price=_optional_number(obj, "price", positive=True),
     )
 
 
@@ -130,8 +152,7 @@ def tick_from_json(obj) -> Tick:
     """
     if not isinstance(obj, dict):
         raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
-    return Tick(ts=_timestamp(obj), symbol=_string(obj, "symbol"),
-                price=_number(obj, "price", positive=True))
+    return Tick(ts=_timestamp(obj), symbol=_string(obj, "symbol"), price=_number(obj, "price", positive=True))
 
 
 class Row(msgspec.Struct, frozen=True, gc=False):
@@ -139,11 +160,11 @@ class Row(msgspec.Struct, frozen=True, gc=False):
     each means). Only `expected_sigma_bps` may be None (no model: `sim_version` "fallback_zero")."""
 
     event_id: str
-    ts: str                 # the signal's time, ISO 8601 UTC "Z" (sorts as time)
+    ts: str  # the signal's time, ISO 8601 UTC "Z" (sorts as time)
     agent: str
     strategy_class: str
     symbol: str
-    side: str               # "long" | "short"
+    side: str  # "long" | "short"
     regime: str
     horizon_hours: int
     score_final: float
@@ -153,9 +174,9 @@ class Row(msgspec.Struct, frozen=True, gc=False):
     realized_pnl_bps: float
     expected_pnl_bps: float
     expected_sigma_bps: float | None
-    pnl_error_bps: float    # realized - expected
+    pnl_error_bps: float  # realized - expected
     abs_error_bps: float
-    sim_version: str        # "ridge_h24@<hash>" or "fallback_zero"
+    sim_version: str  # "ridge_h24@<hash>" or "fallback_zero"
     reconciled_at: str
 
 

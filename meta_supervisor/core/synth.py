@@ -8,6 +8,7 @@ real signal's would. Faults are planted on purpose:
 - `arb` does the same in RANGE only (a breach outside the current regime),
 - agent `mom-3` breaks after `diverge_from` (its sides turn to noise): a divergence alert.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +17,11 @@ import numpy as np
 
 from meta_supervisor.core.timeutil import HOUR, format_ts
 
-STRATEGIES = {"macro": ["macro-1", "macro-2", "macro-3"],
-              "arb": ["arb-1", "arb-2", "arb-3"],
-              "momentum": ["mom-1", "mom-2", "mom-3"]}
+STRATEGIES = {
+    "macro": ["macro-1", "macro-2", "macro-3"],
+    "arb": ["arb-1", "arb-2", "arb-3"],
+    "momentum": ["mom-1", "mom-2", "mom-3"],
+}
 SYMBOLS = ["BTC", "ETH", "SOL", "EURUSD", "SPX", "GOLD"]
 
 
@@ -38,9 +41,16 @@ def regime_at(regimes, ts: int) -> str:
     return current
 
 
-def make_world(start: int, days: int, seed: int = 7, tick_minutes: int = 15,
-               signal_every_hours: float = 2.0, vol_24h_bps: float = 35.0,
-               diverge_from: int | None = None, last_regime: str = "TREND") -> World:
+def make_world(
+    start: int,
+    days: int,
+    seed: int = 7,
+    tick_minutes: int = 15,
+    signal_every_hours: float = 2.0,
+    vol_24h_bps: float = 35.0,
+    diverge_from: int | None = None,
+    last_regime: str = "TREND",
+) -> World:
     rng = np.random.default_rng(seed)
     step = tick_minutes * 60
     n = days * 24 * 3600 // step + 1
@@ -56,8 +66,11 @@ def make_world(start: int, days: int, seed: int = 7, tick_minutes: int = 15,
     offset = (len(bounds) - 1) % 2 if last_regime == "TREND" else len(bounds) % 2
     regimes = [(b, names[(i + offset) % 2]) for i, b in enumerate(bounds)]
 
-    prices = [{"ts": format_ts(tt), "symbol": s, "price": round(float(p[i]), 6)}
-              for i, tt in enumerate(times) for s, p in paths.items()]
+    prices = [
+        {"ts": format_ts(int(tt)), "symbol": s, "price": round(float(p[i]), 6)}
+        for i, tt in enumerate(times)
+        for s, p in paths.items()
+    ]
     events, k = [], 0
     horizon = 24 * 3600 // step
     for strategy, agents in STRATEGIES.items():
@@ -68,20 +81,30 @@ def make_world(start: int, days: int, seed: int = 7, tick_minutes: int = 15,
                 sym = SYMBOLS[int(rng.integers(len(SYMBOLS)))]
                 p = paths[sym]
                 j = min(i + horizon, n - 1)
-                r = (p[j] / p[i] - 1) * 1e4          # the next day's move, in bps
+                r = (p[j] / p[i] - 1) * 1e4  # the next day's move, in bps
                 view = r + rng.normal(0, 1.2 * vol_24h_bps)
                 regime = regime_at(regimes, t_sig)
                 side = 1 if view > 0 else -1
                 big = abs(r) > 0.9 * vol_24h_bps
-                if big and ((strategy == "macro" and regime == "TREND") or
-                            (strategy == "arb" and regime == "RANGE")) and rng.random() < 0.55:
-                    side = -side if r * side > 0 else side   # caught on the wrong side of the move
+                if (
+                    big
+                    and ((strategy == "macro" and regime == "TREND") or (strategy == "arb" and regime == "RANGE"))
+                    and rng.random() < 0.55
+                ):
+                    side = -side if r * side > 0 else side  # caught on the wrong side of the move
                 if agent == "mom-3" and diverge_from is not None and t_sig >= diverge_from and rng.random() < 0.7:
-                    side = -1 if r > 0 else 1     # its edge has turned into an anti-edge
+                    side = -1 if r > 0 else 1  # its edge has turned into an anti-edge
                 score = float(np.clip(abs(view) / (2.5 * vol_24h_bps), 0.02, 1.0))
-                ev = {"event_id": f"ev-{k:06d}", "ts": format_ts(t_sig), "agent": agent, "symbol": sym,
-                      "side": "long" if side > 0 else "short", "score_final": round(score, 4),
-                      "confidence": round(float(rng.uniform(0.3, 0.95)), 3), "regime": regime}
+                ev = {
+                    "event_id": f"ev-{k:06d}",
+                    "ts": format_ts(t_sig),
+                    "agent": agent,
+                    "symbol": sym,
+                    "side": "long" if side > 0 else "short",
+                    "score_final": round(score, 4),
+                    "confidence": round(float(rng.uniform(0.3, 0.95)), 3),
+                    "regime": regime,
+                }
                 if rng.random() < 0.3:
                     ev["price"] = round(float(p[i]), 6)
                 events.append(ev)

@@ -3,9 +3,10 @@
 Integer seconds keep joins exact (no float rounding at `ts + h`), sort fast in numpy, and
 round-trip to the `...Z` text the contracts use.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 HOUR = 3600
 
@@ -39,7 +40,7 @@ def format_ts(seconds: int | float) -> str:
     >>> format_ts(1795514400)
     '2026-11-24T10:00:00Z'
     """
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def month_of(seconds: int) -> str:
@@ -48,12 +49,12 @@ def month_of(seconds: int) -> str:
     >>> month_of(1795514400)
     '2026-11'
     """
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m")
+    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m")
 
 
 def day_of(seconds: int) -> str:
     """`YYYY-MM-DD` of a timestamp (daily input partitions are named by it)."""
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%d")
 
 
 def hours_between(earlier: str, later: str) -> float:
@@ -67,8 +68,8 @@ def hours_between(earlier: str, later: str) -> float:
 
 def to_datetime(text: str) -> datetime:
     """The aware UTC datetime of an ISO 8601 timestamp (for libraries that want one)."""
-    return datetime.fromtimestamp(parse_ts(text), tz=timezone.utc)
+    return datetime.fromtimestamp(parse_ts(text), tz=UTC)
 
 
 def now_ts() -> str:
-    return format_ts(datetime.now(timezone.utc).timestamp())
+    return format_ts(datetime.now(UTC).timestamp())

@@ -5,6 +5,7 @@
   `{partition: byte offset}` of the history already fed to them;
 - `state/divergence_alerts.json`: the alert lifecycle document (core/alerts.py).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -14,13 +14,13 @@ Rows are decoded typed, in one call per block of lines (msgspec): about twice as
 decoding the same bytes line by line into dicts, which made parsing the largest part of a cycle
 (docs/performance.md). A row that does not match the schema stops the run with its file and line.
 """
+
 from __future__ import annotations
 
 import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 
@@ -31,7 +31,6 @@ from meta_supervisor.core.reconcile import partition_of
 from meta_supervisor.core.records import Row
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.reconcile_state import Commit
-
 
 RECONCILED_DIR = "state/reconciled"
 
@@ -58,8 +57,9 @@ class Partitions:
     is trusted (a backfill may reconcile old data at any time)."""
 
     def __init__(self, root: Path, commit: Commit | None):
-        committed, checkpoints, max_ts = (None, None, None) if commit is None else \
-            (commit.partitions, commit.checkpoints, commit.max_ts)
+        committed, checkpoints, max_ts = (
+            (None, None, None) if commit is None else (commit.partitions, commit.checkpoints, commit.max_ts)
+        )
         self.dir = Path(root) / RECONCILED_DIR
         files = {p.name: p.stat().st_size for p in self.dir.glob("*.jsonl")} if self.dir.is_dir() else {}
         if committed is None:
@@ -69,12 +69,15 @@ class Partitions:
         self.committed = {n: min(s, files.get(n, 0)) for n, s in committed.items() if n in files}
         # (offset, ts) tuples, not the decoded lists: the garbage collector stops tracking tuples
         # of plain values, so two years of checkpoints do not slow every collection of a run.
-        self.checkpoints = {n: kept for n, s in self.committed.items()
-                            if (kept := [(c[0], c[1]) for c in (checkpoints or {}).get(n, []) if c[0] <= s])}
+        self.checkpoints = {
+            n: kept
+            for n, s in self.committed.items()
+            if (kept := [(c[0], c[1]) for c in (checkpoints or {}).get(n, []) if c[0] <= s])
+        }
         self.max_ts = {n: t for n, t in (max_ts or {}).items() if n in self.committed}
 
     @classmethod
-    def open(cls, root: Path) -> "Partitions":
+    def open(cls, root: Path) -> Partitions:
         """The committed view as readers (train, evaluate) see it."""
         return cls(root, reconcile_state.read_commit(root))
 
@@ -101,9 +104,12 @@ class Partitions:
         if size == 0:
             yield memoryview(b"")
             return
-        with open(self.dir / name, "rb") as handle, \
-                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapping, \
-                memoryview(mapping) as whole, whole[:size] as view:
+        with (
+            open(self.dir / name, "rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapping,
+            memoryview(mapping) as whole,
+            whole[:size] as view,
+        ):
             yield view
 
     def recover(self) -> list[str]:
@@ -216,7 +222,7 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
     for name in parts.names_newest_first():
         with parts.mapped(name) as data:
             for start, end, before in _segments(parts, name):
-                block = {h: [] for h in need}
+                block: dict[int, list[Row]] = {h: [] for h in need}
                 for row in _decode(parts, name, start, data[start:end]):
                     bucket = block.get(row.horizon_hours)
                     if bucket is not None:
@@ -236,7 +242,7 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
         # the sort runs through in one pass instead of merging hundreds of runs.
         rows = [row for block in reversed(blocks) for row in block[h]]
         _sort(rows)
-        out[h] = rows[-need[h]:] if need[h] else []
+        out[h] = rows[-need[h] :] if need[h] else []
     return out
 
 

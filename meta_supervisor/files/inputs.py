@@ -4,6 +4,7 @@ Events are read once: a cursor per file (byte offset and line number) means a ru
 what was appended since the last one. Prices are re-read each run but only from the daily
 partitions that can hold the entry and exit ticks of the events still pending.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,12 @@ from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.records import Rejected, event_from_json, tick_from_json
 from meta_supervisor.core.timeutil import day_of
 
-
 _DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 
 
 @dataclass(frozen=True)
 class Line:
-    file: str   # display path
+    file: str  # display path
     number: int  # 1-based
     raw: bytes
 
@@ -84,16 +84,16 @@ class Rejection:
 
 @dataclass
 class Batch:
-    records: list = field(default_factory=list)       # (Line, record)
-    rejected: list = field(default_factory=list)      # Rejection
-    files_read: list = field(default_factory=list)    # display paths
+    records: list = field(default_factory=list)  # (Line, record)
+    rejected: list = field(default_factory=list)  # Rejection
+    files_read: list = field(default_factory=list)  # display paths
 
 
 def _parse(line, validate, batch: Batch) -> None:
     try:
         obj = msgspec.json.decode(line.raw)
     except msgspec.DecodeError as err:
-        why = str(err).split(" - at ")[0]   # msgspec's "- at `$[...]`" adds nothing on one line
+        why = str(err).split(" - at ")[0]  # msgspec's "- at `$[...]`" adds nothing on one line
         if b"NaN" in line.raw or b"Infinity" in line.raw:
             why = "NaN and Infinity are not JSON numbers"
         batch.rejected.append(Rejection(line.file, line.number, f"not valid JSON ({why})"))
@@ -121,8 +121,10 @@ def read_events(root: Path, rel: str, cursor: dict) -> tuple[Batch, dict]:
         pos = cursor.get(name, {"offset": 0, "line": 1})
         size = path.stat().st_size
         if size < pos["offset"]:
-            raise UserError(f"{name}: file shrank to {size} bytes but {pos['offset']} were already "
-                            "read; inputs must be append-only (see README, 'Inputs')")
+            raise UserError(
+                f"{name}: file shrank to {size} bytes but {pos['offset']} were already "
+                "read; inputs must be append-only (see README, 'Inputs')"
+            )
         if size == pos["offset"]:
             continue
         lines, offset, number = read_lines(path, name, pos["offset"], pos["line"])

@@ -3,6 +3,7 @@
 `dumps` sorts keys and indents, so unchanged state is byte-identical and git shows real diffs;
 `write_atomic` never leaves a torn file (temp file in the same folder, fsync, rename).
 """
+
 from __future__ import annotations
 
 import os

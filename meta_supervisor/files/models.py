@@ -4,6 +4,7 @@ This module alone knows the layout: `ridge_h{H}.json` is the current model of ho
 reconcile predicts with), `challengers/ridge_h{H}.json` the last trained candidate, and
 `train_report.json` what the last train decided and why.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,8 +38,10 @@ def current(root: Path, horizons, warn: Callable[[str], None] | None = None) -> 
         if sim_model.usable(card):
             out[h] = card
         elif warn is not None:
-            warn(f"{card_path(h)}: not a usable model card (ok, weights, features, "
-                 f"rmse_bps, model_hash); horizon {h} uses fallback_zero")
+            warn(
+                f"{card_path(h)}: not a usable model card (ok, weights, features, "
+                f"rmse_bps, model_hash); horizon {h} uses fallback_zero"
+            )
     return out
 
 

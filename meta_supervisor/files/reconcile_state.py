@@ -8,6 +8,7 @@ point of a run, docs/architecture.md "State files"):
 - `events_cursor`: per input file, the byte offset and line number read so far;
 - `pending`: accepted events with the horizons that have not matured yet.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,14 +25,15 @@ VERSION = 1
 @dataclass(frozen=True)
 class Commit:
     """The part readers need: which bytes of the history are committed."""
+
     partitions: dict[str, int]
-    checkpoints: dict | None = None
-    max_ts: dict | None = None
+    checkpoints: dict = field(default_factory=dict)
+    max_ts: dict = field(default_factory=dict)
 
 
 @dataclass
 class ReconcileState:
-    commit: Commit | None                    # None: no commit record yet (first run, or lost)
+    commit: Commit | None  # None: no commit record yet (first run, or lost)
     events_cursor: dict = field(default_factory=dict)
     pending: list[Pending] = field(default_factory=list)
 
@@ -44,17 +46,19 @@ def read_commit(root: Path) -> Commit | None:
     doc = _read(root)
     if doc is None:
         return None
-    return Commit(doc.get("partitions", {}), doc.get("checkpoints"), doc.get("max_ts"))
+    return Commit(doc.get("partitions", {}), doc.get("checkpoints") or {}, doc.get("max_ts") or {})
 
 
 def load(root: Path) -> ReconcileState:
     doc = _read(root)
     if doc is None:
         return ReconcileState(None)
-    pending = [Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
-               for d in doc.get("pending", [])]
-    commit = Commit(doc.get("partitions"), doc.get("checkpoints"), doc.get("max_ts")) \
-        if doc.get("partitions") is not None else None
+    pending = [
+        Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
+        for d in doc.get("pending", [])
+    ]
+    partitions = doc.get("partitions")
+    commit = None if partitions is None else Commit(partitions, doc.get("checkpoints") or {}, doc.get("max_ts") or {})
     return ReconcileState(commit, doc.get("events_cursor", {}), pending)
 
 
@@ -64,8 +68,17 @@ def exists(root: Path) -> bool:
 
 def save(root: Path, commit: Commit, events_cursor: dict, pending: list[Pending]) -> None:
     """Write the whole record in one atomic rename: after it, the run's rows are committed."""
-    write_json(Path(root) / PATH, {
-        "version": VERSION, "partitions": commit.partitions, "checkpoints": commit.checkpoints,
-        "max_ts": commit.max_ts, "events_cursor": events_cursor,
-        "pending": [{"event": p.event.to_dict(), "strategy_class": p.strategy_class,
-                     "horizons_left": p.horizons_left} for p in pending]})
+    write_json(
+        Path(root) / PATH,
+        {
+            "version": VERSION,
+            "partitions": commit.partitions,
+            "checkpoints": commit.checkpoints,
+            "max_ts": commit.max_ts,
+            "events_cursor": events_cursor,
+            "pending": [
+                {"event": p.event.to_dict(), "strategy_class": p.strategy_class, "horizons_left": p.horizons_left}
+                for p in pending
+            ],
+        },
+    )

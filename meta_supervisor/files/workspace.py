@@ -3,6 +3,7 @@
 Each policy file is parsed by `policy_yaml` (line numbers) and validated by the pure core; a
 problem becomes one line `file:line: key: reason`, before any job has side effects.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,8 +12,8 @@ from pathlib import Path
 from meta_supervisor.core import policy
 from meta_supervisor.core.config import Settings, settings_from_mapping
 from meta_supervisor.core.errors import ConfigError, UserError
-from meta_supervisor.files.policy_yaml.load import YamlDoc, load_yaml
 from meta_supervisor.files import models
+from meta_supervisor.files.policy_yaml.load import YamlDoc, load_yaml
 
 KILL_LIST = "policy/strategy_kill_list.yaml"
 AGENTS = "policy/agents.yaml"
@@ -38,7 +39,7 @@ class Workspace:
     settings: Settings = field(default_factory=Settings)
 
     @classmethod
-    def open(cls, root) -> "Workspace":
+    def open(cls, root) -> Workspace:
         root = Path(root).resolve()
         if not root.is_dir():
             raise UserError(f"--root {root}: not a folder")

@@ -1,24 +1,26 @@
 """The whole cycle on a synthetic world, in dry run: generate -> reconcile -> train ->
 new data arrives -> reconcile -> evaluate -> summary. Leaves its workspace in --root.
 """
+
 from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from meta_supervisor.core import synth
 from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.core import synth
 from meta_supervisor.core.errors import UserError
-from meta_supervisor.files.jsonio import compact
 from meta_supervisor.core.timeutil import HOUR, parse_ts
+from meta_supervisor.files.jsonio import compact
 from meta_supervisor.jobs import evaluate, reconcile, train
 
 MARKER = ".meta-supervisor-demo"
 START = parse_ts("2026-09-01T00:00:00Z")
 DAYS = 75
-SPLIT_DAY = 61       # the first reconcile + train see data up to here
-DIVERGE_DAY = 66     # mom-3 breaks here
+SPLIT_DAY = 61  # the first reconcile + train see data up to here
+DIVERGE_DAY = 66  # mom-3 breaks here
 
 KILL_LIST = """\
 # Strategy kill list: the live trading system reads this file from the default branch.
@@ -94,7 +96,7 @@ def _prepare(root: Path) -> None:
     (root / "policy/supervisor.yaml").write_text(SUPERVISOR)
 
 
-def _append_jsonl(path: Path, rows, extra: list[bytes] = ()) -> None:
+def _append_jsonl(path: Path, rows, extra: Sequence[bytes] = ()) -> None:
     with open(path, "ab") as handle:
         handle.write(b"".join(compact(r) + b"\n" for r in rows))
         handle.write(b"".join(line + b"\n" for line in extra))
@@ -109,8 +111,11 @@ def run(root, seed: int = 7) -> int:
     split = START + SPLIT_DAY * 24 * HOUR
     old_events = [e for e in world.events if parse_ts(e["ts"]) < split]
     old_prices = [p for p in world.prices if parse_ts(p["ts"]) < split]
-    print(f"demo: {len(world.events)} signals from {sum(map(len, synth.STRATEGIES.values()))} agents, "
-          f"{len(world.prices)} price ticks over {DAYS} days, in {root}\n", file=out)
+    print(
+        f"demo: {len(world.events)} signals from {sum(map(len, synth.STRATEGIES.values()))} agents, "
+        f"{len(world.prices)} price ticks over {DAYS} days, in {root}\n",
+        file=out,
+    )
 
     print(f"--- day {SPLIT_DAY}: reconcile, then train on what has matured", file=out)
     _append_jsonl(root / "data/alpha_events.jsonl", old_events, BAD_EVENT_LINES)
@@ -119,8 +124,8 @@ def run(root, seed: int = 7) -> int:
     train.run(root, actions=actions, now="2026-11-01T00:05:00Z")
 
     print(f"\n--- day {DAYS}: two more weeks arrive; reconcile with the model, then evaluate (dry run)", file=out)
-    _append_jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events):])
-    _append_jsonl(root / "data/prices.jsonl", world.prices[len(old_prices):])
+    _append_jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events) :])
+    _append_jsonl(root / "data/prices.jsonl", world.prices[len(old_prices) :])
     reconcile.run(root, actions=actions, now="2026-11-15T00:00:00Z")
     result = evaluate.run(root, dry_run=True, actions=actions, now="2026-11-15T00:10:00Z")
     _summary(root, result, out)
@@ -137,15 +142,21 @@ def _summary(root: Path, result, out) -> None:
         for regime, c in sorted(cells[strategy].items()):
             limit = "-" if c.get("limit_bps") is None else f"{c['limit_bps']:g}"
             flag = c["limit_bps"] is not None and c["cvar95_error_bps"] > c["limit_bps"]
-            note = verdict.get(strategy, "") if regime == result.regime else (
-                "over limit, but not the current regime" if flag else "")
+            note = (
+                verdict.get(strategy, "")
+                if regime == result.regime
+                else ("over limit, but not the current regime" if flag else "")
+            )
             print(f"{strategy:<10} {regime:<7} {c['n']:>5} {c['cvar95_error_bps']:>8.1f} {limit:>7}  {note}", file=out)
     print(f"\nbreaches -> proposals: {len(result.proposals)}", file=out)
     for strategy, where in result.proposals:
         print(f"  {strategy}: {where} (+ the edited kill list beside it)", file=out)
     print(f"\ndivergence alerts: {len(result.alerts)}", file=out)
     for a in result.alerts:
-        print(f"  [{a['severity']}] {a.get('agent') or a['strategy_class']}: {a['trigger']} - {a.get('detail', '')}", file=out)
+        print(
+            f"  [{a['severity']}] {a.get('agent') or a['strategy_class']}: {a['trigger']} - {a.get('detail', '')}",
+            file=out,
+        )
     mails = sorted((root / "outbox/mail").glob("*.eml")) if (root / "outbox/mail").exists() else []
     print(f"\nmail (dry run): {len(mails)} message(s) in outbox/mail/", file=out)
     print(f"state: {root / 'state'}", file=out)

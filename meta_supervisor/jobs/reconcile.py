@@ -3,6 +3,7 @@
 load state (recover a crashed run) -> read new events and the prices they need -> join ->
 append rows -> commit state (the commit point) -> report.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,13 +46,16 @@ def _predictor(models: dict):
         card = models.get(h)
         if card is None:
             return core.FALLBACK
-        x = [event.score_final if f == "score_final" else event.confidence if f == "confidence" else None
-             for f in card["features"]]
+        x = [
+            event.score_final if f == "score_final" else event.confidence if f == "confidence" else None
+            for f in card["features"]
+        ]
         if None in x:  # a feature the event does not carry: no honest prediction
             return core.FALLBACK
         w = card["weights"]
         expected = sum(xi * wi for xi, wi in zip(x, w)) + w[-1]
         return core.Prediction(expected, float(card["rmse_bps"]), sim_model.sim_version(card))
+
     return predict
 
 
@@ -83,14 +87,17 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
             since = min(p.event.ts for p in pending) - cfg.inputs.entry_lookback_hours * HOUR
             prices = read_prices(ws.root, cfg.inputs.prices, since)
             rejected.extend(prices.rejected)
-        print(f"reconcile: {len(events.records)} new events from {len(events.files_read)} file(s), "
-              f"{len(pending)} pending, prices from {len(prices.files_read) if prices else 0} file(s)",
-              file=actions.out)
+        print(
+            f"reconcile: {len(events.records)} new events from {len(events.files_read)} file(s), "
+            f"{len(pending)} pending, prices from {len(prices.files_read) if prices else 0} file(s)",
+            file=actions.out,
+        )
 
     with actions.group("join"):
         book = core.PriceBook.from_ticks((t.symbol, t.ts, t.price) for _, t in (prices.records if prices else []))
-        rows, still, dropped = core.reconcile(pending, book, _predictor(models), now,
-                                              stale_after_s=cfg.inputs.stale_after_hours * HOUR)
+        rows, still, dropped = core.reconcile(
+            pending, book, _predictor(models), now, stale_after_s=cfg.inputs.stale_after_hours * HOUR
+        )
 
     with actions.group("write"):
         if not reconcile_state.exists(ws.root):
@@ -101,16 +108,27 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         _failpoint("after_append")
         reconcile_state.save(ws.root, commit, cursor, still)  # the commit point
         report = {
-            "generated_at": now, "events_read": len(events.records), "files_read": events.files_read,
+            "generated_at": now,
+            "events_read": len(events.records),
+            "files_read": events.files_read,
             "price_files_read": prices.files_read if prices else [],
-            "rows_written": len(rows), "rows_by_partition": rows_by_partition(rows),
+            "rows_written": len(rows),
+            "rows_by_partition": rows_by_partition(rows),
             "pending_events": len(still),
             "models": {str(h): sim_model.sim_version(c) for h, c in sorted(models.items())},
             "rejected_count": len(rejected),
             "rejected_by_file": _count_by_file(rejected),
             "rejected": [r.to_dict() for r in rejected[:MAX_REPORTED]],
-            "dropped": [{"event_id": p.event.event_id, "symbol": p.event.symbol, "ts": format_ts(p.event.ts),
-                         "horizons": p.horizons_left, "reason": why} for p, why in dropped[:MAX_REPORTED]],
+            "dropped": [
+                {
+                    "event_id": p.event.event_id,
+                    "symbol": p.event.symbol,
+                    "ts": format_ts(p.event.ts),
+                    "horizons": p.horizons_left,
+                    "reason": why,
+                }
+                for p, why in dropped[:MAX_REPORTED]
+            ],
         }
         write_json(ws.path(REPORT), report)
 
@@ -126,16 +144,22 @@ def _count_by_file(rejected) -> dict:
 
 
 def _report(actions: Actions, report: dict, rejected: list[Rejection]) -> None:
-    print(f"reconcile: wrote {report['rows_written']} rows, {report['pending_events']} events pending, "
-          f"{report['rejected_count']} lines rejected, {len(report['dropped'])} dropped", file=actions.out)
+    print(
+        f"reconcile: wrote {report['rows_written']} rows, {report['pending_events']} events pending, "
+        f"{report['rejected_count']} lines rejected, {len(report['dropped'])} dropped",
+        file=actions.out,
+    )
     for r in rejected[:50]:
         actions.annotate("warning", f"rejected: {r.reason}", file=r.file, line=r.line)
     if len(rejected) > 50:
         print(f"... and {len(rejected) - 50} more rejected lines (see {REPORT})", file=actions.out)
-    lines = ["## Reconcile", "",
-             f"- rows written: **{report['rows_written']}**, events read: {report['events_read']}, "
-             f"pending: {report['pending_events']}",
-             f"- rejected input lines: **{report['rejected_count']}**"]
+    lines = [
+        "## Reconcile",
+        "",
+        f"- rows written: **{report['rows_written']}**, events read: {report['events_read']}, "
+        f"pending: {report['pending_events']}",
+        f"- rejected input lines: **{report['rejected_count']}**",
+    ]
     for file, count in sorted(report["rejected_by_file"].items()):
         lines.append(f"  - `{file}`: {count}")
     if report["dropped"]:

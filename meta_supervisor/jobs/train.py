@@ -3,20 +3,26 @@ worse out of sample than the current model on the same recent rows.
 
 load windows -> fit + validate -> decide -> write cards and the decision record.
 """
+
 from __future__ import annotations
 
 from meta_supervisor.adapters.actions import Actions
 from meta_supervisor.core.errors import UserError
-from meta_supervisor.files.history import recent_rows
-from meta_supervisor.files.history import Partitions
 from meta_supervisor.core.timeutil import now_ts
 from meta_supervisor.core.training import train_horizon
 from meta_supervisor.files import models
+from meta_supervisor.files.history import Partitions, recent_rows
 from meta_supervisor.files.workspace import Workspace
 
 
-def run(root, horizons=None, force: bool = False, actions: Actions | None = None,
-        now: str | None = None, windows: dict | None = None) -> dict:
+def run(
+    root,
+    horizons=None,
+    force: bool = False,
+    actions: Actions | None = None,
+    now: str | None = None,
+    windows: dict | None = None,
+) -> dict:
     """`windows` lets a caller that already loaded the history share it (see bench/)."""
     actions = actions or Actions()
     now = now or now_ts()
@@ -40,10 +46,17 @@ def run(root, horizons=None, force: bool = False, actions: Actions | None = None
             if outcome.card is not None:
                 models.write_card(ws.root, h, outcome.card)
             c = outcome.challenger
-            detail = (f" oos RMSE {c['rmse_bps']:.2f} bps, in-sample {c['rmse_in_sample_bps']:.2f}, "
-                      f"skill vs zero {c['skill_vs_zero']:+.3f}, ridge {c['ridge']:g}, n {c['n']}") if c else ""
-            print(f"train h={h}: {outcome.decision['decision']} ({outcome.decision['reason']}){detail}",
-                  file=actions.out)
+            detail = (
+                (
+                    f" oos RMSE {c['rmse_bps']:.2f} bps, in-sample {c['rmse_in_sample_bps']:.2f}, "
+                    f"skill vs zero {c['skill_vs_zero']:+.3f}, ridge {c['ridge']:g}, n {c['n']}"
+                )
+                if c
+                else ""
+            )
+            print(
+                f"train h={h}: {outcome.decision['decision']} ({outcome.decision['reason']}){detail}", file=actions.out
+            )
     report = {"generated_at": now, "forced": force, "horizons": decisions}
     models.write_report(ws.root, report)
     lines = ["## Train", "", "| horizon | decision | reason |", "|---|---|---|"]

@@ -67,7 +67,7 @@ def _git_sha(kind: str, data: bytes) -> str:
 
 def _b64_lines(data: bytes) -> str:
     text = base64.b64encode(data).decode()
-    return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
+    return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
 
 
 class _HTTPError(Exception):
@@ -89,8 +89,14 @@ def _validation(resource: str, code: str, message: str | None = None, fld: str |
 
 
 class FakeGitHub:
-    def __init__(self, owner: str = "acme", repo: str = "trading", default_branch: str = "main",
-                 files: dict[str, str] | None = None, token: str = "fake-token"):
+    def __init__(
+        self,
+        owner: str = "acme",
+        repo: str = "trading",
+        default_branch: str = "main",
+        files: dict[str, str] | None = None,
+        token: str = "fake-token",
+    ):
         self.owner, self.repo, self.default_branch, self.token = owner, repo, default_branch, token
         self.requests: list[Request] = []
         self.ref_writes: list[tuple[str, str | None, str | None]] = []
@@ -105,12 +111,17 @@ class FakeGitHub:
         self._seq = 0
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
-        root = self._make_commit({}, [], "Initial commit", {"name": "Owner", "email": "owner@example.com"},
-                                 {path: text for path, text in (files or {}).items()})
+        root = self._make_commit(
+            {},
+            [],
+            "Initial commit",
+            {"name": "Owner", "email": "owner@example.com"},
+            {path: text for path, text in (files or {}).items()},
+        )
         self._refs[default_branch] = root
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeGitHub":
+    def start(self) -> FakeGitHub:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -137,22 +148,31 @@ class FakeGitHub:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeGitHub":
+    def __enter__(self) -> FakeGitHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     # ---- test helpers ------------------------------------------------------------------------
-    def inject(self, method: str, path_regex: str, status: int, body: object = None,
-               headers: dict[str, str] | None = None, times: int = 1, apply: bool = False) -> None:
+    def inject(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        apply: bool = False,
+    ) -> None:
         """Answer the next `times` requests matching (method, re.search on the path) with `status`.
         With `apply=True` the request is carried out first (a gateway error after the write)."""
         if body is None:
             body = {"message": "Server Error" if status >= 500 else "Injected"}
         with self._lock:
-            self._injections.append(_Injection(method.upper(), re.compile(path_regex), status, body,
-                                               dict(headers or {}), times, apply))
+            self._injections.append(
+                _Injection(method.upper(), re.compile(path_regex), status, body, dict(headers or {}), times, apply)
+            )
 
     def branch_head(self, name: str) -> str | None:
         with self._lock:
@@ -184,13 +204,19 @@ class FakeGitHub:
         with self._lock:
             return [dict(c) for c in self._comments if c["issue"] == number]
 
-    def add_commit(self, branch: str, path: str, text: str, author_name: str = "A Human",
-                   message: str = "Edit by hand") -> str:
+    def add_commit(
+        self, branch: str, path: str, text: str, author_name: str = "A Human", message: str = "Edit by hand"
+    ) -> str:
         """Simulate a push by a person (not recorded in `ref_writes`, which logs API writes)."""
         with self._lock:
             parent = self._refs[branch]
-            sha = self._make_commit(self._commits[parent].tree, [parent], message,
-                                    {"name": author_name, "email": "human@example.com"}, {path: text})
+            sha = self._make_commit(
+                self._commits[parent].tree,
+                [parent],
+                message,
+                {"name": author_name, "email": "human@example.com"},
+                {path: text},
+            )
             self._refs[branch] = sha
             return sha
 
@@ -202,8 +228,9 @@ class FakeGitHub:
             pull["closed_at"] = closed_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     # ---- git object store --------------------------------------------------------------------
-    def _make_commit(self, base_tree: dict[str, str], parents: list[str], message: str,
-                     author: dict[str, str], files: dict[str, str]) -> str:
+    def _make_commit(
+        self, base_tree: dict[str, str], parents: list[str], message: str, author: dict[str, str], files: dict[str, str]
+    ) -> str:
         tree = dict(base_tree)
         for path, text in files.items():
             data = text.encode("utf-8")
@@ -213,8 +240,11 @@ class FakeGitHub:
         tree_sha = _git_sha("tree", "".join(f"{p}\0{s}\n" for p, s in sorted(tree.items())).encode())
         self._seq += 1
         author = {**author, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + self._seq))}
-        raw = (f"tree {tree_sha}\n" + "".join(f"parent {p}\n" for p in parents)
-               + f"author {author['name']} <{author['email']}> {self._seq}\n\n{message}")
+        raw = (
+            f"tree {tree_sha}\n"
+            + "".join(f"parent {p}\n" for p in parents)
+            + f"author {author['name']} <{author['email']}> {self._seq}\n\n{message}"
+        )
         sha = _git_sha("commit", raw.encode())
         self._commits[sha] = _Commit(sha, tree, tree_sha, list(parents), message, author, self._seq)
         return sha
@@ -253,38 +283,68 @@ class FakeGitHub:
         return {"login": login, "id": abs(hash(login)) % 10**6, "type": "User", "url": f"{self.url}/users/{login}"}
 
     def _repo_json(self) -> dict:
-        return {"id": 1, "node_id": "R_1", "name": self.repo, "full_name": f"{self.owner}/{self.repo}",
-                "owner": {**self._user(self.owner), "type": "Organization"}, "private": True,
-                "html_url": f"https://github.com/{self.owner}/{self.repo}", "url": self._api,
-                "default_branch": self.default_branch}
+        return {
+            "id": 1,
+            "node_id": "R_1",
+            "name": self.repo,
+            "full_name": f"{self.owner}/{self.repo}",
+            "owner": {**self._user(self.owner), "type": "Organization"},
+            "private": True,
+            "html_url": f"https://github.com/{self.owner}/{self.repo}",
+            "url": self._api,
+            "default_branch": self.default_branch,
+        }
 
     def _ref_json(self, branch: str) -> dict:
         sha = self._refs[branch]
-        return {"ref": f"refs/heads/{branch}", "node_id": f"REF_{branch}", "url": f"{self._api}/git/refs/heads/{branch}",
-                "object": {"sha": sha, "type": "commit", "url": f"{self._api}/git/commits/{sha}"}}
+        return {
+            "ref": f"refs/heads/{branch}",
+            "node_id": f"REF_{branch}",
+            "url": f"{self._api}/git/refs/heads/{branch}",
+            "object": {"sha": sha, "type": "commit", "url": f"{self._api}/git/commits/{sha}"},
+        }
 
     def _git_commit_json(self, c: _Commit) -> dict:
-        return {"sha": c.sha, "node_id": f"C_{c.sha[:8]}", "url": f"{self._api}/git/commits/{c.sha}",
-                "html_url": f"https://github.com/{self.owner}/{self.repo}/commit/{c.sha}",
-                "author": c.author, "committer": c.author, "message": c.message,
-                "tree": {"sha": c.tree_sha, "url": f"{self._api}/git/trees/{c.tree_sha}"},
-                "parents": [{"sha": p, "url": f"{self._api}/git/commits/{p}"} for p in c.parents]}
+        return {
+            "sha": c.sha,
+            "node_id": f"C_{c.sha[:8]}",
+            "url": f"{self._api}/git/commits/{c.sha}",
+            "html_url": f"https://github.com/{self.owner}/{self.repo}/commit/{c.sha}",
+            "author": c.author,
+            "committer": c.author,
+            "message": c.message,
+            "tree": {"sha": c.tree_sha, "url": f"{self._api}/git/trees/{c.tree_sha}"},
+            "parents": [{"sha": p, "url": f"{self._api}/git/commits/{p}"} for p in c.parents],
+        }
 
     def _commit_json(self, c: _Commit) -> dict:
         git = self._git_commit_json(c)
-        return {"sha": c.sha, "node_id": git["node_id"], "url": f"{self._api}/commits/{c.sha}",
-                "html_url": git["html_url"], "author": None, "committer": None,
-                "commit": {k: git[k] for k in ("author", "committer", "message", "tree", "url")},
-                "parents": [{"sha": p, "url": f"{self._api}/commits/{p}"} for p in c.parents]}
+        return {
+            "sha": c.sha,
+            "node_id": git["node_id"],
+            "url": f"{self._api}/commits/{c.sha}",
+            "html_url": git["html_url"],
+            "author": None,
+            "committer": None,
+            "commit": {k: git[k] for k in ("author", "committer", "message", "tree", "url")},
+            "parents": [{"sha": p, "url": f"{self._api}/commits/{p}"} for p in c.parents],
+        }
 
     def _content_json(self, path: str, blob: str, ref: str) -> dict:
         data = self._blobs[blob]
-        return {"type": "file", "encoding": "base64", "size": len(data), "name": path.rsplit("/", 1)[-1],
-                "path": path, "content": _b64_lines(data), "sha": blob,
-                "url": f"{self._api}/contents/{quote(path)}?ref={quote(ref)}",
-                "git_url": f"{self._api}/git/blobs/{blob}",
-                "html_url": f"https://github.com/{self.owner}/{self.repo}/blob/{ref}/{path}",
-                "download_url": None}
+        return {
+            "type": "file",
+            "encoding": "base64",
+            "size": len(data),
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "content": _b64_lines(data),
+            "sha": blob,
+            "url": f"{self._api}/contents/{quote(path)}?ref={quote(ref)}",
+            "git_url": f"{self._api}/git/blobs/{blob}",
+            "html_url": f"https://github.com/{self.owner}/{self.repo}/blob/{ref}/{path}",
+            "download_url": None,
+        }
 
     def _label_json(self, name: str) -> dict:
         return dict(self._labels[name])
@@ -292,29 +352,60 @@ class FakeGitHub:
     def _pull_json(self, p: dict) -> dict:
         n = p["number"]
         head_sha = self._refs.get(p["head"], p["head_sha"])
-        side = lambda ref, sha: {"label": f"{self.owner}:{ref}", "ref": ref, "sha": sha,  # noqa: E731
-                                 "user": self._user(self.owner), "repo": self._repo_json()}
-        return {"url": f"{self._api}/pulls/{n}", "id": 1000 + n, "node_id": f"PR_{n}",
-                "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/{n}",
-                "issue_url": f"{self._api}/issues/{n}", "comments_url": f"{self._api}/issues/{n}/comments",
-                "number": n, "state": p["state"], "locked": False, "title": p["title"], "body": p["body"],
-                "user": self._user("meta-bot"), "labels": [self._label_json(x) for x in p["labels"]],
-                "head": side(p["head"], head_sha), "base": side(p["base"], self._refs[p["base"]]),
-                "draft": False, "merged": False, "merged_at": None, "closed_at": p.get("closed_at"),
-                "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}
+        side = lambda ref, sha: {
+            "label": f"{self.owner}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": self._user(self.owner),
+            "repo": self._repo_json(),
+        }
+        return {
+            "url": f"{self._api}/pulls/{n}",
+            "id": 1000 + n,
+            "node_id": f"PR_{n}",
+            "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/{n}",
+            "issue_url": f"{self._api}/issues/{n}",
+            "comments_url": f"{self._api}/issues/{n}/comments",
+            "number": n,
+            "state": p["state"],
+            "locked": False,
+            "title": p["title"],
+            "body": p["body"],
+            "user": self._user("meta-bot"),
+            "labels": [self._label_json(x) for x in p["labels"]],
+            "head": side(p["head"], head_sha),
+            "base": side(p["base"], self._refs[p["base"]]),
+            "draft": False,
+            "merged": False,
+            "merged_at": None,
+            "closed_at": p.get("closed_at"),
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        }
 
     def _issue_json(self, p: dict) -> dict:
         pj = self._pull_json(p)
         keep = ("number", "title", "body", "state", "labels", "user", "comments_url", "html_url", "locked")
-        return {**{k: pj[k] for k in keep}, "id": 2000 + p["number"], "url": pj["issue_url"],
-                "pull_request": {"url": pj["url"], "html_url": pj["html_url"]}}
+        return {
+            **{k: pj[k] for k in keep},
+            "id": 2000 + p["number"],
+            "url": pj["issue_url"],
+            "pull_request": {"url": pj["url"], "html_url": pj["html_url"]},
+        }
 
     def _comment_json(self, c: dict) -> dict:
         n = c["issue"]
-        return {"id": c["id"], "node_id": f"IC_{c['id']}", "url": f"{self._api}/issues/comments/{c['id']}",
-                "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/{n}#issuecomment-{c['id']}",
-                "issue_url": f"{self._api}/issues/{n}", "body": c["body"], "user": self._user("meta-bot"),
-                "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}
+        return {
+            "id": c["id"],
+            "node_id": f"IC_{c['id']}",
+            "url": f"{self._api}/issues/comments/{c['id']}",
+            "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/{n}#issuecomment-{c['id']}",
+            "issue_url": f"{self._api}/issues/{n}",
+            "body": c["body"],
+            "user": self._user("meta-bot"),
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        }
 
     def _pull(self, number: int) -> dict:
         for p in self._pulls:
@@ -351,8 +442,13 @@ class FakeGitHub:
             req.status = status
         data = b"" if payload is None else json.dumps(payload).encode()
         h.send_response(status)
-        headers = {"Content-Type": "application/json; charset=utf-8", "X-RateLimit-Limit": "5000",
-                   "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": str(int(time.time()) + 3600), **extra}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": "4999",
+            "X-RateLimit-Reset": str(int(time.time()) + 3600),
+            **extra,
+        }
         for k, v in headers.items():
             h.send_header(k, v)
         h.send_header("Content-Length", str(len(data)))
@@ -373,15 +469,15 @@ class FakeGitHub:
         headers = {}
         if page < last:
             rest = "&".join(f"{k}={quote(v)}" for k, v in query.items() if k not in ("page", "per_page"))
-            link = lambda p: f"<{self.url}{path}?{rest}&per_page={per_page}&page={p}>"  # noqa: E731
+            link = lambda p: f"<{self.url}{path}?{rest}&per_page={per_page}&page={p}>"
             headers["Link"] = f'{link(page + 1)}; rel="next", {link(last)}; rel="last"'
-        return 200, items[(page - 1) * per_page: page * per_page], headers
+        return 200, items[(page - 1) * per_page : page * per_page], headers
 
     def _dispatch(self, method: str, path: str, q: dict[str, str], body) -> tuple[int, object, dict[str, str]]:
         prefix = f"/repos/{self.owner}/{self.repo}"
         if not (path == prefix or path.startswith(prefix + "/")):
             raise _not_found()
-        route = path[len(prefix):]
+        route = path[len(prefix) :]
         body = body if isinstance(body, dict) else {"_list": body}
         for pattern, verb, handler in self._routes():
             m = re.fullmatch(pattern, route)
@@ -401,7 +497,11 @@ class FakeGitHub:
             (r"/contents/(.+)", "GET", self._get_contents),
             (r"/contents/(.+)", "PUT", self._put_contents),
             (r"/commits", "GET", self._list_commits),
-            (r"/commits/([0-9a-f]{40})", "GET", lambda sha, **_: (200, self._commit_json(self._commits[self._resolve(sha)]))),
+            (
+                r"/commits/([0-9a-f]{40})",
+                "GET",
+                lambda sha, **_: (200, self._commit_json(self._commits[self._resolve(sha)])),
+            ),
             (r"/compare/(.+)\.\.\.(.+)", "GET", self._compare),
             (r"/pulls", "GET", self._list_pulls),
             (r"/pulls", "POST", self._create_pull),
@@ -462,22 +562,27 @@ class FakeGitHub:
     def _put_contents(self, fpath, body, **_):
         branch = body.get("branch") or self.default_branch
         if not isinstance(body.get("message"), str) or not isinstance(body.get("content"), str):
-            raise _HTTPError(422, {"message": "Invalid request.\n\n\"message\", \"content\" weren't supplied."})
+            raise _HTTPError(422, {"message": 'Invalid request.\n\n"message", "content" weren\'t supplied.'})
         if branch not in self._refs:
             raise _HTTPError(404, {"message": f"Branch {branch} not found"})
         parent = self._commits[self._refs[branch]]
         current = parent.tree.get(fpath)
         if current is not None and "sha" not in body:
-            raise _HTTPError(422, {"message": "Invalid request.\n\n\"sha\" wasn't supplied."})
+            raise _HTTPError(422, {"message": 'Invalid request.\n\n"sha" wasn\'t supplied.'})
         if current is not None and body["sha"] != current:
             raise _HTTPError(409, {"message": f"{fpath} does not match {body['sha']}"})
         text = base64.b64decode(body["content"]).decode("utf-8")
-        author = body.get("author") or {"name": "github-actions[bot]", "email": "github-actions[bot]@users.noreply.github.com"}
+        author = body.get("author") or {
+            "name": "github-actions[bot]",
+            "email": "github-actions[bot]@users.noreply.github.com",
+        }
         sha = self._make_commit(parent.tree, [parent.sha], body["message"], author, {fpath: text})
         self._write_ref(branch, sha)
         commit = self._commits[sha]
-        return (201 if current is None else 200), {"content": self._content_json(fpath, commit.tree[fpath], branch),
-                                                   "commit": self._git_commit_json(commit)}
+        return (201 if current is None else 200), {
+            "content": self._content_json(fpath, commit.tree[fpath], branch),
+            "commit": self._git_commit_json(commit),
+        }
 
     def _list_commits(self, q, path, **_):
         head = self._resolve(q.get("sha", self.default_branch))
@@ -492,16 +597,35 @@ class FakeGitHub:
         ahead = sorted(in_head - in_base, key=lambda s: self._commits[s].seq)
         behind = in_base - in_head
         old, new = self._commits[merge_base].tree, self._commits[head_sha].tree
-        files = [{"sha": new.get(p) or old.get(p), "filename": p,
-                  "status": "added" if p not in old else "removed" if p not in new else "modified"}
-                 for p in sorted(set(old) | set(new)) if old.get(p) != new.get(p)]
-        status = ("identical" if not ahead and not behind else "behind" if not ahead
-                  else "ahead" if not behind else "diverged")
-        return 200, {"url": f"{self._api}/compare/{base}...{head}", "status": status, "ahead_by": len(ahead),
-                     "behind_by": len(behind), "total_commits": len(ahead),
-                     "base_commit": self._commit_json(self._commits[base_sha]),
-                     "merge_base_commit": self._commit_json(self._commits[merge_base]),
-                     "commits": [self._commit_json(self._commits[s]) for s in ahead], "files": files}
+        files = [
+            {
+                "sha": new.get(p) or old.get(p),
+                "filename": p,
+                "status": "added" if p not in old else "removed" if p not in new else "modified",
+            }
+            for p in sorted(set(old) | set(new))
+            if old.get(p) != new.get(p)
+        ]
+        status = (
+            "identical"
+            if not ahead and not behind
+            else "behind"
+            if not ahead
+            else "ahead"
+            if not behind
+            else "diverged"
+        )
+        return 200, {
+            "url": f"{self._api}/compare/{base}...{head}",
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": len(behind),
+            "total_commits": len(ahead),
+            "base_commit": self._commit_json(self._commits[base_sha]),
+            "merge_base_commit": self._commit_json(self._commits[merge_base]),
+            "commits": [self._commit_json(self._commits[s]) for s in ahead],
+            "files": files,
+        }
 
     def _list_pulls(self, q, path, **_):
         state = q.get("state", "open")
@@ -527,8 +651,16 @@ class FakeGitHub:
         if self._refs[head_ref] in self._ancestors(self._refs[base]):
             raise _validation("PullRequest", "custom", f"No commits between {base} and {head_ref}")
         number = 1 + max([p["number"] for p in self._pulls], default=0)
-        pull = {"number": number, "state": "open", "title": body["title"], "body": body.get("body"),
-                "head": head_ref, "base": base, "labels": [], "head_sha": self._refs[head_ref]}
+        pull = {
+            "number": number,
+            "state": "open",
+            "title": body["title"],
+            "body": body.get("body"),
+            "head": head_ref,
+            "base": base,
+            "labels": [],
+            "head_sha": self._refs[head_ref],
+        }
         self._pulls.append(pull)
         return 201, self._pull_json(pull)
 
@@ -574,9 +706,15 @@ class FakeGitHub:
         return 200, self._label_json(name)
 
     def _new_label(self, name: str, color: str, description: str | None) -> None:
-        self._labels[name] = {"id": 300 + len(self._labels), "node_id": f"L_{name}",
-                              "url": f"{self._api}/labels/{quote(name, safe='')}", "name": name,
-                              "color": color, "description": description, "default": False}
+        self._labels[name] = {
+            "id": 300 + len(self._labels),
+            "node_id": f"L_{name}",
+            "url": f"{self._api}/labels/{quote(name, safe='')}",
+            "name": name,
+            "color": color,
+            "description": description,
+            "default": False,
+        }
 
     def _create_label(self, body, **_):
         name = body.get("name", "")

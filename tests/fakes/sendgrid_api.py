@@ -12,6 +12,7 @@ text/plain before text/html) or 400, both with SendGrid's `{"errors": [{"message
 "help"}]}` shape; an accepted mail is stored and answered 202 with an empty body and an
 `X-Message-Id` header. Only accepted (2xx) mails land in `.received`; `.requests` counts every POST.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ _DEFAULT_MESSAGES = {
     400: "Bad Request",
     401: "The provided authorization grant is invalid, expired, or revoked",
     403: "The from address does not match a verified Sender Identity. Mail cannot be sent until this "
-         "error is resolved.",
+    "error is resolved.",
     413: "Payload too large",
     429: "too many requests",
     500: "Internal server error",
@@ -57,13 +58,13 @@ class _Scripted:
 class FakeSendGrid:
     def __init__(self, api_key: str = "SG.fake-key"):
         self.api_key = api_key
-        self.received: list[dict] = []      # accepted request bodies
-        self.headers: list[dict] = []       # headers of every POST (for inspection)
-        self.requests = 0                   # every POST to /v3/mail/send
-        self.delay_s = 0.0                  # applied to every request
+        self.received: list[dict] = []  # accepted request bodies
+        self.headers: list[dict] = []  # headers of every POST (for inspection)
+        self.requests = 0  # every POST to /v3/mail/send
+        self.delay_s = 0.0  # applied to every request
         self._script: deque[_Scripted] = deque()
         self._lock = threading.Lock()
-        self._mode = "up"                   # up | drop
+        self._mode = "up"  # up | drop
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -73,7 +74,7 @@ class FakeSendGrid:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeSendGrid":
+    def start(self) -> FakeSendGrid:
         fake = self
 
         class Handler(_Handler):
@@ -81,8 +82,7 @@ class FakeSendGrid:
 
         self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -93,7 +93,7 @@ class FakeSendGrid:
             self._thread.join(timeout=5)
             self._server = None
 
-    def __enter__(self) -> "FakeSendGrid":
+    def __enter__(self) -> FakeSendGrid:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -166,13 +166,15 @@ class _Handler(BaseHTTPRequestHandler):
         if problem:
             return self._reply(400, error_body(*problem))
         if scripted and not 200 <= scripted.status < 300:
-            payload = scripted.body if scripted.body is not None else \
-                error_body(_DEFAULT_MESSAGES.get(scripted.status, "error"))
+            payload = (
+                scripted.body
+                if scripted.body is not None
+                else error_body(_DEFAULT_MESSAGES.get(scripted.status, "error"))
+            )
             return self._reply(scripted.status, payload)
         with fake._lock:
             fake.received.append(body)
-        self._reply(scripted.status if scripted else 202, None,
-                    {"X-Message-Id": secrets.token_urlsafe(16)})
+        self._reply(scripted.status if scripted else 202, None, {"X-Message-Id": secrets.token_urlsafe(16)})
 
     def do_GET(self) -> None:
         self._reply(405, error_body("method not allowed"))
@@ -196,21 +198,22 @@ def validate_mail(body) -> tuple[str, str] | None:
         return "The request body must be a JSON object", None
     pers = body.get("personalizations")
     if not isinstance(pers, list) or not pers:
-        return "The personalizations field is required and must have at least one personalization.", \
-            "personalizations"
+        return "The personalizations field is required and must have at least one personalization.", "personalizations"
     seen = set()
     for i, p in enumerate(pers):
         to = p.get("to") if isinstance(p, dict) else None
         if not isinstance(to, list) or not to:
-            return "The to array is required for all personalization objects, and must have at least " \
-                   "one email object with a valid email address.", f"personalizations.{i}.to"
+            return (
+                "The to array is required for all personalization objects, and must have at least "
+                "one email object with a valid email address.",
+                f"personalizations.{i}.to",
+            )
         for j, addr in enumerate(to):
             email = addr.get("email") if isinstance(addr, dict) else None
             if not isinstance(email, str) or "@" not in email:
                 return "Does not contain a valid address.", f"personalizations.{i}.to.{j}.email"
             if email.lower() in seen:
-                return "Each email address in the personalization block should be unique", \
-                    f"personalizations.{i}"
+                return "Each email address in the personalization block should be unique", f"personalizations.{i}"
             seen.add(email.lower())
     sender = body.get("from")
     if not isinstance(sender, dict) or not isinstance(sender.get("email"), str) or "@" not in sender["email"]:

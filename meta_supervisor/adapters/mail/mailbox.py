@@ -15,18 +15,20 @@ A failure keeps the entry (attempt count, last error); an outage (timeout, refus
 failure (401/403) stops the loop, since the rest would fail the same way; a mail-specific 4xx does
 not block the mails behind it.
 """
+
 from __future__ import annotations
 
 import email.policy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from meta_supervisor.core.render.mail import MailMessage
 from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.render.mail import MailMessage
 from meta_supervisor.core.timeutil import now_ts, to_datetime
 from meta_supervisor.files.jsonio import dumps, write_atomic  # temp file + fsync + os.replace
 
@@ -41,18 +43,19 @@ QUEUE_VERSION = 1
 
 @dataclass
 class DeliveryReport:
-    sent: list[str] = field(default_factory=list)          # ids delivered by this run
-    pending: list[str] = field(default_factory=list)       # ids still queued after this run
+    sent: list[str] = field(default_factory=list)  # ids delivered by this run
+    pending: list[str] = field(default_factory=list)  # ids still queued after this run
     outbox_files: list[str] = field(default_factory=list)  # .eml files written for new messages
-    errors: list[str] = field(default_factory=list)        # one line per failure
+    errors: list[str] = field(default_factory=list)  # one line per failure
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def deliver(root: Path, new: list[MailMessage], mailer: "SendgridMailer | None",
-            log: Callable[[str], None] = print) -> DeliveryReport:
+def deliver(
+    root: Path, new: list[MailMessage], mailer: SendgridMailer | None, log: Callable[[str], None] = print
+) -> DeliveryReport:
     """Write `new` to the outbox, queue them when a mailer exists, then send the whole queue."""
     root = Path(root)
     queue = _load_queue(root)  # validate before any side effect
@@ -61,25 +64,30 @@ def deliver(root: Path, new: list[MailMessage], mailer: "SendgridMailer | None",
     recipients = getattr(mailer, "recipients", None)
 
     for msg in _unique(new):
-        rel = OUTBOX / eml_name(msg)
-        write_atomic(root / rel, to_eml(msg, sender, recipients))
-        report.outbox_files.append(rel.as_posix())
+        path = OUTBOX / eml_name(msg)
+        write_atomic(root / path, to_eml(msg, sender, recipients))
+        report.outbox_files.append(path.as_posix())
 
     if mailer is None:
         if report.outbox_files:
-            log(f"mail: SendGrid not configured or dry run: {len(report.outbox_files)} message(s) "
-                f"written to {OUTBOX.as_posix()}/")
+            log(
+                f"mail: SendGrid not configured or dry run: {len(report.outbox_files)} message(s) "
+                f"written to {OUTBOX.as_posix()}/"
+            )
         report.pending = [e["message"]["id"] for e in queue]
         if queue:
-            log(f"mail: {len(queue)} message(s) from earlier runs wait in {QUEUE.as_posix()}; "
-                "the next run with SendGrid configured sends them")
+            log(
+                f"mail: {len(queue)} message(s) from earlier runs wait in {QUEUE.as_posix()}; "
+                "the next run with SendGrid configured sends them"
+            )
         return report
 
     queued_ids = {e["message"]["id"] for e in queue}
     for msg, rel in zip(_unique(new), report.outbox_files):
         if msg.id not in queued_ids:
-            queue.append({"message": msg.to_dict(), "eml": rel, "attempts": 0, "last_error": None,
-                          "last_attempt_at": None})
+            queue.append(
+                {"message": msg.to_dict(), "eml": rel, "attempts": 0, "last_error": None, "last_attempt_at": None}
+            )
             queued_ids.add(msg.id)
     queue.sort(key=lambda e: e["message"]["created_at"])  # stable: ties keep queue order
     if new:
@@ -112,6 +120,7 @@ def deliver(root: Path, new: list[MailMessage], mailer: "SendgridMailer | None",
 
 
 # ---------------------------------------------------------------- .eml files
+
 
 def eml_name(msg: MailMessage) -> str:
     """`20261124T100000Z-<id>.eml` (sorts by creation time)."""
@@ -147,6 +156,7 @@ def _file_as_sent(root: Path, msg: MailMessage, sender, recipients) -> None:
 
 # ---------------------------------------------------------------- queue
 
+
 def _load_queue(root: Path) -> list[dict]:
     path = root / QUEUE
     try:
@@ -162,8 +172,10 @@ def _load_queue(root: Path) -> list[dict]:
             e.setdefault("last_error", None)
             e.setdefault("last_attempt_at", None)
     except (ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{QUEUE.as_posix()} is not a valid mail queue ({_first_line(err)}); "
-                        "fix it or move it aside (its mails are also in outbox/mail/)") from None
+        raise UserError(
+            f"{QUEUE.as_posix()} is not a valid mail queue ({_first_line(err)}); "
+            "fix it or move it aside (its mails are also in outbox/mail/)"
+        ) from None
     return entries
 
 

@@ -26,6 +26,7 @@ plain `addr` or `Name <addr>`; it must be a SendGrid verified Sender Identity, a
 `meta-supervisor@localhost` is not one: without META_EMAIL_FROM SendGrid answers 403 and the mail
 stays pending with that message. SENDGRID_API_HOST defaults to https://api.sendgrid.com.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -33,21 +34,24 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping
 from email.utils import parseaddr
-from typing import Callable, Mapping
+from typing import ClassVar
 
 from python_http_client.exceptions import HTTPError as SendgridHTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, From, Mail, To
 
-from meta_supervisor.core.render.mail import MailMessage
 from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.render.mail import MailMessage
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 DEFAULT_SENDER = "meta-supervisor@localhost"
 
-_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_ADDRESS = re.compile(
+    r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
 _MAX_REASON = 300
 
 
@@ -67,7 +71,7 @@ class MailDeliveryError(UserError):
 class _RedactKeys(logging.Filter):
     """Scrubs registered API keys from python_http_client's log records (it logs request headers)."""
 
-    keys: set[str] = set()
+    keys: ClassVar[set[str]] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.keys:
@@ -103,9 +107,17 @@ def is_address(value: str) -> bool:
 
 
 class SendgridMailer:
-    def __init__(self, api_key: str, sender: str, recipients: list[str], host: str = DEFAULT_HOST,
-                 timeout_s: float = 10.0, tries: int = 3, backoff_s: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        api_key: str,
+        sender: str,
+        recipients: list[str],
+        host: str = DEFAULT_HOST,
+        timeout_s: float = 10.0,
+        tries: int = 3,
+        backoff_s: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if not api_key or any(c.isspace() or not c.isprintable() for c in api_key):
             raise UserError("SENDGRID_API_KEY is empty or contains whitespace/control characters")
         name, address = parseaddr(sender)
@@ -138,8 +150,7 @@ class SendgridMailer:
 
     def build_request(self, msg: MailMessage) -> dict:
         """The v3 mail/send JSON body (what goes on the wire, minus the Authorization header)."""
-        mail = Mail(from_email=From(*self._sender), to_emails=[To(r) for r in self.recipients],
-                    subject=msg.subject)
+        mail = Mail(from_email=From(*self._sender), to_emails=[To(r) for r in self.recipients], subject=msg.subject)
         mail.add_content(Content("text/plain", msg.text))
         mail.add_content(Content("text/html", msg.html))
         return mail.get()
@@ -157,17 +168,22 @@ class SendgridMailer:
                 # RemoteDisconnected / ConnectionResetError (dropped mid-request).
                 reason = getattr(err, "reason", None) or err
                 failure = MailDeliveryError(
-                    _redact(_one_line(f"SendGrid unreachable at {self.host}: {reason or type(err).__name__}"),
-                            [self._key]), transient=True)
+                    _redact(
+                        _one_line(f"SendGrid unreachable at {self.host}: {reason or type(err).__name__}"), [self._key]
+                    ),
+                    transient=True,
+                )
             else:
                 if 200 <= response.status_code < 300:
                     return
-                failure = MailDeliveryError(f"SendGrid answered {response.status_code}, expected 202",
-                                            status=response.status_code)
+                failure = MailDeliveryError(
+                    f"SendGrid answered {response.status_code}, expected 202", status=response.status_code
+                )
             if not failure.transient or attempt == self.tries:
                 if failure.transient and self.tries > 1:
-                    raise MailDeliveryError(f"{failure} (gave up after {self.tries} attempts)",
-                                            failure.status, True) from None
+                    raise MailDeliveryError(
+                        f"{failure} (gave up after {self.tries} attempts)", failure.status, True
+                    ) from None
                 raise failure from None
             self._sleep(self.backoff_s * 2 ** (attempt - 1))
 
@@ -178,8 +194,7 @@ class SendgridMailer:
             text = f"SendGrid failed ({status}): {detail}"
         else:
             text = f"SendGrid rejected the mail ({status}): {detail}"
-        return MailDeliveryError(_redact(_one_line(text), [self._key]), status=status,
-                                 transient=500 <= status < 600)
+        return MailDeliveryError(_redact(_one_line(text), [self._key]), status=status, transient=500 <= status < 600)
 
 
 def _error_message(body, reason) -> str:

@@ -22,20 +22,21 @@ import copy
 import difflib
 import math
 import re
+from typing import Any
 
 import yaml  # PyYAML, only as the independent checker
-
 from ruamel.yaml.nodes import MappingNode, ScalarNode
 
-from meta_supervisor.files.policy_yaml import load as policy_yaml
 from meta_supervisor.core.errors import UserError
+from meta_supervisor.files.policy_yaml import load as policy_yaml
 
 EDITED_KEYS = ("status", "disabled_at", "disabled_reason")
 _LINE_BREAKS = re.compile(r"\s*[\r\n\x85\u2028\u2029]\s*")
 
 
-def disable_strategy(text: str, strategy: str, disabled_at: str, reason: str,
-                     display_path: str = "policy/strategy_kill_list.yaml") -> str | None:
+def disable_strategy(
+    text: str, strategy: str, disabled_at: str, reason: str, display_path: str = "policy/strategy_kill_list.yaml"
+) -> str | None:
     """The kill list `text` with `strategy` set to DISABLED, or None if it already is `status: DISABLED`.
 
     `disabled_at` and `reason` are written as one-line double-quoted YAML strings (line breaks collapse
@@ -114,15 +115,18 @@ def yaml_double_quoted(s: str) -> str:
 
 # --- locating the strategy ---------------------------------------------------------------------------
 
+
 def _find_block(root, text, strategy, display):
     if root is None:
         raise UserError(f"{display}:1: strategy {strategy!r} not found: the kill list is empty")
     if not isinstance(root, MappingNode) or root.flow_style:
-        raise UserError(f"{display}:{_line(text, root.start_mark.index)}: the kill list must be a block mapping "
-                        "of strategy names (flow style `{...}` is not edited automatically)")
+        raise UserError(
+            f"{display}:{_line(text, root.start_mark.index)}: the kill list must be a block mapping "
+            "of strategy names (flow style `{...}` is not edited automatically)"
+        )
     if any(_is_merge(k) for k, _ in root.value):
         raise UserError(f"{display}:1: merge keys (<<) in the kill list are not edited automatically")
-    for index, (key, block) in enumerate(root.value):
+    for index, (key, block) in enumerate(root.value):  # noqa: B007 (the match is used after the break)
         if isinstance(key, ScalarNode) and key.value == strategy:
             break
     else:
@@ -130,14 +134,16 @@ def _find_block(root, text, strategy, display):
         raise UserError(f"{display}:1: strategy {strategy!r} not found in the kill list (has: {names})")
     where = f"{display}:{_line(text, key.start_mark.index)}: strategy {strategy!r}"
     if not isinstance(block, MappingNode):
-        raise UserError(f"{where} is not a mapping; write it as a block (e.g. `status: ENABLED` on the next "
-                        "line, indented) to let the supervisor edit it")
+        raise UserError(
+            f"{where} is not a mapping; write it as a block (e.g. `status: ENABLED` on the next "
+            "line, indented) to let the supervisor edit it"
+        )
     if block.flow_style:
-        raise UserError(f"{where} is a flow mapping ({{...}}); rewrite it in block style to let the "
-                        "supervisor edit it")
+        raise UserError(f"{where} is a flow mapping ({{...}}); rewrite it in block style to let the supervisor edit it")
     # new keys go on the line after `name:`; an explicit `? name` key has no such line
     if not re.compile(r"[ \t]*:[ \t]*(?:[&!][^ \t\r\n]*[ \t]*)*(?:#[^\r\n]*)?\r?(?:\n|\Z)").match(
-            text, key.end_mark.index):
+        text, key.end_mark.index
+    ):
         raise UserError(f"{where}: write the key as `{strategy}:` alone on its line to let the supervisor edit it")
     if _refs(root, block) > 1:
         raise UserError(f"{where} is shared through a YAML anchor/alias; not edited automatically")
@@ -149,8 +155,10 @@ def _entries(root, block, text, strategy, display):
     entries = {}
     for key, value in block.value:
         if _is_merge(key):
-            raise UserError(f"{display}:{_line(text, key.start_mark.index)}: strategy {strategy!r} uses a "
-                            "merge key (<<); not edited automatically")
+            raise UserError(
+                f"{display}:{_line(text, key.start_mark.index)}: strategy {strategy!r} uses a "
+                "merge key (<<); not edited automatically"
+            )
         if isinstance(key, ScalarNode) and key.value in EDITED_KEYS:
             where = f"{display}:{_line(text, key.start_mark.index)}: {strategy}.{key.value}"
             if not isinstance(value, ScalarNode):
@@ -170,10 +178,12 @@ def _entry_extent(text, key, value):
     if value.style in ("|", ">") and (end == len(text) or text[end - 1] == "\n"):
         return start, end, ""  # a block scalar ends at the start of the next line
     tail = re.compile(r"[ \t]*(#[^\r\n]*)?").match(text, end)
+    assert tail is not None  # the pattern matches the empty string
     return start, _next_line_start(text, tail.end()), (tail.group(0) if tail.group(1) else "")
 
 
 # --- checks ------------------------------------------------------------------------------------------
+
 
 def _verify(old, new, old_data, index, strategy, at, why, display):
     """Both parsers must read `new` as `old` with exactly the three keys changed, and the line diff must
@@ -182,17 +192,22 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
         before = yaml.safe_load(old)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"{display}:{mark.line + 1 if mark else 1}: PyYAML cannot read the kill list "
-                        f"({' '.join(str(getattr(exc, 'problem', exc)).split())}); fix it by hand") from None
+        raise UserError(
+            f"{display}:{mark.line + 1 if mark else 1}: PyYAML cannot read the kill list "
+            f"({' '.join(str(getattr(exc, 'problem', exc)).split())}); fix it by hand"
+        ) from None
     if not isinstance(before, dict) or len(before) != len(old_data):
-        raise UserError(f"{display}:1: YAML 1.1 and 1.2 parsers read the kill list's keys differently "
-                        "(e.g. `yes:`/`on:`); quote the strategy names")
+        raise UserError(
+            f"{display}:1: YAML 1.1 and 1.2 parsers read the kill list's keys differently "
+            "(e.g. `yes:`/`on:`); quote the strategy names"
+        )
     try:
         after = yaml.safe_load(new)
         after_rt = policy_yaml.parse_yaml_text(new, display).data
     except Exception as exc:
         raise RuntimeError(f"disable_strategy({strategy!r}) produced unreadable YAML: {exc}") from exc
-    for parsed, after_data in ((before, after), (old_data, after_rt)):
+    pairs: tuple[tuple[Any, Any], ...] = ((before, after), (old_data, after_rt))
+    for parsed, after_data in pairs:
         key = list(parsed)[index]
         expected = copy.deepcopy(parsed)
         block = {k: v for k, v in expected[key].items() if k not in EDITED_KEYS}
@@ -201,7 +216,7 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
             raise RuntimeError(f"disable_strategy({strategy!r}) changed more than {EDITED_KEYS}: {after_data!r}")
         keys = list(after_data[key])
         pos = keys.index("status")
-        if keys[pos: pos + 3] != list(EDITED_KEYS):
+        if keys[pos : pos + 3] != list(EDITED_KEYS):
             raise RuntimeError(f"disable_strategy({strategy!r}) wrote the keys out of order: {keys}")
     old_ok, new_ok = _edited_lines(old, strategy, display), _edited_lines(new, strategy, display)
     # lines compare without their "\r": when the last line (no final newline) moves up, the line before it
@@ -213,8 +228,9 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal" and not (set(range(i1, i2)) <= old_ok and set(range(j1, j2)) <= new_ok):
-            raise RuntimeError(f"disable_strategy({strategy!r}) touched other lines: "
-                               f"{old_lines[i1:i2]!r} -> {new_lines[j1:j2]!r}")
+            raise RuntimeError(
+                f"disable_strategy({strategy!r}) touched other lines: {old_lines[i1:i2]!r} -> {new_lines[j1:j2]!r}"
+            )
 
 
 def _edited_lines(text, strategy, display):
@@ -223,7 +239,7 @@ def _edited_lines(text, strategy, display):
     block = next((v for k, v in root.value if isinstance(k, ScalarNode) and k.value == strategy), None)
     if not isinstance(block, MappingNode):
         raise RuntimeError(f"disable_strategy({strategy!r}) lost the strategy block")
-    lines = set()
+    lines: set[int] = set()
     for key, value in block.value:
         if isinstance(key, ScalarNode) and key.value in EDITED_KEYS:
             last = max(_value_end(text, key, value) - 1, key.start_mark.index)
@@ -243,6 +259,7 @@ def _same(a, b) -> bool:
 
 
 # --- small helpers -----------------------------------------------------------------------------------
+
 
 def _line(text, index) -> int:
     """1-based line of a character index; counts only '\\n' so it matches `text.split('\\n')`."""

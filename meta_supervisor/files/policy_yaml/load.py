@@ -19,13 +19,13 @@ import sys
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from meta_supervisor.core.errors import ConfigError, UserError
 
-__all__ = ["YamlDoc", "load_yaml", "parse_yaml_text", "roundtrip_text", "compose_text"]
+__all__ = ["YamlDoc", "compose_text", "load_yaml", "parse_yaml_text", "roundtrip_text"]
 
 
 class YamlDoc:
@@ -49,8 +49,12 @@ class YamlDoc:
             try:
                 if isinstance(node, CommentedMap) and key in node:
                     line, node = node.lc.key(key)[0] + 1, node[key]
-                elif isinstance(node, CommentedSeq) and isinstance(key, int) and not isinstance(key, bool) \
-                        and -len(node) <= key < len(node):
+                elif (
+                    isinstance(node, CommentedSeq)
+                    and isinstance(key, int)
+                    and not isinstance(key, bool)
+                    and -len(node) <= key < len(node)
+                ):
                     key %= len(node)
                     line, node = node.lc.item(key)[0] + 1, node[key]
                 else:
@@ -80,7 +84,9 @@ def load_yaml(path, display_path: str | None = None) -> YamlDoc:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{display}:{line}: invalid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+        raise UserError(
+            f"{display}:{line}: invalid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        ) from None
     return parse_yaml_text(text, display)
 
 
@@ -125,6 +131,7 @@ def roundtrip_text(text: str) -> str:
 
 
 # --- internals ---------------------------------------------------------------------------------------
+
 
 def _rt_yaml() -> YAML:
     yaml = YAML(typ="rt")
@@ -209,8 +216,9 @@ def _plain(obj, display: str, memo: dict):
     if isinstance(obj, str):
         return str(obj)
     if isinstance(obj, datetime.datetime):
-        return datetime.datetime(obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second,
-                                 obj.microsecond, tzinfo=obj.tzinfo)
+        return datetime.datetime(
+            obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second, obj.microsecond, tzinfo=obj.tzinfo
+        )
     if isinstance(obj, TaggedScalar):
         # a custom tag (`!foo bar`) means the author expects something we do not implement
         raise UserError(f"{display}:1: unsupported YAML tag {obj.tag!s} on value {obj.value!r}")
