@@ -8,6 +8,7 @@ is a `ConfigError` naming the key instead of a silent default.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 
@@ -131,7 +132,7 @@ def _coerce(hint, default, value, keypath):
     if dataclasses.is_dataclass(default):
         return _build(type(default), value, keypath)
     if value is None:
-        if typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint):
+        if _optional(hint):
             return None
         raise ConfigError(keypath, "must not be empty")
     if isinstance(default, tuple):
@@ -139,9 +140,14 @@ def _coerce(hint, default, value, keypath):
             raise ConfigError(keypath, "expected a list")
         sample = default[0] if default else value[0] if value else None
         return tuple(_scalar(type(sample), v, keypath + (i,)) for i, v in enumerate(value))
-    if typing.get_origin(hint) is typing.Union:  # Optional[str]
+    if _optional(hint):  # str | None
         return _scalar(str, value, keypath)
     return _scalar(type(default), value, keypath)
+
+
+def _optional(hint) -> bool:
+    """`X | None` (types.UnionType) or `Optional[X]` (typing.Union)."""
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
 
 
 def _scalar(kind, value, keypath):
