@@ -1,21 +1,28 @@
-"""Divergence detectors: published ARLs, invariants of the stream bookkeeping, the seed's rules."""
-import ast
+"""Divergence detectors: published ARLs, invariants of the stream bookkeeping, the seed's rules.
+
+What every chart must do (JSON round trip, batching, validation, in-control ARL by simulation)
+is tests/test_detector_conformance.py, run on each registered chart; this file keeps the checks
+against published values and independent implementations, and the streams."""
 import json
 import math
-import pathlib
 import random
 
 import msgspec
 import numpy as np
 import pytest
 
-from tests.rows import rows as as_rows
-
 from meta_supervisor.core import detectors
-from meta_supervisor.core.detectors import (BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum,
-                                       calibrate, cusum_arl, mean_increment_cdf, normal_cdf)
-from meta_supervisor.core.divergence import (DivergenceSettings, autocorrelation_warning, detect, error_autocorrelation,
-                                        seed_rule_detections)
+from meta_supervisor.core.detectors import BernoulliCusum, MeanCusum, calibrate, cusum_arl, mean_increment_cdf
+from meta_supervisor.core.divergence import (
+    DivergenceSettings,
+    autocorrelation_warning,
+    detect,
+    error_autocorrelation,
+    new_detectors,
+    seed_rule_detections,
+)
+from meta_supervisor.core.stats import normal_cdf
+from tests.rows import rows as as_rows
 
 INF = math.inf
 
@@ -73,38 +80,6 @@ def test_calibrated_threshold_hits_the_target_arl_and_siegmund():
     assert 10 < arl1 < 25
 
 
-def test_variance_and_hit_rate_thresholds_hit_target_by_simulation():
-    # Low target so a seeded simulation is cheap; checks the discretised chains of the other charts.
-    k, h, _ = calibrate("variance", 2.0, 4.0, 200.0)
-    rng = np.random.default_rng(3)
-    runs = 4000
-    s = np.zeros(runs)
-    length = np.zeros(runs)
-    alive = np.ones(runs, bool)
-    t = 0
-    while alive.any():
-        t += 1
-        z = rng.standard_normal(runs)
-        s = np.where(alive, np.maximum(0, s + np.minimum(z * z, 16.0) - k), s)
-        hit = alive & (s > h)
-        length[hit] = t
-        alive &= ~hit
-    assert length.mean() == pytest.approx(200, rel=0.06)
-    # Hit rate: calibrated for p = Phi(m), m ~ N(0, 0.15^2); simulate exactly that with the class.
-    _, hb, _ = calibrate("hit_rate", 0.67, 4.0, 200.0)
-    det_runs = [_run_length(BernoulliCusum(0.67, hb, 10), rng) for _ in range(1500)]
-    assert np.mean(det_runs) == pytest.approx(200, rel=0.08)
-
-
-def _run_length(det, rng):
-    t = 0
-    while True:
-        t += 1
-        p = normal_cdf(rng.normal(0.0, detectors.HIT_RATE_M_SD))
-        if det.update(rng.random() < p, p).drift_detected:
-            return t
-
-
 # --- detector classes ----------------------------------------------------------------------------
 def test_mean_cusum_equals_the_textbook_recursion():
     rng = np.random.default_rng(5)
@@ -121,36 +96,6 @@ def test_mean_cusum_equals_the_textbook_recursion():
     assert alarms
 
 
-@pytest.mark.parametrize("make, feed", [
-    (lambda: MeanCusum(0.5, 3.0, 1, 4.0, 20), lambda d, r, t: d.update(r.gauss(0.4, 1.5), t)),
-    (lambda: VarianceCusum(1.386, 6.0, 4.0, 20), lambda d, r, t: d.update(r.gauss(0, 1.4), t)),
-    (lambda: BernoulliCusum(0.5, 2.0, 20), lambda d, r, t: d.update(r.random() < 0.4, 0.55, t)),
-])
-def test_detector_json_round_trip_continues_identically(make, feed):
-    rng_a, rng_b = random.Random(9), random.Random(9)
-    a = make()
-    for t in range(300):
-        feed(a, rng_a, f"t{t}")
-        feed(make(), rng_b, "")  # keep the streams aligned
-    b = _LatchedCusum.from_dict(json.loads(json.dumps(a.to_dict())))
-    assert b == a and type(b) is type(a)
-    for t in range(300, 600):
-        feed(a, rng_a, f"t{t}")
-        feed(b, rng_b, f"t{t}")
-        assert a.to_dict() == b.to_dict()
-
-
-def test_detectors_validate_parameters():
-    with pytest.raises(ValueError, match="^h:"):
-        MeanCusum(0.5, -1.0)
-    with pytest.raises(ValueError, match="^direction:"):
-        MeanCusum(0.5, 1.0, direction=0)
-    with pytest.raises(ValueError, match="^odds_ratio:"):
-        BernoulliCusum(1.5, 1.0)
-    with pytest.raises(ValueError, match="^clear_rows:"):
-        VarianceCusum(1.0, 1.0, clear_rows=0)
-
-
 def test_latch_holds_while_shift_persists_and_clears_after_clear_rows_quiet():
     rng = random.Random(2)
     det = MeanCusum(0.5, 5.0, +1, 4.0, clear_rows=40)
@@ -160,6 +105,29 @@ def test_latch_holds_while_shift_persists_and_clears_after_clear_rows_quiet():
             assert det.alarm, t
     assert det.alarms > 3          # restarted after each crossing, kept measuring
     assert not det.alarm and det.report is None   # cleared within ~40 quiet rows after 200
+
+
+def test_registry_is_the_state_layout():
+    """state/detectors.json keeps its bytes: the triggers, their order, kinds and keys."""
+    assert list(detectors.TRIGGERS) == ["cusum_bias_up", "cusum_bias_down", "cusum_variance", "cusum_hit_rate"]
+    dets = new_detectors(DivergenceSettings())
+    assert {t: d.kind for t, d in dets.items()} == {"cusum_bias_up": "mean", "cusum_bias_down": "mean",
+                                                     "cusum_variance": "variance", "cusum_hit_rate": "hit_rate"}
+    state = ["statistic", "n", "run_n", "run_sum", "run_sum2", "run_start_ts", "drift_detected", "alarm",
+             "alarms", "change_ts", "ep_n", "ep_sum", "ep_sum2", "rows_since_alarm", "report"]
+    head = ["kind", "h", "clear_rows"]
+    assert list(dets["cusum_bias_up"].to_dict()) == head + ["k", "direction", "cap"] + state
+    assert list(dets["cusum_variance"].to_dict()) == head + ["k", "cap"] + state
+    assert list(dets["cusum_hit_rate"].to_dict()) == head + ["odds_ratio"] + state
+    assert (dets["cusum_bias_up"].direction, dets["cusum_bias_down"].direction) == (1, -1)
+    # the defaults' thresholds (PRECOMPUTED), the autocorrelation widening and the clear rule
+    assert [(d.h, d.clear_rows) for d in dets.values()] == [
+        (8.6513671875, 54), (8.6513671875, 54), (27.283203125, 158), (6.50390625, 879)]
+    wide = new_detectors(DivergenceSettings(error_autocorrelation=0.3))
+    assert wide["cusum_bias_up"].h == dets["cusum_bias_up"].h
+    assert wide["cusum_variance"].h == 27.283203125 * ((1 + 0.3 * 0.3) / (1 - 0.3 * 0.3))
+    rho = 2 / math.pi * math.asin(0.3)
+    assert wide["cusum_hit_rate"].h == 6.50390625 * ((1 + rho) / (1 - rho))
 
 
 # --- streams and detect() ---------------------------------------------------------------------
@@ -299,36 +267,13 @@ def test_settings_are_validated(field, value):
 
 
 def test_precomputed_thresholds_equal_a_fresh_solve():
-    from meta_supervisor.core import detectors
     for key, value in detectors.PRECOMPUTED.items():
         assert detectors.solve_calibration(*key) == pytest.approx(value, rel=1e-12), key
 
 
-@pytest.mark.parametrize("make, draw", [
-    (lambda: MeanCusum(0.5, 3.0, 1, 2.5, 15), lambda r, on: r.gauss(1.2 if on else 0.0, 1.0)),
-    (lambda: MeanCusum(0.5, 3.0, -1, 2.5, 15), lambda r, on: r.gauss(-1.2 if on else 0.0, 1.0)),
-    (lambda: VarianceCusum(1.386, 6.0, 3.0, 15), lambda r, on: r.gauss(0, 2.0 if on else 1.0)),
-])
-def test_batched_updates_equal_one_row_at_a_time_bit_for_bit(make, draw):
-    """The evaluate path feeds each chart a whole batch; the definition is the per-row update.
-    Batches of any size, alarms and latch clears included, must give the very same floats."""
-    rng = random.Random(11)
-    zs = [draw(rng, t // 250 % 2 == 1) for t in range(3000)]   # shifts on and off: alarms and clears
-    one, crossings, clears = make(), 0, 0
-    for t, z in enumerate(zs):
-        was = one.alarm
-        crossings += one.update(z, t).drift_detected
-        clears += was and not one.alarm
-    batched, t = make(), 0
-    while t < len(zs):
-        size = rng.choice([1, 2, 7, 50, 400])
-        batched.update_many(zs[t:t + size], list(range(t, min(t + size, len(zs)))))
-        t += size
-    assert crossings > 10 and clears > 2
-    assert batched.to_dict() == one.to_dict()   # == on floats: exact
-
-
-def test_batched_hit_rate_updates_equal_one_row_at_a_time_bit_for_bit():
+def test_batched_hit_rate_clamps_p_as_one_row_at_a_time_bit_for_bit():
+    """The conformance battery draws p from the calibration's model; here p goes beyond the
+    [0.01, 0.99] clamp too."""
     rng = random.Random(12)
     rows = [(rng.random() < (0.25 if t // 250 % 2 else 0.5), rng.uniform(0.0, 1.0))  # p beyond the clamp too
             for t in range(3000)]

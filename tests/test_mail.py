@@ -327,4 +327,15 @@ def test_alert_mail_is_pure():
                 for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in n.names}
     allowed = {"__future__", "hashlib", "html", "dataclasses", "datetime"}
-    assert {i.split(".")[0] for i in imported} <= allowed
+    # and the pure core (stdlib + numpy, enforced by tests/test_architecture.py): the detector
+    # registry that owns the triggers' meanings, and the timestamp helpers
+    core = {"meta_supervisor.core.detectors", "meta_supervisor.core.timeutil"}
+    assert {i.split(".")[0] for i in imported if i not in core} <= allowed
+
+
+def test_every_registered_trigger_has_its_meaning_in_the_mail():
+    from meta_supervisor.core.detectors import TRIGGERS
+    m = compose_alert_mail([alert(trigger=t) for t in TRIGGERS], NOW)
+    for name, trigger in TRIGGERS.items():
+        assert f"  {name}: {trigger.meaning}" in m.text
+        assert alert_mail.TRIGGER_MEANINGS[name] == trigger.meaning

@@ -9,9 +9,11 @@ evaluation horizon, in (ts, event_id) order. On rows that carry a model predicti
     cusum_variance                    VarianceCusum on min(z^2, c^2)
     cusum_hit_rate                    BernoulliCusum on win = realized > 0, p = Phi(expected/sigma)
 
-Each of the four one-sided charts is calibrated to an in-control ARL of 4 * arl0_rows, so the
-stream's combined false-alarm rate is about 1 / arl0_rows (rates of rare renewals add). See
-docs/detection.md for the method, the thresholds and the benchmark.
+The charts are the registry `detectors.TRIGGERS` (one module per chart under core/detectors/):
+this module loops over it and has no per-chart code. Each of the (four) one-sided charts is
+calibrated to an in-control ARL of len(TRIGGERS) * arl0_rows, so the stream's combined
+false-alarm rate is about 1 / arl0_rows (rates of rare renewals add). See docs/detection.md for the
+method, the thresholds and the benchmark.
 """
 from __future__ import annotations
 
@@ -21,9 +23,9 @@ from operator import attrgetter
 
 import numpy as np
 
-from meta_supervisor.core.detectors import BernoulliCusum, MeanCusum, VarianceCusum, _LatchedCusum, calibrate, normal_cdf
+from meta_supervisor.core.detectors import CHARTS, TRIGGERS, LatchedCusum
+from meta_supervisor.core.stats import normal_cdf
 
-CUSUM_TRIGGERS = ("cusum_bias_up", "cusum_bias_down", "cusum_variance", "cusum_hit_rate")
 STATE_VERSION = 1
 
 
@@ -72,39 +74,25 @@ class DivergenceSettings:
                 raise ValueError(f"{name}: {reason}, got {getattr(self, name)!r}")
 
 
-def new_detectors(s: DivergenceSettings) -> dict[str, _LatchedCusum]:
-    """The four charts of one stream, thresholds from `calibrate` (cached)."""
-    arl = 4.0 * s.arl0_rows
-    cap = s.winsor_sigma
-    k, h, arl1 = calibrate("mean", s.bias_shift_sigma, cap, arl)
-    clear = max(1, math.ceil(s.clear_multiple * arl1))
-    kv, hv, arl1v = calibrate("variance", s.variance_ratio, cap, arl)
-    _, hb, arl1b = calibrate("hit_rate", s.hit_rate_odds_ratio, cap, arl)
-    # Under AR(1) errors a CUSUM behaves (Brownian approximation) like one on iid increments with
-    # the long-run variance V = (1 + rho) / (1 - rho), i.e. like a threshold h / V: so h is scaled
-    # by V, with rho = phi^2 for z^2 and rho = (2/pi) asin(phi) for win/loss signs (Gaussian AR(1)).
-    # The bias charts instead see z / sqrt(V(phi)) (see _observation).
-    phi = s.error_autocorrelation
-    hv *= _long_run_factor(phi * phi)
-    hb *= _long_run_factor(2 / math.pi * math.asin(phi))
-    return {
-        "cusum_bias_up": MeanCusum(k, h, +1, cap, clear),
-        "cusum_bias_down": MeanCusum(k, h, -1, cap, clear),
-        "cusum_variance": VarianceCusum(kv, hv, cap, max(1, math.ceil(s.clear_multiple * arl1v))),
-        "cusum_hit_rate": BernoulliCusum(s.hit_rate_odds_ratio, hb,
-                                         max(1, math.ceil(s.clear_multiple * arl1b))),
-    }
+def new_detectors(s: DivergenceSettings) -> dict[str, LatchedCusum]:
+    """The charts of one stream, {trigger: chart} in registry order, each calibrated (cached) to
+    an in-control ARL of len(TRIGGERS) x arl0_rows and widened for error_autocorrelation by its
+    own `for_stream` (under AR(1) errors a CUSUM behaves like one with threshold h / V, V the
+    long-run variance factor: see detectors.base.long_run_factor)."""
+    arl = float(len(TRIGGERS)) * s.arl0_rows
+    return {name: trigger.new(s, arl) for name, trigger in TRIGGERS.items()}
 
 
-def _long_run_factor(rho: float) -> float:
-    return (1 + rho) / (1 - rho)
+# The settings every chart's state depends on; each chart adds its own (`settings`, e.g. its
+# designed change) between arl0_rows and these.
+_SHARED_SETTINGS = ("winsor_sigma", "error_autocorrelation", "strategy_streams", "clear_multiple")
 
 
 def _fingerprint(s: DivergenceSettings) -> dict:
     """The settings the detector state depends on; a change means a cold start."""
-    return {name: getattr(s, name) for name in (
-        "arl0_rows", "bias_shift_sigma", "variance_ratio", "hit_rate_odds_ratio", "winsor_sigma",
-        "error_autocorrelation", "strategy_streams", "clear_multiple")}
+    names = dict.fromkeys(("arl0_rows",) + tuple(n for chart in CHARTS for n in chart.settings)
+                          + _SHARED_SETTINGS)
+    return {name: getattr(s, name) for name in names}
 
 
 _FIELDS = ("sim_version", "expected_sigma_bps", "pnl_error_bps", "realized_pnl_bps",
@@ -125,8 +113,8 @@ class Observed:
 
     Rows are `records.Row`. Only rows the model priced
     are kept, in their order: not fallback_zero, a finite pnl_error and sigma > 0. Per kept row:
-    z = pnl_error / sigma, the bias charts' z / a, and for rows with a realized and an expected
-    PnL the win flag and the model's win probability (p is None otherwise)."""
+    z = pnl_error / sigma, and for rows with a realized and an expected PnL the win flag and the
+    model's win probability (p is None otherwise). Each chart picks its columns (`observe`)."""
 
     def __init__(self, rows, s: DivergenceSettings):
         cols = list(zip(*map(_columns, rows))) or [()] * len(_FIELDS)
@@ -137,7 +125,6 @@ class Observed:
         sigma = sigma[kept]
         self.error = error[kept]
         self.z = self.error / sigma
-        self.z_bias = self.z / math.sqrt(_long_run_factor(s.error_autocorrelation))  # see new_detectors
         realized, expected = _floats(realized)[kept], _floats(expected)[kept]
         has_hit = ~np.isnan(realized) & ~np.isnan(expected)
         self.win = realized > 0
@@ -163,18 +150,15 @@ def _positions(names: list[str]) -> dict[str, list[int]]:
     return out
 
 
-def _feed(stream: dict, obs: Observed, ix: list[int]) -> None:
-    """The stream's rows `ix` (positions in `obs`) through its four charts."""
+def _feed(stream: dict, obs: Observed, ix: list[int], s: DivergenceSettings) -> None:
+    """The stream's rows `ix` (positions in `obs`) through its charts, each seeing what it observes."""
     dets = stream["detectors"]
     ts = [obs.ts[i] for i in ix]
-    zb = obs.z_bias[ix]
-    dets["cusum_bias_up"].update_many(zb, ts)
-    dets["cusum_bias_down"].update_many(zb, ts)
-    dets["cusum_variance"].update_many(obs.z[ix], ts)
-    hit = [i for i in ix if obs.p[i] is not None]
-    if hit:
-        dets["cusum_hit_rate"].update_many(obs.win[hit].tolist(), [obs.p[i] for i in hit],
-                                           [obs.ts[i] for i in hit])
+    for trigger in TRIGGERS:
+        det = dets[trigger]
+        seen = det.observe(obs, ix, ts, s)
+        if seen is not None:
+            det.update_many(*seen)
     stream["strategy_class"] = obs.strategy[ix[-1]]
 
 
@@ -193,7 +177,7 @@ def detect(state: dict | None, new_rows: list, window_rows: list,
     cold = state is None or state.get("version") != STATE_VERSION or state.get("params") != _fingerprint(s)
     if not cold:
         for name, st in state.get("streams", {}).items():
-            streams[name] = dict(st, detectors={t: _LatchedCusum.from_dict(d)
+            streams[name] = dict(st, detectors={t: LatchedCusum.from_dict(d)
                                                 for t, d in st["detectors"].items()})
     if window_obs is None and (cold or s.seed_rules):
         window_obs = Observed(window_rows, s)
@@ -202,7 +186,7 @@ def detect(state: dict | None, new_rows: list, window_rows: list,
         if key not in streams:
             streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
                             "detectors": new_detectors(s)}
-        _feed(streams[key], obs, ix)
+        _feed(streams[key], obs, ix, s)
     new_state = {"version": STATE_VERSION, "params": _fingerprint(s), "streams": {
         key: dict(st, detectors={t: d.to_dict() for t, d in st["detectors"].items()})
         for key, st in sorted(streams.items())}}
@@ -255,25 +239,17 @@ def autocorrelation_warning(phis: dict[str, tuple[float, int]], s: DivergenceSet
 
 
 def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dict]:
+    """The stream's firing charts; the chart says what changed, its unit and severity (`describe`),
+    the detail line adds since when and the statistic against h."""
     out = []
-    for trigger in CUSUM_TRIGGERS:
+    for trigger in TRIGGERS:
         det = stream["detectors"][trigger]
         if not det.alarm:
             continue
         rep = det.report
-        shift, when = rep["shift"], _short_ts(det.change_ts)
-        cusum = f"(CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
-        if trigger.startswith("cusum_bias"):
-            unit, high = "sigma", abs(shift) >= s.high_bias_sigma
-            detail = f"mean error {shift:+.2f} sigma since {when} {cusum}"
-        elif trigger == "cusum_variance":
-            unit, high = "ratio", shift >= s.high_variance_ratio
-            detail = f"error variance x{shift:.2f} (RMSE x{math.sqrt(shift):.2f}) since {when} {cusum}"
-        else:
-            unit, high = "hit_rate", -shift >= s.high_hit_rate_drop
-            detail = (f"win rate {rep['aux'] + shift:.2f} vs expected {rep['aux']:.2f} "
-                      f"since {when} {cusum}")
-        out.append(_detection(key, stream, trigger, high, det.change_ts, shift, unit,
+        what, unit, high = det.describe(s)
+        detail = f"{what} since {_short_ts(det.change_ts)} (CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
+        out.append(_detection(key, stream, trigger, high, det.change_ts, rep["shift"], unit,
                               rep["statistic"], det.h, rep["rows"], detail, rep["last_row_ts"]))
     return out
 

@@ -14,7 +14,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from meta_supervisor.core.sim_model import normal_cdf
+from meta_supervisor.core.stats import normal_cdf_array
 
 
 def expected_shortfall(adverse, alpha: float = 0.95) -> float:
@@ -76,7 +76,7 @@ def cell_stats(rows, alpha: float, min_rows: int) -> dict:
         realized, expected = realized_all[ix], expected_all[ix]
         error = realized - expected
         sig = ix[with_sigma[ix]]
-        exp_hit = float(np.mean(normal_cdf(expected_all[sig] / sigma_all[sig]))) if len(sig) else None
+        exp_hit = float(np.mean(normal_cdf_array(expected_all[sig] / sigma_all[sig]))) if len(sig) else None
         cell_ts = [ts[i] for i in ix.tolist()]
         out.setdefault(strategy, {})[regime] = {
             "n": len(ix),

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ERF_SQRT2 = math.sqrt(2.0)
-
 
 @dataclass(frozen=True)
 class RidgeFit:
@@ -79,18 +77,6 @@ class _Standardized:
 
 def rmse(residuals: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(residuals)))) if len(residuals) else float("nan")
-
-
-def normal_cdf(x):
-    """Phi(x) elementwise (numpy array or float), via erf."""
-    x = np.asarray(x, dtype=np.float64)
-    return 0.5 * (1.0 + _erf(x / ERF_SQRT2))
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """math.erf elementwise (numpy has no erf; a list comprehension is ~5x np.vectorize)."""
-    erf = math.erf
-    return np.array([erf(v) for v in x.ravel().tolist()], dtype=np.float64).reshape(x.shape)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from meta_supervisor.core import sim_model as sm
 from meta_supervisor.core.records import Row
+from meta_supervisor.core.stats import normal_cdf_array
 
 
 @dataclass
@@ -68,7 +69,7 @@ def train_horizon(rows: list[Row], horizon: int, settings, champion: dict | None
         "rmse_out_of_sample_bps": round(sel.holdout_rmse, 4),
         "rmse_zero_baseline_bps": round(sel.holdout_zero_rmse, 4),
         "skill_vs_zero": round(sel.skill, 6),
-        "expected_hit_rate": round(float(np.mean(sm.normal_cdf(sel.holdout_pred / sel.holdout_rmse))), 6)
+        "expected_hit_rate": round(float(np.mean(normal_cdf_array(sel.holdout_pred / sel.holdout_rmse))), 6)
         if sel.holdout_rmse > 0 else None,
         "validation": {
             "method": "walk-forward (expanding window); penalty chosen on blocks 1..folds-1, "

@@ -1,4 +1,5 @@
-"""Divergence alerts as an e-mail: subject, aligned plain text and escaped HTML. Pure (stdlib only).
+"""Divergence alerts as an e-mail: subject, aligned plain text and escaped HTML. Pure (stdlib and
+the pure core: the detector registry for the triggers' meanings, timeutil for `now`).
 
 Layout: one table per agent (trigger, severity, status, shift, since, strategy, detail), the
 strategy-level alerts in a table of their own, then the action(s) and what each trigger present
@@ -24,19 +25,18 @@ from __future__ import annotations
 import hashlib
 import html
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+
+from meta_supervisor.core.detectors import MEANINGS as CHART_MEANINGS
+from meta_supervisor.core.timeutil import format_ts, parse_ts
 
 SUBJECT_PREFIX = "DIVERGENCE ALERT"
 _MAX_SUBJECT_NAMES = 4
 _MAX_CELL = 300
 
+# The CUSUM triggers' meanings come from the detector registry (each chart owns its texts); the
+# seed's rolling-window rules are not charts and are described here.
 TRIGGER_MEANINGS = {
-    "cusum_bias_down": "CUSUM on the PnL error: live PnL has drifted persistently below what the model expects.",
-    "cusum_bias_up": "CUSUM on the PnL error: live PnL has drifted persistently above what the model expects "
-                     "(the model no longer describes the agent).",
-    "cusum_variance": "CUSUM on the error's spread: live results are noisier than the model's own RMSE allows.",
-    "cusum_hit_rate": "CUSUM on hits: the share of profitable signals has fallen below the model's "
-                      "expected hit rate.",
+    **CHART_MEANINGS,
     "mean_abs_error": "rolling mean |realized - expected| over the recent rows is at or above its limit.",
     "mean_error": "rolling |mean(realized - expected)| over the recent rows is at or above its limit.",
 }
@@ -51,6 +51,23 @@ _STATUS_RANK = {"escalated": 0, "new": 1, "ongoing": 2, "cleared": 3}
 
 AGENT_COLUMNS = ("Trigger", "Severity", "Status", "Shift", "Since", "Strategy", "Detail")
 STRATEGY_COLUMNS = ("Strategy", "Trigger", "Severity", "Status", "Shift", "Since", "Detail")
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One alert as table cells, every one already a clean printable line (see `_row`)."""
+
+    trigger: str
+    severity: str
+    status: str
+    shift: str
+    since: str
+    strategy: str
+    detail: str
+
+    def cells(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        """The cells under `columns` (AGENT_COLUMNS or STRATEGY_COLUMNS), in that order."""
+        return tuple(getattr(self, column.lower()) for column in columns)
 
 
 @dataclass(frozen=True)
@@ -82,23 +99,24 @@ def message_id(subject: str, text: str) -> str:
 def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = None) -> MailMessage:
     """Render `alerts` (dicts as written by the divergence job; missing keys shown as "-").
 
-    Raises ValueError for an empty list (there is nothing to tell anyone) or an unparseable `now`.
+    Raises ValueError for an empty list (there is nothing to tell anyone) or a `now` that is not
+    ISO 8601 with a zone (`timeutil.parse_ts`).
     """
     if not alerts:
         raise ValueError("compose_alert_mail needs at least one alert")
-    created_at = _normalize_ts(now)
+    created_at = format_ts(parse_ts(now))  # ValueError unless ISO 8601 with a zone
     agent_groups, strategy_rows = _group(alerts)
     subject = _subject(alerts, list(agent_groups), strategy_rows)
     repo = _clean(repository) if repository else None
 
     sections = []  # (heading, columns, rows): shared by the text and the HTML renderings
     for agent, rows in agent_groups.items():
-        strategies = sorted({r[5] for r in rows if r[5] != "-"})
+        strategies = sorted({r.strategy for r in rows if r.strategy != "-"})
         heading = f"Agent {agent}" + (f" (strategy {', '.join(strategies)})" if strategies else "")
-        sections.append((heading, AGENT_COLUMNS, [r[:7] for r in rows]))
+        sections.append((heading, AGENT_COLUMNS, [r.cells(AGENT_COLUMNS) for r in rows]))
     if strategy_rows:
         sections.append(("Strategy-level alerts", STRATEGY_COLUMNS,
-                         [(r[5],) + r[:5] + (r[6],) for r in strategy_rows]))
+                         [r.cells(STRATEGY_COLUMNS) for r in strategy_rows]))
 
     actions = _actions(alerts)
     triggers = sorted({_clean(a.get("trigger")) for a in alerts} - {"-"})
@@ -134,20 +152,20 @@ def _is_strategy_level(alert: dict) -> bool:
     return alert.get("scope") == "strategy" or not alert.get("agent")
 
 
-def _row(alert: dict) -> tuple:
-    # (trigger, severity, status, shift, since, strategy, detail)
+def _row(alert: dict) -> AlertRow:
     since = alert.get("change_ts") or alert.get("first_seen")
-    return (_clean(alert.get("trigger")), _clean(alert.get("severity")), _clean(alert.get("status")),
-            _fmt_shift(alert.get("shift"), alert.get("shift_unit")), _clean(since),
-            _clean(alert.get("strategy_class")), _clean(alert.get("detail")))
+    return AlertRow(trigger=_clean(alert.get("trigger")), severity=_clean(alert.get("severity")),
+                    status=_clean(alert.get("status")),
+                    shift=_fmt_shift(alert.get("shift"), alert.get("shift_unit")), since=_clean(since),
+                    strategy=_clean(alert.get("strategy_class")), detail=_clean(alert.get("detail")))
 
 
-def _sort_key(row: tuple):
-    return (_SEVERITY_RANK.get(row[1], 9), _STATUS_RANK.get(row[2], 9), row[0], row[5])
+def _sort_key(row: AlertRow):
+    return (_SEVERITY_RANK.get(row.severity, 9), _STATUS_RANK.get(row.status, 9), row.trigger, row.strategy)
 
 
-def _group(alerts: list[dict]) -> tuple[dict[str, list[tuple]], list[tuple]]:
-    by_agent: dict[str, list[tuple]] = {}
+def _group(alerts: list[dict]) -> tuple[dict[str, list[AlertRow]], list[AlertRow]]:
+    by_agent: dict[str, list[AlertRow]] = {}
     strategy_rows = []
     for alert in alerts:
         if _is_strategy_level(alert):
@@ -155,10 +173,10 @@ def _group(alerts: list[dict]) -> tuple[dict[str, list[tuple]], list[tuple]]:
         else:
             by_agent.setdefault(_clean(alert.get("agent"), 80), []).append(_row(alert))
     groups = {agent: sorted(by_agent[agent], key=_sort_key) for agent in sorted(by_agent)}
-    return groups, sorted(strategy_rows, key=lambda r: (r[5],) + _sort_key(r))
+    return groups, sorted(strategy_rows, key=lambda r: (r.strategy,) + _sort_key(r))
 
 
-def _subject(alerts: list[dict], agents: list[str], strategy_rows: list[tuple]) -> str:
+def _subject(alerts: list[dict], agents: list[str], strategy_rows: list[AlertRow]) -> str:
     counts: dict[str, int] = {}
     for alert in alerts:
         status = _clean(alert.get("status"), 20)
@@ -167,7 +185,7 @@ def _subject(alerts: list[dict], agents: list[str], strategy_rows: list[tuple]) 
     parts = []
     if agents:
         parts.append(_name_list("agent", agents))
-    strategies = sorted({r[5] for r in strategy_rows})
+    strategies = sorted({r.strategy for r in strategy_rows})
     if strategies:
         parts.append(_name_list("strategy", strategies, plural="strategies"))
     tally = ", ".join(f"{counts[s]} {s}" for s in order)
@@ -193,16 +211,6 @@ def _actions(alerts: list[dict]) -> list[tuple[str, str, str]]:
             targets.append(name)
     return [(action, ACTION_MEANINGS.get(action, ""), ", ".join(sorted(names)))
             for action, names in sorted(who.items())]
-
-
-def _normalize_ts(ts: str) -> str:
-    try:
-        dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 timestamp: {ts!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------- rendering
