@@ -5,6 +5,7 @@ Each trigger's chart is built as a stream builds it (`Trigger.new`), at a low in
 that simulations are cheap, and fed rows from its own `simulate`: the in-control model its
 threshold is calibrated for, and blocks of the change it is designed to catch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,7 @@ from meta_supervisor.core.divergence import DivergenceSettings, Observed
 from tests.rows import rows as as_rows
 
 LOW = DivergenceSettings(arl0_rows=50)
-ARL0 = float(len(TRIGGERS)) * LOW.arl0_rows          # each chart's in-control ARL: 200 rows
+ARL0 = float(len(TRIGGERS)) * LOW.arl0_rows  # each chart's in-control ARL: 200 rows
 EACH = [pytest.param(t, id=name) for name, t in TRIGGERS.items()]
 
 
@@ -31,8 +32,7 @@ def _chart(trigger) -> LatchedCusum:
 def _rows(det, rng, n, block=250) -> list[tuple]:
     """n rows (one tuple of update arguments each) in blocks of `block`, in control and shifted
     by turns: alarms, re-alarms and latch clears."""
-    parts = [det.simulate(rng, min(block, n - start), shifted=start // block % 2 == 1)
-             for start in range(0, n, block)]
+    parts = [det.simulate(rng, min(block, n - start), shifted=start // block % 2 == 1) for start in range(0, n, block)]
     return [row for part in parts for row in zip(*part)]
 
 
@@ -96,11 +96,11 @@ def test_batched_updates_equal_one_row_at_a_time_bit_for_bit(trigger):
         clears += was and not one.alarm
     batched, t = _chart(trigger), 0
     while t < len(rows):
-        chunk = rows[t:t + sizes.choice([1, 2, 7, 50, 400])]
+        chunk = rows[t : t + sizes.choice([1, 2, 7, 50, 400])]
         batched.update_many(*_columns(chunk), list(range(t, t + len(chunk))))
         t += len(chunk)
     assert crossings > 10 and clears > 2
-    assert batched.to_dict() == one.to_dict()   # == on floats: exact
+    assert batched.to_dict() == one.to_dict()  # == on floats: exact
 
 
 @pytest.mark.parametrize("trigger", EACH)
@@ -149,9 +149,19 @@ def test_describes_its_alarm(trigger):
 def test_observes_a_streams_rows(trigger):
     """`observe` gives update_many arguments for a stream's rows of a divergence.Observed."""
     ts = [f"2026-01-01T{h:02d}:00:00Z" for h in range(6)]
-    rows = as_rows({"event_id": f"e{i}", "ts": t, "sim_version": "ridge_h24@abc", "expected_sigma_bps": 60.0,
-                    "expected_pnl_bps": 5.0, "realized_pnl_bps": 5.0 + e, "pnl_error_bps": e,
-                    "abs_error_bps": abs(e)} for i, (t, e) in enumerate(zip(ts, [30.0, -90.0, 10.0, 0.0, 200.0, -5.0])))
+    rows = as_rows(
+        {
+            "event_id": f"e{i}",
+            "ts": t,
+            "sim_version": "ridge_h24@abc",
+            "expected_sigma_bps": 60.0,
+            "expected_pnl_bps": 5.0,
+            "realized_pnl_bps": 5.0 + e,
+            "pnl_error_bps": e,
+            "abs_error_bps": abs(e),
+        }
+        for i, (t, e) in enumerate(zip(ts, [30.0, -90.0, 10.0, 0.0, 200.0, -5.0]))
+    )
     obs = Observed(rows, LOW)
     ix = [0, 2, 3, 5]
     det = _chart(trigger)

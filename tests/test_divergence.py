@@ -3,6 +3,7 @@
 What every chart must do (JSON round trip, batching, validation, in-control ARL by simulation)
 is tests/test_detector_conformance.py, run on each registered chart; this file keeps the checks
 against published values and independent implementations, and the streams."""
+
 import json
 import math
 import random
@@ -103,18 +104,37 @@ def test_latch_holds_while_shift_persists_and_clears_after_clear_rows_quiet():
         det.update(rng.gauss(1.5 if 100 <= t < 200 else 0.0, 1.0), t)
         if 130 <= t < 200:
             assert det.alarm, t
-    assert det.alarms > 3          # restarted after each crossing, kept measuring
-    assert not det.alarm and det.report is None   # cleared within ~40 quiet rows after 200
+    assert det.alarms > 3  # restarted after each crossing, kept measuring
+    assert not det.alarm and det.report is None  # cleared within ~40 quiet rows after 200
 
 
 def test_registry_is_the_state_layout():
     """state/detectors.json keeps its bytes: the triggers, their order, kinds and keys."""
     assert list(detectors.TRIGGERS) == ["cusum_bias_up", "cusum_bias_down", "cusum_variance", "cusum_hit_rate"]
     dets = new_detectors(DivergenceSettings())
-    assert {t: d.kind for t, d in dets.items()} == {"cusum_bias_up": "mean", "cusum_bias_down": "mean",
-                                                     "cusum_variance": "variance", "cusum_hit_rate": "hit_rate"}
-    state = ["statistic", "n", "run_n", "run_sum", "run_sum2", "run_start_ts", "drift_detected", "alarm",
-             "alarms", "change_ts", "ep_n", "ep_sum", "ep_sum2", "rows_since_alarm", "report"]
+    assert {t: d.kind for t, d in dets.items()} == {
+        "cusum_bias_up": "mean",
+        "cusum_bias_down": "mean",
+        "cusum_variance": "variance",
+        "cusum_hit_rate": "hit_rate",
+    }
+    state = [
+        "statistic",
+        "n",
+        "run_n",
+        "run_sum",
+        "run_sum2",
+        "run_start_ts",
+        "drift_detected",
+        "alarm",
+        "alarms",
+        "change_ts",
+        "ep_n",
+        "ep_sum",
+        "ep_sum2",
+        "rows_since_alarm",
+        "report",
+    ]
     head = ["kind", "h", "clear_rows"]
     assert list(dets["cusum_bias_up"].to_dict()) == head + ["k", "direction", "cap"] + state
     assert list(dets["cusum_variance"].to_dict()) == head + ["k", "cap"] + state
@@ -122,7 +142,11 @@ def test_registry_is_the_state_layout():
     assert (dets["cusum_bias_up"].direction, dets["cusum_bias_down"].direction) == (1, -1)
     # the defaults' thresholds (PRECOMPUTED), the autocorrelation widening and the clear rule
     assert [(d.h, d.clear_rows) for d in dets.values()] == [
-        (8.6513671875, 54), (8.6513671875, 54), (27.283203125, 158), (6.50390625, 879)]
+        (8.6513671875, 54),
+        (8.6513671875, 54),
+        (27.283203125, 158),
+        (6.50390625, 879),
+    ]
     wide = new_detectors(DivergenceSettings(error_autocorrelation=0.3))
     assert wide["cusum_bias_up"].h == dets["cusum_bias_up"].h
     assert wide["cusum_variance"].h == 27.283203125 * ((1 + 0.3 * 0.3) / (1 - 0.3 * 0.3))
@@ -140,10 +164,21 @@ def _row_dicts(n, agent="a1", cls="macro", shift_at=None, shift=0.0, seed=0, sta
     out = []
     for t in range(start, start + n):
         err = rng.gauss(shift * sigma if shift_at is not None and t >= shift_at else 0.0, sigma)
-        out.append({"event_id": f"{agent}-{t:05d}", "ts": _ts(t), "agent": agent,
-                    "strategy_class": cls, "realized_pnl_bps": 5.0 + err, "expected_pnl_bps": 5.0,
-                    "expected_sigma_bps": sigma, "pnl_error_bps": err, "abs_error_bps": abs(err),
-                    "sim_version": "ridge_h24@abc", "horizon_hours": 24})
+        out.append(
+            {
+                "event_id": f"{agent}-{t:05d}",
+                "ts": _ts(t),
+                "agent": agent,
+                "strategy_class": cls,
+                "realized_pnl_bps": 5.0 + err,
+                "expected_pnl_bps": 5.0,
+                "expected_sigma_bps": sigma,
+                "pnl_error_bps": err,
+                "abs_error_bps": abs(err),
+                "sim_version": "ridge_h24@abc",
+                "horizon_hours": 24,
+            }
+        )
     return out
 
 
@@ -190,8 +225,12 @@ def test_rows_without_a_prediction_are_ignored_by_the_cusums():
     rows = _rows(400, shift_at=300, shift=1.5, seed=6)
     noise = []
     for i, r in enumerate(_rows(400, seed=7, shift=5.0, shift_at=0)):
-        bad = [{"sim_version": "fallback_zero"}, {"expected_sigma_bps": None},
-               {"expected_sigma_bps": 0.0}, {"pnl_error_bps": float("nan")}][i % 4]
+        bad = [
+            {"sim_version": "fallback_zero"},
+            {"expected_sigma_bps": None},
+            {"expected_sigma_bps": 0.0},
+            {"pnl_error_bps": float("nan")},
+        ][i % 4]
         noise.append(msgspec.structs.replace(r, **bad))
     mixed = sorted(rows + noise, key=lambda r: (r.ts, r.event_id))
     off = DivergenceSettings(arl0_rows=2000, seed_rules=False)
@@ -210,8 +249,10 @@ def test_change_time_and_shift_estimates_near_the_planted_change():
 
 
 def test_strategy_streams_pool_agents():
-    rows = sorted(_rows(300, "a1", seed=1, shift_at=150, shift=1.5)
-                  + _rows(300, "a2", seed=2, shift_at=150, shift=1.5), key=lambda r: r.ts)
+    rows = sorted(
+        _rows(300, "a1", seed=1, shift_at=150, shift=1.5) + _rows(300, "a2", seed=2, shift_at=150, shift=1.5),
+        key=lambda r: r.ts,
+    )
     _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, seed_rules=False))
     strat = [d for d in dets if d["scope"] == "strategy" and d["trigger"] == "cusum_bias_up"]
     assert strat and strat[0]["agent"] is None and strat[0]["key"] == "strategy:macro:cusum_bias_up"
@@ -220,8 +261,9 @@ def test_strategy_streams_pool_agents():
 def test_hit_rate_collapse_is_detected_against_the_models_own_p():
     rows = _row_dicts(1500, seed=3)
     for r in rows[600:]:  # same error scale, but live loses: realized pushed below zero often
-        r["realized_pnl_bps"] = -abs(r["realized_pnl_bps"]) if random.Random(r["event_id"]).random() < 0.5 \
-            else r["realized_pnl_bps"]
+        r["realized_pnl_bps"] = (
+            -abs(r["realized_pnl_bps"]) if random.Random(r["event_id"]).random() < 0.5 else r["realized_pnl_bps"]
+        )
     rows = as_rows(rows)
     _, dets = detect(None, [], rows, DivergenceSettings(arl0_rows=2000, seed_rules=False, strategy_streams=False))
     hit = next(d for d in dets if d["trigger"] == "cusum_hit_rate")
@@ -232,8 +274,9 @@ def test_hit_rate_collapse_is_detected_against_the_models_own_p():
 
 # --- the seed's rules ----------------------------------------------------------------------------
 def _seed_rows(errors, agent="a1"):
-    return as_rows({**r, "pnl_error_bps": e, "abs_error_bps": abs(e)}
-                   for r, e in zip(_row_dicts(len(errors), agent=agent), errors))
+    return as_rows(
+        {**r, "pnl_error_bps": e, "abs_error_bps": abs(e)} for r, e in zip(_row_dicts(len(errors), agent=agent), errors)
+    )
 
 
 def test_seed_rules_fire_exactly_as_the_seed_formula():
@@ -241,7 +284,8 @@ def test_seed_rules_fire_exactly_as_the_seed_formula():
     # 10 x +100 and 10 x -80: mean |e| = 90 (>= 90 fires, medium < 117), mean e = 10 (< 40).
     dets = seed_rule_detections(_seed_rows([100.0] * 10 + [-80.0] * 10), s)
     assert [(d["trigger"], d["severity"], d["statistic"], d["rows"]) for d in dets] == [
-        ("mean_abs_error", "medium", 90.0, 20)]
+        ("mean_abs_error", "medium", 90.0, 20)
+    ]
     # 20 x +60: mean e = 60 >= 40, and >= 1.3 * 40 = 52: high; mean |e| 60 < 90.
     dets = seed_rule_detections(_seed_rows([60.0] * 20), s)
     assert [(d["trigger"], d["severity"], d["shift"]) for d in dets] == [("mean_error", "high", 60.0)]
@@ -250,17 +294,28 @@ def test_seed_rules_fire_exactly_as_the_seed_formula():
     # Only the last 80 rows count; fallback rows are not rows of the window.
     rows = _seed_rows([4000.0] + [0.0] * 80)
     assert seed_rule_detections(rows, s) == []
-    rows[-1] = msgspec.structs.replace(rows[-1], sim_version="fallback_zero")   # now the window is 4000 + 79 x 0: mean 50 >= 40
+    rows[-1] = msgspec.structs.replace(
+        rows[-1], sim_version="fallback_zero"
+    )  # now the window is 4000 + 79 x 0: mean 50 >= 40
     assert [(d["trigger"], d["severity"], d["statistic"]) for d in seed_rule_detections(rows, s)] == [
-        ("mean_error", "medium", 50.0)]
+        ("mean_error", "medium", 50.0)
+    ]
     # 39.9 just below: mean_error silent.
     assert seed_rule_detections(_seed_rows([39.9] * 20), s) == []
 
 
 # --- settings and purity -------------------------------------------------------------------------
-@pytest.mark.parametrize("field, value", [("window", 0), ("min_rows", 81), ("arl0_rows", 1),
-                                          ("hit_rate_odds_ratio", 1.2), ("variance_ratio", 1.0),
-                                          ("error_autocorrelation", -0.1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("window", 0),
+        ("min_rows", 81),
+        ("arl0_rows", 1),
+        ("hit_rate_odds_ratio", 1.2),
+        ("variance_ratio", 1.0),
+        ("error_autocorrelation", -0.1),
+    ],
+)
 def test_settings_are_validated(field, value):
     with pytest.raises(ValueError, match=f"^{field}: "):
         DivergenceSettings(**{field: value})
@@ -275,14 +330,16 @@ def test_batched_hit_rate_clamps_p_as_one_row_at_a_time_bit_for_bit():
     """The conformance battery draws p from the calibration's model; here p goes beyond the
     [0.01, 0.99] clamp too."""
     rng = random.Random(12)
-    rows = [(rng.random() < (0.25 if t // 250 % 2 else 0.5), rng.uniform(0.0, 1.0))  # p beyond the clamp too
-            for t in range(3000)]
+    rows = [
+        (rng.random() < (0.25 if t // 250 % 2 else 0.5), rng.uniform(0.0, 1.0))  # p beyond the clamp too
+        for t in range(3000)
+    ]
     one, crossings = BernoulliCusum(0.5, 2.5, 15), 0
     for t, (win, p) in enumerate(rows):
         crossings += one.update(win, p, t).drift_detected
     batched = BernoulliCusum(0.5, 2.5, 15)
     for start in range(0, 3000, 333):
-        chunk = rows[start:start + 333]
+        chunk = rows[start : start + 333]
         batched.update_many([w for w, _ in chunk], [p for _, p in chunk], list(range(start, start + len(chunk))))
     assert crossings > 10 and batched.to_dict() == one.to_dict()
 
@@ -291,6 +348,7 @@ def test_rows_read_back_from_the_history_give_the_same_detections(tmp_path):
     """Evaluate feeds the detectors rows decoded from the partitions: the round trip through the
     history store changes nothing they see."""
     from meta_supervisor.files.history import Partitions, recent_rows
+
     built = _rows(500, shift_at=350, shift=1.5, seed=8) + _rows(300, agent="a2", cls="arb", seed=9)
     built[3] = msgspec.structs.replace(built[3], expected_sigma_bps=None)
     built[4] = msgspec.structs.replace(built[4], sim_version="fallback_zero")
@@ -316,23 +374,29 @@ def _ar_rows(n, phi, agent="a1", seed=0, shift_at=None, shift=0.0):
 
 def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift():
     s = DivergenceSettings(strategy_streams=False)
-    phis = error_autocorrelation(_ar_rows(2000, 0.5, "ar", 1) + _ar_rows(2000, 0.0, "iid", 2)
-                                 + _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0), s)
+    phis = error_autocorrelation(
+        _ar_rows(2000, 0.5, "ar", 1)
+        + _ar_rows(2000, 0.0, "iid", 2)
+        + _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0),
+        s,
+    )
     assert phis["agent:ar"][0] == pytest.approx(0.5, abs=0.07) and phis["agent:ar"][1] == 2000
     assert abs(phis["agent:iid"][0]) < 0.07
     # a 2-sigma mean shift halfway: around the window's mean, neighbours look alike (about 0.5)
     z = np.array([r.pnl_error_bps for r in _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0)])
     d = z - z.mean()
     assert float(d[1:] @ d[:-1] / (d @ d)) > 0.4
-    assert abs(phis["agent:shifted"][0]) < 0.07       # demeaned per block: still independent
-    assert error_autocorrelation(_ar_rows(99, 0.5), s) == {}   # fewer than two blocks
+    assert abs(phis["agent:shifted"][0]) < 0.07  # demeaned per block: still independent
+    assert error_autocorrelation(_ar_rows(99, 0.5), s) == {}  # fewer than two blocks
 
 
 def test_calibration_warning_only_when_errors_are_clearly_more_autocorrelated_than_assumed():
     rows = _ar_rows(1500, 0.4, "ar", 4) + _ar_rows(1500, 0.0, "iid", 5)
     s = DivergenceSettings(strategy_streams=False)
     warning = autocorrelation_warning(error_autocorrelation(rows, s), s)
-    assert warning.startswith("errors are autocorrelated: lag-1 0.") and "agent:ar (1500 rows; 1 of 2 streams" in warning
+    assert (
+        warning.startswith("errors are autocorrelated: lag-1 0.") and "agent:ar (1500 rows; 1 of 2 streams" in warning
+    )
     assert "set divergence.error_autocorrelation" in warning
     assumed = DivergenceSettings(strategy_streams=False, error_autocorrelation=0.4)
     assert autocorrelation_warning(error_autocorrelation(rows, assumed), assumed) is None

@@ -1,4 +1,5 @@
 """Evaluate end to end on disk: breach rules, the dry-run outbox, policy errors."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from meta_supervisor.jobs import evaluate
 from meta_supervisor.files.policy_yaml.edit import disable_strategy
+from meta_supervisor.jobs import evaluate
 from tests.conftest import KILL_LIST, make_root, run_script, write_jsonl
 
 
@@ -20,12 +21,29 @@ def rows_for(strategy, regime, n, *, tail_bps=0.0, start=0, seed=0, agent=None):
     for i in range(n):
         realized = float(rng.normal(5.0, 20.0)) - (tail_bps if i % 50 < 3 else 0.0)
         t = start + i
-        out.append({"event_id": f"{strategy}-{regime}-{t:06d}", "ts": f"2026-11-{1 + t // 1440 % 28:02d}T{t // 60 % 24:02d}:{t % 60:02d}:00Z",
-                    "agent": agent or f"{strategy}-1", "strategy_class": strategy, "symbol": "BTC", "side": "long",
-                    "regime": regime, "horizon_hours": 24, "score_final": 0.5, "confidence": 0.5,
-                    "entry_price": 100.0, "exit_price": 100.0, "realized_pnl_bps": realized,
-                    "expected_pnl_bps": 5.0, "expected_sigma_bps": 20.0, "pnl_error_bps": realized - 5.0,
-                    "abs_error_bps": abs(realized - 5.0), "sim_version": "ridge_h24@test", "reconciled_at": "x"})
+        out.append(
+            {
+                "event_id": f"{strategy}-{regime}-{t:06d}",
+                "ts": f"2026-11-{1 + t // 1440 % 28:02d}T{t // 60 % 24:02d}:{t % 60:02d}:00Z",
+                "agent": agent or f"{strategy}-1",
+                "strategy_class": strategy,
+                "symbol": "BTC",
+                "side": "long",
+                "regime": regime,
+                "horizon_hours": 24,
+                "score_final": 0.5,
+                "confidence": 0.5,
+                "entry_price": 100.0,
+                "exit_price": 100.0,
+                "realized_pnl_bps": realized,
+                "expected_pnl_bps": 5.0,
+                "expected_sigma_bps": 20.0,
+                "pnl_error_bps": realized - 5.0,
+                "abs_error_bps": abs(realized - 5.0),
+                "sim_version": "ridge_h24@test",
+                "reconciled_at": "x",
+            }
+        )
     return out
 
 
@@ -37,13 +55,28 @@ def put_rows(root, rows):
 
 
 def _world(root, *, macro_trend_tail=400.0, n=200, current="TREND"):
-    put_rows(root, rows_for("macro", "TREND", n, tail_bps=macro_trend_tail, seed=1)
-             + rows_for("macro", "RANGE", n, start=5000, seed=2)
-             + rows_for("arb", "RANGE", n, tail_bps=900.0, start=10000, seed=3)
-             + rows_for("arb", "TREND", n, start=15000, seed=4))
-    write_jsonl(root / "data/alpha_events.jsonl", [
-        {"event_id": "latest", "ts": "2026-11-28T00:00:00Z", "agent": "a1", "symbol": "BTC", "side": "long",
-         "score_final": 0.5, "confidence": 0.5, "regime": current}])
+    put_rows(
+        root,
+        rows_for("macro", "TREND", n, tail_bps=macro_trend_tail, seed=1)
+        + rows_for("macro", "RANGE", n, start=5000, seed=2)
+        + rows_for("arb", "RANGE", n, tail_bps=900.0, start=10000, seed=3)
+        + rows_for("arb", "TREND", n, start=15000, seed=4),
+    )
+    write_jsonl(
+        root / "data/alpha_events.jsonl",
+        [
+            {
+                "event_id": "latest",
+                "ts": "2026-11-28T00:00:00Z",
+                "agent": "a1",
+                "symbol": "BTC",
+                "side": "long",
+                "score_final": 0.5,
+                "confidence": 0.5,
+                "regime": current,
+            }
+        ],
+    )
 
 
 def test_breach_in_current_regime_goes_to_outbox_and_policy_is_untouched(root):
@@ -59,8 +92,9 @@ def test_breach_in_current_regime_goes_to_outbox_and_policy_is_untouched(root):
     assert cvar > 120 and f"{cvar:.1f} bps" in md and "limit 120 bps" in md
     edited = (root / "outbox/pulls/macro.yaml").read_text()
     reason = next(line for line in edited.splitlines() if "disabled_reason" in line)
-    assert edited == disable_strategy(before.decode(), "macro", "2026-11-28T01:00:00Z",
-                                      json.loads(reason.split(": ", 1)[1]))
+    assert edited == disable_strategy(
+        before.decode(), "macro", "2026-11-28T01:00:00Z", json.loads(reason.split(": ", 1)[1])
+    )
     assert (root / "policy/strategy_kill_list.yaml").read_bytes() == before
     for name in ("strategy_cvar_regime.json", "divergence_alerts.json", "detectors.json"):
         assert (root / "state" / name).exists()
@@ -106,14 +140,20 @@ def test_evaluate_runs_on_state_and_policy_alone(root):
     assert [s for s, _ in result.proposals] == ["macro"]
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("macro:\n  status: ENABLED\n  by_regime:\n    TREND:\n      max_cvar_error_bps: lots\n", 5,
-     "macro.by_regime.TREND.max_cvar_error_bps: expected a positive number"),
-    ("macro:\n  status: MAYBE\n", 2, "status must be ENABLED or DISABLED"),
-    ("macro:\n  status: ENABLED\n  by_regime: [TREND]\n", 3, "by_regime"),
-    ("macro:\n  status: ENABLED\n   bad indent: 1\n", 3, ""),
-    ("macro:\n  status: ENABLED\nmacro:\n  status: DISABLED\n", 3, ""),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        (
+            "macro:\n  status: ENABLED\n  by_regime:\n    TREND:\n      max_cvar_error_bps: lots\n",
+            5,
+            "macro.by_regime.TREND.max_cvar_error_bps: expected a positive number",
+        ),
+        ("macro:\n  status: MAYBE\n", 2, "status must be ENABLED or DISABLED"),
+        ("macro:\n  status: ENABLED\n  by_regime: [TREND]\n", 3, "by_regime"),
+        ("macro:\n  status: ENABLED\n   bad indent: 1\n", 3, ""),
+        ("macro:\n  status: ENABLED\nmacro:\n  status: DISABLED\n", 3, ""),
+    ],
+)
 def test_malformed_kill_list_stops_before_anything_is_proposed(tmp_path, text, line, words):
     root = make_root(tmp_path / "r", kill_list=text)
     _world(root)
@@ -131,7 +171,9 @@ def test_malformed_supervisor_yaml_names_file_and_line(tmp_path):
     root = make_root(tmp_path / "r", supervisor="# settings\nevaluate:\n  widow_rows: 10\n")
     proc = run_script("evaluate", root, "--dry-run")
     assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("evaluate: error: policy/supervisor.yaml:3: evaluate.widow_rows: unknown setting")
+    assert proc.stderr.strip().startswith(
+        "evaluate: error: policy/supervisor.yaml:3: evaluate.widow_rows: unknown setting"
+    )
 
 
 def test_missing_kill_list_is_one_line(root):
@@ -145,7 +187,9 @@ def test_autocorrelated_errors_are_flagged_in_the_log_and_the_summary(root, tmp_
     """The CUSUMs are calibrated for the configured error autocorrelation (0): a window whose
     errors are clearly more autocorrelated gets a warning, and nothing else changes."""
     import io
+
     from meta_supervisor.adapters.actions import Actions
+
     rows = rows_for("macro", "TREND", 600, seed=7)
     rng, z = np.random.default_rng(8), 0.0
     for row in rows:  # AR(1), phi 0.6, sigma 20
@@ -153,10 +197,18 @@ def test_autocorrelated_errors_are_flagged_in_the_log_and_the_summary(root, tmp_
         row.update(realized_pnl_bps=5.0 + 20.0 * z, pnl_error_bps=20.0 * z, abs_error_bps=abs(20.0 * z))
     put_rows(root, rows)
     out, summary = io.StringIO(), tmp_path / "summary.md"
-    evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z",
-                 actions=Actions(env={"GITHUB_STEP_SUMMARY": str(summary)}, out=out))
-    assert re.search(r"^warning: errors are autocorrelated: lag-1 0\.[5-6]\d in (agent:macro-1|strategy:macro) "
-                     r"\(600 rows; 2 of 2 streams clearly above 0\)", out.getvalue(), re.M)
+    evaluate.run(
+        root,
+        dry_run=True,
+        now="2026-11-28T01:00:00Z",
+        actions=Actions(env={"GITHUB_STEP_SUMMARY": str(summary)}, out=out),
+    )
+    assert re.search(
+        r"^warning: errors are autocorrelated: lag-1 0\.[5-6]\d in (agent:macro-1|strategy:macro) "
+        r"\(600 rows; 2 of 2 streams clearly above 0\)",
+        out.getvalue(),
+        re.M,
+    )
     assert "> Detector calibration: errors are autocorrelated" in summary.read_text()
 
     other = make_root(tmp_path / "iid")

@@ -1,13 +1,14 @@
 """Evaluate with its real adapters: PyGithub against the fake GitHub, sendgrid against the fake
 SendGrid, both on 127.0.0.1. Convergence, alert comments, exactly-once mail."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from meta_supervisor.adapters.mail.sendgrid_mailer import SendgridMailer
 from meta_supervisor.adapters.github_rest.proposer import pulls_from_env
+from meta_supervisor.adapters.mail.sendgrid_mailer import SendgridMailer
 from meta_supervisor.jobs import evaluate
 from tests.conftest import KILL_LIST
 from tests.fakes.github_api import FakeGitHub
@@ -43,8 +44,9 @@ def sendgrid():
 def _adapters(github, sendgrid):
     env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "acme/trading", "GITHUB_API_URL": github.url}
     pulls = pulls_from_env(env, seconds_between_writes=0, retry_delays=(0,))
-    mailer = SendgridMailer(KEY, "supervisor@example.com", RECIPIENTS, host=sendgrid.url,
-                            timeout_s=2, backoff_s=0, sleep=lambda s: None)
+    mailer = SendgridMailer(
+        KEY, "supervisor@example.com", RECIPIENTS, host=sendgrid.url, timeout_s=2, backoff_s=0, sleep=lambda s: None
+    )
     return env, pulls, mailer
 
 
@@ -76,12 +78,20 @@ def test_pr_comment_and_mail_then_an_unchanged_rerun_changes_nothing(root, githu
     commits = github.commits_on("auto/disable-macro")
     second = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T02:00:00Z")
     assert second.exit_code == 0
-    assert _state(root) == state                      # byte-identical state
-    assert sendgrid.requests == requests              # nothing sent
+    assert _state(root) == state  # byte-identical state
+    assert sendgrid.requests == requests  # nothing sent
     assert len(github.pulls) == 1 and github.comments(pr["number"]) == comments
     assert github.commits_on("auto/disable-macro") == commits and github.pulls[0]["body"] == pr["body"]
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err and KEY not in out.out + out.err
+    url = "https://github.com/acme/trading/pull/1"
+    assert (first.proposals, second.proposals) == (
+        [("macro", f"PR #1 created ({url})")],
+        [("macro", f"PR #1 unchanged ({url})")],
+    )
+    assert first.pull_numbers == second.pull_numbers == [1]
+    assert f"proposal: [AUTO] Disable strategy: macro -> PR #1 created ({url})\n" in out.err
+    assert f"proposal: [AUTO] Disable strategy: macro -> PR #1 unchanged ({url})\n" in out.err
 
 
 def test_mail_outage_keeps_the_alert_pending_and_the_next_run_delivers_it(root, github, sendgrid):

@@ -1,5 +1,6 @@
 """Alert mail: composition (pure), SendGrid delivery (real sendgrid client against a local fake),
 and the pending queue that makes every mail arrive exactly once across runs."""
+
 from __future__ import annotations
 
 import ast
@@ -12,13 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from meta_supervisor.core.render import mail as alert_mail
-from meta_supervisor.adapters.mail.sendgrid_mailer import MailDeliveryError, SendgridMailer, mailer_from_env
-from meta_supervisor.core.render.mail import MailMessage, compose_alert_mail
-from meta_supervisor.core.errors import UserError
 from meta_supervisor.adapters.mail.mailbox import QUEUE, deliver
+from meta_supervisor.adapters.mail.sendgrid_mailer import MailDeliveryError, SendgridMailer, mailer_from_env
+from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.render import mail as alert_mail
+from meta_supervisor.core.render.mail import MailMessage, compose_alert_mail
 from tests.fakes.sendgrid_api import FakeSendGrid, error_body
 
 KEY = "SG.zz-FAKE-KEY-must-never-leak.Qx7Wv9"
@@ -28,10 +30,22 @@ NOW = "2026-11-24T10:00:00Z"
 
 
 def alert(agent="alpha-7", trigger="cusum_bias_down", status="new", **kw):
-    a = {"key": f"agent:{agent}:{trigger}", "scope": "agent", "agent": agent, "strategy_class": "macro",
-         "trigger": trigger, "severity": "high", "status": status, "first_seen": NOW, "last_seen": NOW,
-         "change_ts": "2026-11-23T18:00:00Z", "shift": -1.2, "shift_unit": "sigma",
-         "detail": "live PnL 1.2 sigma below model since the change", "action": "REDUCE_ALLOC_AND_BLOCK_PROMOTION"}
+    a = {
+        "key": f"agent:{agent}:{trigger}",
+        "scope": "agent",
+        "agent": agent,
+        "strategy_class": "macro",
+        "trigger": trigger,
+        "severity": "high",
+        "status": status,
+        "first_seen": NOW,
+        "last_seen": NOW,
+        "change_ts": "2026-11-23T18:00:00Z",
+        "shift": -1.2,
+        "shift_unit": "sigma",
+        "detail": "live PnL 1.2 sigma below model since the change",
+        "action": "REDUCE_ALLOC_AND_BLOCK_PROMOTION",
+    }
     a.update(kw)
     return a
 
@@ -55,15 +69,20 @@ def make_mailer(fake, sleeps):
         kw.setdefault("backoff_s", 0.01)
         kw.setdefault("sleep", sleeps.append)
         return SendgridMailer(kw.pop("api_key", KEY), SENDER, TO, **kw)
+
     return make
 
 
 def msg(n=1, agent="alpha-7"):
-    return compose_alert_mail([alert(agent=agent, trigger=t) for t in
-                               ["cusum_bias_down", "mean_error", "cusum_variance"][:n]], NOW, "acme/fleet")
+    return compose_alert_mail(
+        [alert(agent=agent, trigger=t) for t in ["cusum_bias_down", "mean_error", "cusum_variance"][:n]],
+        NOW,
+        "acme/fleet",
+    )
 
 
 # ---------------------------------------------------------------- the adapter
+
 
 def test_one_request_reaches_all_recipients(fake, make_mailer):
     m = msg()
@@ -145,6 +164,7 @@ def test_refused_connection_is_retried(fake, make_mailer, sleeps):
 
 
 # ---------------------------------------------------------------- the queue
+
 
 def test_outage_keeps_mail_pending_then_next_run_sends_it_once(tmp_path, fake, make_mailer):
     m = msg()
@@ -257,12 +277,21 @@ def test_mailer_from_env():
     assert mailer_from_env({"SENDGRID_API_KEY": KEY}) is None
     assert mailer_from_env({"META_EMAIL_TO": "ops@example.com"}) is None
     assert mailer_from_env({"SENDGRID_API_KEY": "", "META_EMAIL_TO": "ops@example.com"}) is None
-    m = mailer_from_env({"SENDGRID_API_KEY": KEY, "META_EMAIL_TO": " ops@example.com, ,risk@example.net ",
-                         "META_EMAIL_FROM": SENDER, "SENDGRID_API_HOST": "http://127.0.0.1:9/"}, tries=1)
+    m = mailer_from_env(
+        {
+            "SENDGRID_API_KEY": KEY,
+            "META_EMAIL_TO": " ops@example.com, ,risk@example.net ",
+            "META_EMAIL_FROM": SENDER,
+            "SENDGRID_API_HOST": "http://127.0.0.1:9/",
+        },
+        tries=1,
+    )
     assert m.recipients == ["ops@example.com", "risk@example.net"] and m.sender == SENDER
     assert m.host == "http://127.0.0.1:9" and m.tries == 1
-    assert mailer_from_env({"SENDGRID_API_KEY": KEY, "META_EMAIL_TO": "ops@example.com"}).host == \
-        "https://api.sendgrid.com"
+    assert (
+        mailer_from_env({"SENDGRID_API_KEY": KEY, "META_EMAIL_TO": "ops@example.com"}).host
+        == "https://api.sendgrid.com"
+    )
     with pytest.raises(UserError) as info:
         mailer_from_env({"SENDGRID_API_KEY": KEY, "META_EMAIL_TO": "ops@example.com,not an address"})
     assert str(info.value) == "META_EMAIL_TO: 'not an address' is not an e-mail address"
@@ -273,11 +302,13 @@ def test_mailer_from_env():
 
 # ---------------------------------------------------------------- composition (pure)
 
+
 def test_compose_subject_tables_and_escaping():
-    alerts = [alert(agent="<script>alert(1)</script>", status="escalated"),
-              alert(agent="beta-2", trigger="mean_abs_error", severity="medium", shift=95.3, shift_unit="bps"),
-              {"scope": "strategy", "agent": None, "strategy_class": "macro&co", "trigger": "mean_error",
-               "status": "new"}]
+    alerts = [
+        alert(agent="<script>alert(1)</script>", status="escalated"),
+        alert(agent="beta-2", trigger="mean_abs_error", severity="medium", shift=95.3, shift_unit="bps"),
+        {"scope": "strategy", "agent": None, "strategy_class": "macro&co", "trigger": "mean_error", "status": "new"},
+    ]
     m = compose_alert_mail(alerts, NOW, "acme/fleet")
     assert m.subject.startswith("DIVERGENCE ALERT: 2 new, 1 escalated — agents ")
     assert "<script>" not in m.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in m.html
@@ -288,9 +319,10 @@ def test_compose_subject_tables_and_escaping():
     # aligned plain text: in each table the header and the rows start their columns at the same offsets
     lines = m.text.splitlines()
     i = lines.index("Agent beta-2 (strategy macro)")
-    header, rule, row = lines[i + 1:i + 4]
-    assert [c.start() for c in re.finditer(r"(?<=  )\S", rule)] == \
-        [header.index(h) for h in ("Trigger", "Severity", "Status", "Shift", "Since", "Strategy", "Detail")]
+    header, rule, row = lines[i + 1 : i + 4]
+    assert [c.start() for c in re.finditer(r"(?<=  )\S", rule)] == [
+        header.index(h) for h in ("Trigger", "Severity", "Status", "Shift", "Since", "Strategy", "Detail")
+    ]
     assert row.index("medium") == header.index("Severity")
 
 
@@ -323,9 +355,12 @@ def test_compose_never_leaks_markup(agent, detail):
 
 def test_alert_mail_is_pure():
     tree = ast.parse(Path(alert_mail.__file__).read_text())
-    imported = {n.module if isinstance(n, ast.ImportFrom) else a.name
-                for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in n.names}
+    imported = {
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
     allowed = {"__future__", "hashlib", "html", "dataclasses", "datetime"}
     # and the pure core (stdlib + numpy, enforced by tests/test_architecture.py): the detector
     # registry that owns the triggers' meanings, and the timestamp helpers
@@ -335,6 +370,7 @@ def test_alert_mail_is_pure():
 
 def test_every_registered_trigger_has_its_meaning_in_the_mail():
     from meta_supervisor.core.detectors import TRIGGERS
+
     m = compose_alert_mail([alert(trigger=t) for t in TRIGGERS], NOW)
     for name, trigger in TRIGGERS.items():
         assert f"  {name}: {trigger.meaning}" in m.text

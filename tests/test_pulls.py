@@ -8,9 +8,9 @@ import traceback
 
 import pytest
 
-from meta_supervisor.adapters.github_rest.proposer import (
-    BOT_TRAILER, EVIDENCE_MARKER, PullRequests, PullResult, PullsError, pulls_from_env,
-)
+from meta_supervisor.adapters.github_rest.git_data import BOT_TRAILER
+from meta_supervisor.adapters.github_rest.proposer import EVIDENCE_MARKER, PullRequests, PullResult, pulls_from_env
+from meta_supervisor.adapters.github_rest.transport import PullsError
 from meta_supervisor.files.policy_yaml.edit import disable_strategy
 from tests.fakes.github_api import FakeGitHub
 
@@ -38,6 +38,7 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 def disable(strategy: str, reason: str = "CVaR95 breach"):
     """A plain string editor standing in for policy_yaml.disable_strategy."""
+
     def edit(text: str) -> str | None:
         lines = text.splitlines(keepends=True)
         start = lines.index(f"{strategy}:\n")
@@ -48,9 +49,12 @@ def disable(strategy: str, reason: str = "CVaR95 breach"):
                     return None
                 indent = line[: len(line) - len(line.lstrip())]
                 lines[i] = line.replace("ENABLED", "DISABLED", 1)
-                lines.insert(i + 1, f'{indent}disabled_at: "2024-05-01T00:00:00Z"\n{indent}disabled_reason: "{reason}"\n')
+                lines.insert(
+                    i + 1, f'{indent}disabled_at: "2024-05-01T00:00:00Z"\n{indent}disabled_reason: "{reason}"\n'
+                )
                 return "".join(lines)
         raise AssertionError(f"no status for {strategy}")
+
     return edit
 
 
@@ -70,12 +74,27 @@ class Client:
         self.logs: list[str] = []
         self.sleeps: list[float] = []
         kw = {"retry_delays": (0.01, 0.02), "max_rate_limit_wait_s": 10.0, **kw}
-        self.api = PullRequests(token, "acme/trading", url or gh.url, log=self.logs.append,
-                                seconds_between_writes=0, sleep=self.sleeps.append, timeout_s=2, **kw)
+        self.api = PullRequests(
+            token,
+            "acme/trading",
+            url or gh.url,
+            log=self.logs.append,
+            seconds_between_writes=0,
+            sleep=self.sleeps.append,
+            timeout_s=2,
+            **kw,
+        )
 
-    def propose(self, strategy: str = "macro", body: str = "| regime | TREND |", title: str | None = None) -> PullResult:
-        return self.api.propose_disable(strategy, title=title or f"[AUTO] Disable strategy: {strategy}", body=body,
-                                        edit=disable(strategy), commit_message=f"Disable {strategy}")
+    def propose(
+        self, strategy: str = "macro", body: str = "| regime | TREND |", title: str | None = None
+    ) -> PullResult:
+        return self.api.propose_disable(
+            strategy,
+            title=title or f"[AUTO] Disable strategy: {strategy}",
+            body=body,
+            edit=disable(strategy),
+            commit_message=f"Disable {strategy}",
+        )
 
 
 def writes_since(gh: FakeGitHub, start: int) -> list[tuple[str, str]]:
@@ -86,15 +105,22 @@ def test_pr_changes_only_the_kill_list(gh):
     result = Client(gh).propose()
     assert result == PullResult("macro", "created", 1, "https://github.com/acme/trading/pull/1", "auto/disable-macro")
     [pr] = gh.pulls
-    assert (pr["head"], pr["base"], pr["state"], pr["labels"]) == ("auto/disable-macro", "main", "open", ["auto-disable"])
+    assert (pr["head"], pr["base"], pr["state"], pr["labels"]) == (
+        "auto/disable-macro",
+        "main",
+        "open",
+        ["auto-disable"],
+    )
     assert pr["title"] == "[AUTO] Disable strategy: macro" and pr["body"] == "| regime | TREND |"
     assert gh.labels["auto-disable"]["color"] == "d73a4a"
     assert gh.labels["auto-disable"]["description"] == "Opened by meta-supervisor"
     after = gh.file_at("auto/disable-macro", KILL)
     assert after == disable("macro")(KILL_TEXT)  # comments, quotes, blank lines: byte for byte
-    assert [l for l in after.splitlines() if l not in KILL_TEXT.splitlines()] == [
+    assert [line for line in after.splitlines() if line not in KILL_TEXT.splitlines()] == [
         "  status: DISABLED          # ENABLED | DISABLED; missing means ENABLED",
-        '  disabled_at: "2024-05-01T00:00:00Z"', '  disabled_reason: "CVaR95 breach"']
+        '  disabled_at: "2024-05-01T00:00:00Z"',
+        '  disabled_reason: "CVaR95 breach"',
+    ]
     assert gh.file_at("main", KILL) == KILL_TEXT
     assert gh.file_at("auto/disable-macro", "README.md") == README
     branch_log = gh.commits_on("auto/disable-macro")
@@ -137,9 +163,22 @@ def test_gateway_error_on_pr_creation_still_yields_one_pr(gh, landed):
 
 def test_pr_opened_concurrently_is_adopted(gh):
     # the fake opens the PR, then answers like GitHub does when a concurrent run got there first
-    gh.inject("POST", r"/pulls$", 422, {"message": "Validation Failed", "errors": [{
-        "resource": "PullRequest", "code": "custom",
-        "message": "A pull request already exists for acme:auto/disable-macro."}]}, apply=True)
+    gh.inject(
+        "POST",
+        r"/pulls$",
+        422,
+        {
+            "message": "Validation Failed",
+            "errors": [
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": "A pull request already exists for acme:auto/disable-macro.",
+                }
+            ],
+        },
+        apply=True,
+    )
     client = Client(gh)
     result = client.propose()
     assert result.number == 1 and result.action in ("updated", "unchanged")
@@ -194,8 +233,13 @@ def test_reads_are_retried_with_backoff(gh):
 
 def test_rate_limit_is_waited_out_when_the_reset_is_near(gh):
     reset = int(time.time()) + 2
-    gh.inject("GET", r"/pulls$", 403, {"message": "API rate limit exceeded for installation ID 1."},
-              {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+    gh.inject(
+        "GET",
+        r"/pulls$",
+        403,
+        {"message": "API rate limit exceeded for installation ID 1."},
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+    )
     gh.inject("POST", r"/pulls$", 403, {"message": "You have exceeded a secondary rate limit."}, {"Retry-After": "3"})
     client = Client(gh)
     assert client.propose().action == "created"
@@ -204,8 +248,13 @@ def test_rate_limit_is_waited_out_when_the_reset_is_near(gh):
 
 
 def test_rate_limit_far_away_fails_with_one_clear_line(gh):
-    gh.inject("GET", r"/repos/acme/trading$", 403, {"message": "API rate limit exceeded for user ID 7."},
-              {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 3600)})
+    gh.inject(
+        "GET",
+        r"/repos/acme/trading$",
+        403,
+        {"message": "API rate limit exceeded for user ID 7."},
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 3600)},
+    )
     client = Client(gh, max_rate_limit_wait_s=5)
     with pytest.raises(PullsError) as err:
         client.propose()
@@ -266,8 +315,14 @@ def test_a_recently_declined_pr_is_respected_then_asked_again(gh):
     assert (later.action, later.number) == ("created", 2)
     # a strategy may opt out of the pause
     gh.close_pull(2)
-    again = Client(gh).api.propose_disable("macro", title="[AUTO] Disable strategy: macro", body="x",
-                                           edit=disable("macro"), commit_message="m", respect_declined_hours=0)
+    again = Client(gh).api.propose_disable(
+        "macro",
+        title="[AUTO] Disable strategy: macro",
+        body="x",
+        edit=disable("macro"),
+        commit_message="m",
+        respect_declined_hours=0,
+    )
     assert again.action == "created"
 
 
@@ -315,8 +370,9 @@ def test_open_auto_prs_maps_strategies_to_numbers(gh):
 def test_pulls_from_env():
     assert pulls_from_env({}) is None
     assert pulls_from_env({"GITHUB_TOKEN": TOKEN}) is None
-    api = pulls_from_env({"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "acme/trading",
-                          "GITHUB_API_URL": "http://127.0.0.1:9"})
+    api = pulls_from_env(
+        {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "acme/trading", "GITHUB_API_URL": "http://127.0.0.1:9"}
+    )
     assert isinstance(api, PullRequests) and TOKEN not in repr(api) and TOKEN not in str(vars(api))
     with pytest.raises(PullsError, match="owner/name"):
         pulls_from_env({"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "trading"})
@@ -330,8 +386,13 @@ def test_token_never_leaks(gh, caplog, capsys):
     client.propose(body="v2")
     client.api.upsert_comment(1, "<!-- m -->", "x")
     gh.inject("GET", r"/pulls$", 500, times=5)
-    gh.inject("GET", r"/repos/acme/trading$", 403, {"message": "API rate limit exceeded"},
-              {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 999)})
+    gh.inject(
+        "GET",
+        r"/repos/acme/trading$",
+        403,
+        {"message": "API rate limit exceeded"},
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 999)},
+    )
     with FakeGitHub(files={KILL: KILL_TEXT}, token="another-token") as other:
         failing = [Client(gh), Client(gh), Client(other), Client(gh, url="http://127.0.0.1:9")]
         for c in failing:
@@ -341,16 +402,18 @@ def test_token_never_leaks(gh, caplog, capsys):
             assert "\n" not in str(err.value)
     assert "Bad credentials" in seen[6] and "ConnectionError" in seen[9]
     out = capsys.readouterr()
-    everything = "\n".join(seen + client.logs + [c2 for c in failing for c2 in c.logs] + [
-        caplog.text, out.out, out.err, repr(client.api)])
+    everything = "\n".join(
+        seen + client.logs + [c2 for c in failing for c2 in c.logs] + [caplog.text, out.out, out.err, repr(client.api)]
+    )
     assert "rate limit" in everything.lower() and "HTTP 500" in everything
     assert TOKEN not in everything
 
 
 def test_with_the_real_policy_editor(gh):
-    edit = lambda text: disable_strategy(text, "macro", "2024-05-01T00:00:00Z", "CVaR95 breach")  # noqa: E731
-    result = Client(gh).api.propose_disable("macro", title="[AUTO] Disable strategy: macro", body="b",
-                                            edit=edit, commit_message="Disable macro")
+    edit = lambda text: disable_strategy(text, "macro", "2024-05-01T00:00:00Z", "CVaR95 breach")
+    result = Client(gh).api.propose_disable(
+        "macro", title="[AUTO] Disable strategy: macro", body="b", edit=edit, commit_message="Disable macro"
+    )
     assert result.action == "created"
     after = gh.file_at("auto/disable-macro", KILL)
     assert "status: DISABLED" in after and "# Strategy kill list" in after and "# on probation" in after

@@ -15,6 +15,7 @@ calibrated to an in-control ARL of len(TRIGGERS) * arl0_rows, so the stream's co
 false-alarm rate is about 1 / arl0_rows (rates of rare renewals add). See docs/detection.md for the
 method, the thresholds and the benchmark.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,23 +34,23 @@ STATE_VERSION = 1
 class DivergenceSettings:
     # The seed's rolling-window rules (per agent, secondary triggers).
     window: int = 80
-    min_rows: int = 20                     # = max(10, 80 // 4)
+    min_rows: int = 20  # = max(10, 80 // 4)
     abs_error_threshold_bps: float = 90.0
     mean_error_threshold_bps: float = 40.0
     seed_rules: bool = True
-    high_severity_factor: float = 1.3      # seed rule is "high" at statistic >= factor * threshold
+    high_severity_factor: float = 1.3  # seed rule is "high" at statistic >= factor * threshold
     # The CUSUMs.
-    arl0_rows: int = 10000                 # in-control ARL per stream (all four charts together)
-    bias_shift_sigma: float = 1.0          # designed mean shift delta (k = delta / 2)
-    variance_ratio: float = 2.0            # designed variance ratio r (RMSE x sqrt(r))
-    hit_rate_odds_ratio: float = 0.67      # designed win-odds ratio R < 1 (0.55 -> 0.45 is ~0.67)
-    winsor_sigma: float = 3.0              # z clipped at +-c for bias; z^2 capped at c^2
-    error_autocorrelation: float = 0.0     # assumed AR(1) phi of z: widens all charts (conservative)
+    arl0_rows: int = 10000  # in-control ARL per stream (all four charts together)
+    bias_shift_sigma: float = 1.0  # designed mean shift delta (k = delta / 2)
+    variance_ratio: float = 2.0  # designed variance ratio r (RMSE x sqrt(r))
+    hit_rate_odds_ratio: float = 0.67  # designed win-odds ratio R < 1 (0.55 -> 0.45 is ~0.67)
+    winsor_sigma: float = 3.0  # z clipped at +-c for bias; z^2 capped at c^2
+    error_autocorrelation: float = 0.0  # assumed AR(1) phi of z: widens all charts (conservative)
     strategy_streams: bool = True
-    clear_multiple: float = 3.0            # latch clears after this many designed-shift ARLs quiet
-    high_bias_sigma: float = 2.0           # CUSUM alarm severity "high" at |shift| >= this ...
-    high_variance_ratio: float = 4.0       # ... variance ratio >= this ...
-    high_hit_rate_drop: float = 0.15       # ... or win rate this far below expected
+    clear_multiple: float = 3.0  # latch clears after this many designed-shift ARLs quiet
+    high_bias_sigma: float = 2.0  # CUSUM alarm severity "high" at |shift| >= this ...
+    high_variance_ratio: float = 4.0  # ... variance ratio >= this ...
+    high_hit_rate_drop: float = 0.15  # ... or win rate this far below expected
 
     def __post_init__(self):
         checks = [
@@ -90,13 +91,20 @@ _SHARED_SETTINGS = ("winsor_sigma", "error_autocorrelation", "strategy_streams",
 
 def _fingerprint(s: DivergenceSettings) -> dict:
     """The settings the detector state depends on; a change means a cold start."""
-    names = dict.fromkeys(("arl0_rows",) + tuple(n for chart in CHARTS for n in chart.settings)
-                          + _SHARED_SETTINGS)
+    names = dict.fromkeys(("arl0_rows",) + tuple(n for chart in CHARTS for n in chart.settings) + _SHARED_SETTINGS)
     return {name: getattr(s, name) for name in names}
 
 
-_FIELDS = ("sim_version", "expected_sigma_bps", "pnl_error_bps", "realized_pnl_bps",
-           "expected_pnl_bps", "agent", "strategy_class", "ts")
+_FIELDS = (
+    "sim_version",
+    "expected_sigma_bps",
+    "pnl_error_bps",
+    "realized_pnl_bps",
+    "expected_pnl_bps",
+    "agent",
+    "strategy_class",
+    "ts",
+)
 _columns = attrgetter(*_FIELDS)
 
 
@@ -118,14 +126,13 @@ class Observed:
 
     def __init__(self, rows, s: DivergenceSettings):
         cols = list(zip(*map(_columns, rows))) or [()] * len(_FIELDS)
-        sim, sigma, error, realized, expected, agent, strategy, ts = cols
-        sigma, error = _floats(sigma), _floats(error)
-        kept = np.flatnonzero((np.array(sim, dtype=object) != "fallback_zero") & (sigma > 0)
-                              & ~np.isnan(error))
-        sigma = sigma[kept]
+        sim, sigma_col, error_col, realized_col, expected_col, agent, strategy, ts = cols
+        sigma_all, error = _floats(sigma_col), _floats(error_col)
+        kept = np.flatnonzero((np.array(sim, dtype=object) != "fallback_zero") & (sigma_all > 0) & ~np.isnan(error))
+        sigma = sigma_all[kept]
         self.error = error[kept]
         self.z = self.error / sigma
-        realized, expected = _floats(realized)[kept], _floats(expected)[kept]
+        realized, expected = _floats(realized_col)[kept], _floats(expected_col)[kept]
         has_hit = ~np.isnan(realized) & ~np.isnan(expected)
         self.win = realized > 0
         ratio = (expected / sigma).tolist()
@@ -138,8 +145,9 @@ class Observed:
     def streams(self, s: DivergenceSettings) -> dict[str, tuple[str, str, list[int]]]:
         """{stream key: (scope, name, positions of its rows)}."""
         scopes = [("agent", self.agent)] + ([("strategy", self.strategy)] if s.strategy_streams else [])
-        return {f"{scope}:{name}": (scope, name, ix)
-                for scope, names in scopes for name, ix in _positions(names).items()}
+        return {
+            f"{scope}:{name}": (scope, name, ix) for scope, names in scopes for name, ix in _positions(names).items()
+        }
 
 
 def _positions(names: list[str]) -> dict[str, list[int]]:
@@ -162,8 +170,13 @@ def _feed(stream: dict, obs: Observed, ix: list[int], s: DivergenceSettings) -> 
     stream["strategy_class"] = obs.strategy[ix[-1]]
 
 
-def detect(state: dict | None, new_rows: list, window_rows: list,
-           settings: DivergenceSettings, window_obs: Observed | None = None) -> tuple[dict, list[dict]]:
+def detect(
+    state: dict | None,
+    new_rows: list,
+    window_rows: list,
+    settings: DivergenceSettings,
+    window_obs: Observed | None = None,
+) -> tuple[dict, list[dict]]:
     """Advance every stream's CUSUMs over `new_rows` and list the conditions firing now.
 
     Cold start (state None, or saved under other CUSUM settings): replay `window_rows` instead of
@@ -175,21 +188,24 @@ def detect(state: dict | None, new_rows: list, window_rows: list,
     s = settings
     streams = {}
     cold = state is None or state.get("version") != STATE_VERSION or state.get("params") != _fingerprint(s)
-    if not cold:
+    if state is not None and not cold:
         for name, st in state.get("streams", {}).items():
-            streams[name] = dict(st, detectors={t: LatchedCusum.from_dict(d)
-                                                for t, d in st["detectors"].items()})
+            streams[name] = dict(st, detectors={t: LatchedCusum.from_dict(d) for t, d in st["detectors"].items()})
     if window_obs is None and (cold or s.seed_rules):
         window_obs = Observed(window_rows, s)
-    obs = window_obs if cold else Observed(new_rows, s)
+    obs = Observed(new_rows, s) if not cold else window_obs if window_obs is not None else Observed(window_rows, s)
     for key, (scope, name, ix) in obs.streams(s).items():
         if key not in streams:
-            streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown",
-                            "detectors": new_detectors(s)}
+            streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown", "detectors": new_detectors(s)}
         _feed(streams[key], obs, ix, s)
-    new_state = {"version": STATE_VERSION, "params": _fingerprint(s), "streams": {
-        key: dict(st, detectors={t: d.to_dict() for t, d in st["detectors"].items()})
-        for key, st in sorted(streams.items())}}
+    new_state = {
+        "version": STATE_VERSION,
+        "params": _fingerprint(s),
+        "streams": {
+            key: dict(st, detectors={t: d.to_dict() for t, d in st["detectors"].items()})
+            for key, st in sorted(streams.items())
+        },
+    }
     detections = [d for key, st in sorted(streams.items()) for d in _cusum_detections(key, st, s)]
     if s.seed_rules:
         detections += seed_rule_detections(window_rows, s, window_obs)
@@ -216,7 +232,7 @@ def error_autocorrelation(window, s: DivergenceSettings) -> dict[str, tuple[floa
         blocks = len(ix) // b
         if blocks < 2:
             continue
-        d = np.clip(obs.z[ix[len(ix) - blocks * b:]], -s.winsor_sigma, s.winsor_sigma).reshape(blocks, b)
+        d = np.clip(obs.z[ix[len(ix) - blocks * b :]], -s.winsor_sigma, s.winsor_sigma).reshape(blocks, b)
         d = d - d.mean(axis=1, keepdims=True)
         total = float(np.sum(d * d))
         if total > 0:
@@ -227,15 +243,20 @@ def error_autocorrelation(window, s: DivergenceSettings) -> dict[str, tuple[floa
 def autocorrelation_warning(phis: dict[str, tuple[float, int]], s: DivergenceSettings) -> str | None:
     """One line when some stream's errors are clearly more autocorrelated than the CUSUMs assume:
     lag-1 above the setting by AUTOCORRELATION_MARGIN and by 3 standard errors (1/sqrt(rows))."""
-    above = {k: (phi, n) for k, (phi, n) in phis.items()
-             if phi > s.error_autocorrelation + max(AUTOCORRELATION_MARGIN, 3 / math.sqrt(n))}
+    above = {
+        k: (phi, n)
+        for k, (phi, n) in phis.items()
+        if phi > s.error_autocorrelation + max(AUTOCORRELATION_MARGIN, 3 / math.sqrt(n))
+    }
     if not above:
         return None
     key, (phi, n) = max(above.items(), key=lambda kv: kv[1][0])
-    return (f"errors are autocorrelated: lag-1 {phi:.2f} in {key} ({n} rows; {len(above)} of {len(phis)} "
-            f"streams clearly above {s.error_autocorrelation:g}) while the CUSUMs assume "
-            f"{s.error_autocorrelation:g}: expect more false alarms than 1 per {s.arl0_rows} rows; "
-            f"set divergence.error_autocorrelation (docs/detection.md)")
+    return (
+        f"errors are autocorrelated: lag-1 {phi:.2f} in {key} ({n} rows; {len(above)} of {len(phis)} "
+        f"streams clearly above {s.error_autocorrelation:g}) while the CUSUMs assume "
+        f"{s.error_autocorrelation:g}: expect more false alarms than 1 per {s.arl0_rows} rows; "
+        f"set divergence.error_autocorrelation (docs/detection.md)"
+    )
 
 
 def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dict]:
@@ -249,21 +270,45 @@ def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dic
         rep = det.report
         what, unit, high = det.describe(s)
         detail = f"{what} since {_short_ts(det.change_ts)} (CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
-        out.append(_detection(key, stream, trigger, high, det.change_ts, rep["shift"], unit,
-                              rep["statistic"], det.h, rep["rows"], detail, rep["last_row_ts"]))
+        out.append(
+            _detection(
+                key,
+                stream,
+                trigger,
+                high,
+                det.change_ts,
+                rep["shift"],
+                unit,
+                rep["statistic"],
+                det.h,
+                rep["rows"],
+                detail,
+                rep["last_row_ts"],
+            )
+        )
     return out
 
 
-def _detection(key, stream, trigger, high, change_ts, shift, unit, statistic, threshold, rows,
-               detail, last_row_ts) -> dict:
+def _detection(
+    key, stream, trigger, high, change_ts, shift, unit, statistic, threshold, rows, detail, last_row_ts
+) -> dict:
     scope = stream["scope"]
-    return {"key": f"{key}:{trigger}", "scope": scope,
-            "agent": stream["name"] if scope == "agent" else None,
-            "strategy_class": stream["strategy_class"] if scope == "agent" else stream["name"],
-            "trigger": trigger, "severity": "high" if high else "medium", "change_ts": change_ts,
-            "shift": None if shift is None else round(shift, 6), "shift_unit": unit,
-            "statistic": round(statistic, 6), "threshold": round(threshold, 6), "rows": rows,
-            "detail": detail, "last_row_ts": last_row_ts}
+    return {
+        "key": f"{key}:{trigger}",
+        "scope": scope,
+        "agent": stream["name"] if scope == "agent" else None,
+        "strategy_class": stream["strategy_class"] if scope == "agent" else stream["name"],
+        "trigger": trigger,
+        "severity": "high" if high else "medium",
+        "change_ts": change_ts,
+        "shift": None if shift is None else round(shift, 6),
+        "shift_unit": unit,
+        "statistic": round(statistic, 6),
+        "threshold": round(threshold, 6),
+        "rows": rows,
+        "detail": detail,
+        "last_row_ts": last_row_ts,
+    }
 
 
 def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: Observed | None = None) -> list[dict]:
@@ -277,7 +322,7 @@ def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: Obs
     obs = observed if observed is not None else Observed(window_rows, s)
     out = []
     for agent, ix in sorted(_positions(obs.agent).items()):
-        tail = ix[-s.window:]
+        tail = ix[-s.window :]
         if len(tail) < s.min_rows:
             continue
         errors = obs.error[tail].tolist()
@@ -287,14 +332,36 @@ def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: Obs
         stream = {"scope": "agent", "name": agent, "strategy_class": obs.strategy[last]}
         since = f"over the last {len(tail)} rows to {_short_ts(obs.ts[last])}"
         for trigger, stat, thr, detail in (
-                ("mean_abs_error", m_abs, s.abs_error_threshold_bps,
-                 f"mean |error| {m_abs:.1f} bps >= {s.abs_error_threshold_bps:g} {since}"),
-                ("mean_error", m_err, s.mean_error_threshold_bps,
-                 f"mean error {m_err:+.1f} bps, |.| >= {s.mean_error_threshold_bps:g} {since}")):
+            (
+                "mean_abs_error",
+                m_abs,
+                s.abs_error_threshold_bps,
+                f"mean |error| {m_abs:.1f} bps >= {s.abs_error_threshold_bps:g} {since}",
+            ),
+            (
+                "mean_error",
+                m_err,
+                s.mean_error_threshold_bps,
+                f"mean error {m_err:+.1f} bps, |.| >= {s.mean_error_threshold_bps:g} {since}",
+            ),
+        ):
             if abs(stat) >= thr:
-                out.append(_detection(f"agent:{agent}", stream, trigger,
-                                      abs(stat) >= s.high_severity_factor * thr, None, stat, "bps",
-                                      stat, thr, len(tail), detail, obs.ts[last]))
+                out.append(
+                    _detection(
+                        f"agent:{agent}",
+                        stream,
+                        trigger,
+                        abs(stat) >= s.high_severity_factor * thr,
+                        None,
+                        stat,
+                        "bps",
+                        stat,
+                        thr,
+                        len(tail),
+                        detail,
+                        obs.ts[last],
+                    )
+                )
     return out
 
 

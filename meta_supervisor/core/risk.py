@@ -6,6 +6,7 @@ shortfall at level alpha (Acerbi & Tasche 2002, exact for any n, no interpolatio
     ES = (a_1 + ... + a_k + (m - k) * a_{k+1}) / m
 For n * (1 - alpha) < 1 this is the single worst value a_1 (the whole tail mass sits on it).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,19 +36,18 @@ def expected_shortfall(adverse, alpha: float = 0.95) -> float:
     if not 0 < alpha < 1:
         raise ValueError("alpha must be in (0, 1)")
     m = n * (1.0 - alpha)
-    k = int(math.floor(m + 1e-9))  # 1e-9: n * 0.05 is 1.0000000000000002 for n = 20 in floats
+    k = math.floor(m + 1e-9)  # 1e-9: n * 0.05 is 1.0000000000000002 for n = 20 in floats
     if m - k < 1e-9:
         m = float(k)
     # Only the k+1 largest values matter: partition instead of a full sort.
-    top = np.sort(np.partition(a, n - min(k + 1, n))[n - min(k + 1, n):])[::-1]
+    top = np.sort(np.partition(a, n - min(k + 1, n))[n - min(k + 1, n) :])[::-1]
     tail = float(top[:k].sum())
     if k < n:
         tail += (m - k) * float(top[k])
     return tail / m
 
 
-_CELL_FIELDS = ("strategy_class", "regime", "realized_pnl_bps", "expected_pnl_bps",
-                "expected_sigma_bps", "ts")
+_CELL_FIELDS = ("strategy_class", "regime", "realized_pnl_bps", "expected_pnl_bps", "expected_sigma_bps", "ts")
 
 
 def cell_stats(rows, alpha: float, min_rows: int) -> dict:
@@ -59,18 +59,18 @@ def cell_stats(rows, alpha: float, min_rows: int) -> dict:
     cols = list(zip(*map(attrgetter(*_CELL_FIELDS), rows)))
     if not cols:
         return {}
-    strategies, regimes, realized_all, expected_all, sigmas, ts = cols
-    realized_all = np.array(realized_all, dtype=np.float64)
-    expected_all = np.array(expected_all, dtype=np.float64)
+    strategies, regimes, realized_col, expected_col, sigmas, ts = cols
+    realized_all = np.array(realized_col, dtype=np.float64)
+    expected_all = np.array(expected_col, dtype=np.float64)
     with_sigma = np.array([bool(v) for v in sigmas])
     sigma_all = np.array([v if v else 1.0 for v in sigmas], dtype=np.float64)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, key in enumerate(zip(strategies, regimes)):
         groups[key].append(i)
     cells: dict[tuple, np.ndarray] = {}
-    for (strategy, regime), ix in groups.items():  # None / "" -> "unknown" (may merge two groups)
+    for (strategy, regime), members in groups.items():  # None / "" -> "unknown" (may merge two groups)
         key = (strategy or "unknown", regime or "unknown")
-        cells[key] = np.sort(np.concatenate([cells[key], ix])) if key in cells else np.array(ix)
+        cells[key] = np.sort(np.concatenate([cells[key], members])) if key in cells else np.array(members)
     out: dict[str, dict] = {}
     for (strategy, regime), ix in sorted(cells.items()):
         realized, expected = realized_all[ix], expected_all[ix]

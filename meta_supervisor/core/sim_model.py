@@ -9,6 +9,7 @@ blocks; for each k the model is fit on blocks[:k] and scored on block k. The gri
 blocks 1..folds-1 and the chosen penalty is then scored once on the last block, which played no
 part in the choice: that is the reported out-of-sample RMSE (`rmse_bps`), the honest number.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RidgeFit:
-    coef: np.ndarray       # on standardized features
+    coef: np.ndarray  # on standardized features
     intercept: float
     mean: np.ndarray
     scale: np.ndarray
@@ -63,15 +64,16 @@ class _Standardized:
         self.Z = (X - self.mean) / self.scale
         self.ybar = float(y.mean())
         self.yc = y - self.ybar
-        self._gram = self._zy = None
+        self._normal: tuple[np.ndarray, np.ndarray] | None = None  # (Z^T Z, Z^T y), built on first use
 
     def fit(self, alpha: float) -> RidgeFit:
         if alpha == 0:
             coef = np.linalg.lstsq(self.Z, self.yc, rcond=None)[0]
         else:
-            if self._gram is None:
-                self._gram, self._zy = self.Z.T @ self.Z, self.Z.T @ self.yc
-            coef = np.linalg.solve(self._gram + alpha * np.eye(self.Z.shape[1]), self._zy)
+            if self._normal is None:
+                self._normal = (self.Z.T @ self.Z, self.Z.T @ self.yc)
+            gram, zy = self._normal
+            coef = np.linalg.solve(gram + alpha * np.eye(self.Z.shape[1]), zy)
         return RidgeFit(coef, self.ybar, self.mean, self.scale, float(alpha))
 
 
@@ -82,9 +84,9 @@ def rmse(residuals: np.ndarray) -> float:
 @dataclass(frozen=True)
 class Selection:
     alpha: float
-    grid_rmse: dict            # alpha -> walk-forward RMSE on the selection blocks
-    holdout_rmse: float        # chosen alpha, fit on everything before the last block
-    holdout_zero_rmse: float   # the zero baseline (predict 0 bps) on the same block
+    grid_rmse: dict  # alpha -> walk-forward RMSE on the selection blocks
+    holdout_rmse: float  # chosen alpha, fit on everything before the last block
+    holdout_zero_rmse: float  # the zero baseline (predict 0 bps) on the same block
     holdout_pred: np.ndarray
     holdout_index: slice
 
@@ -107,21 +109,20 @@ def walk_forward_select(X: np.ndarray, y: np.ndarray, grid, folds: int) -> Selec
     grid = sorted(set(float(a) for a in grid))
     sq: dict[float, list] = {alpha: [] for alpha in grid}
     for k in range(1, folds):  # selection blocks 1..folds-1
-        train = _Standardized(X[:bounds[k]], y[:bounds[k]])
+        train = _Standardized(X[: bounds[k]], y[: bounds[k]])
         block = slice(bounds[k], bounds[k + 1])
         for alpha in grid:
             sq[alpha].append(np.square(y[block] - train.fit(alpha).predict(X[block])))
     scores = {alpha: rmse(np.concatenate(parts)) if parts else float("nan") for alpha, parts in sq.items()}
     best = min(grid, key=lambda a: (scores[a] if not math.isnan(scores[a]) else math.inf, -a))
     hold = slice(bounds[folds], n)
-    fit = fit_ridge(X[:bounds[folds]], y[:bounds[folds]], best)
+    fit = fit_ridge(X[: bounds[folds]], y[: bounds[folds]], best)
     pred = fit.predict(X[hold])
     return Selection(best, scores, rmse(y[hold] - pred), rmse(y[hold]), pred, hold)
 
 
 def model_hash(features, weights) -> str:
-    blob = json.dumps({"features": list(features), "weights": [round(w, 12) for w in weights]},
-                      sort_keys=True).encode()
+    blob = json.dumps({"features": list(features), "weights": [round(w, 12) for w in weights]}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -144,7 +145,12 @@ def sim_version(card: dict) -> str:
 def usable(card) -> bool:
     """A card that can predict: ok, weights matching its features, a positive finite RMSE."""
     try:
-        return bool(card.get("ok")) and len(card["weights"]) == len(card["features"]) + 1 \
-            and math.isfinite(card["rmse_bps"]) and card["rmse_bps"] > 0 and "model_hash" in card
+        return (
+            bool(card.get("ok"))
+            and len(card["weights"]) == len(card["features"]) + 1
+            and math.isfinite(card["rmse_bps"])
+            and card["rmse_bps"] > 0
+            and "model_hash" in card
+        )
     except (AttributeError, KeyError, TypeError):
         return False

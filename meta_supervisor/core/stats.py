@@ -7,6 +7,7 @@ shared it: `normal_cdf` on one float (the detectors' calibration, a row's win pr
 `normal_cdf_array` elementwise on an array (the model's expected hit rate over a holdout). numpy
 has no erf, so the array form applies math.erf per element: the very same double for every x.
 """
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ training window, which only makes the test harder for the challenger. A challeng
 when there is no usable champion, the feature set changed, it is not worse by more than
 `promotion_tolerance`, or a human forces it.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,9 @@ from meta_supervisor.core.stats import normal_cdf_array
 @dataclass
 class TrainOutcome:
     horizon: int
-    card: dict | None          # the card to write as the current model (None: keep what is there)
-    challenger: dict | None    # the trained candidate, kept for the record
-    decision: dict             # {"decision": ..., "reason": ..., numbers}
+    card: dict | None  # the card to write as the current model (None: keep what is there)
+    challenger: dict | None  # the trained candidate, kept for the record
+    decision: dict  # {"decision": ..., "reason": ..., numbers}
 
 
 def design_matrix(rows, features) -> tuple[np.ndarray, np.ndarray]:
@@ -37,20 +38,25 @@ def design_matrix(rows, features) -> tuple[np.ndarray, np.ndarray]:
         return np.empty((0, len(features))), np.empty(0)
     names = (*features, "realized_pnl_bps")
     get = attrgetter(*names)
-    A = np.fromiter(chain.from_iterable(map(get, rows)), dtype=np.float64,
-                    count=len(rows) * len(names)).reshape(len(rows), len(names))
+    A = np.fromiter(chain.from_iterable(map(get, rows)), dtype=np.float64, count=len(rows) * len(names)).reshape(
+        len(rows), len(names)
+    )
     return A[:, :-1], A[:, -1]
 
 
-def train_horizon(rows: list[Row], horizon: int, settings, champion: dict | None,
-                  now: str, force: bool = False) -> TrainOutcome:
+def train_horizon(
+    rows: list[Row], horizon: int, settings, champion: dict | None, now: str, force: bool = False
+) -> TrainOutcome:
     """`rows`: the horizon's reconciled rows in time order (already cut to `max_rows`)."""
     features = tuple(settings.features)
     n = len(rows)
     if n < settings.min_rows:
-        return TrainOutcome(horizon, None, None, {
-            "decision": "not_trained", "reason": f"insufficient_rows: {n} < min_rows {settings.min_rows}",
-            "n": n})
+        return TrainOutcome(
+            horizon,
+            None,
+            None,
+            {"decision": "not_trained", "reason": f"insufficient_rows: {n} < min_rows {settings.min_rows}", "n": n},
+        )
     X, y = design_matrix(rows, features)
     sel = sm.walk_forward_select(X, y, settings.ridge_grid, settings.validation_folds)
     fit = sm.fit_ridge(X, y, sel.alpha)
@@ -58,10 +64,17 @@ def train_horizon(rows: list[Row], horizon: int, settings, champion: dict | None
     in_sample = sm.rmse(y - fit.predict(X))
     hold = sel.holdout_index
     card = {
-        "ok": True, "model": "ridge", "horizon_hours": horizon, "features": list(features),
-        "weights": weights, "rmse_bps": round(sel.holdout_rmse, 4), "n": n, "ridge": sel.alpha,
+        "ok": True,
+        "model": "ridge",
+        "horizon_hours": horizon,
+        "features": list(features),
+        "weights": weights,
+        "rmse_bps": round(sel.holdout_rmse, 4),
+        "n": n,
+        "ridge": sel.alpha,
         "model_hash": sm.model_hash(features, weights),
-        "intercept": fit.intercept, "coef_standardized": [float(c) for c in fit.coef],
+        "intercept": fit.intercept,
+        "coef_standardized": [float(c) for c in fit.coef],
         "standardization": {"mean": [float(v) for v in fit.mean], "scale": [float(v) for v in fit.scale]},
         "training_window": {"start": rows[0].ts, "end": rows[-1].ts, "rows": n},
         "data_hash": sm.data_hash(X, y),
@@ -70,13 +83,14 @@ def train_horizon(rows: list[Row], horizon: int, settings, champion: dict | None
         "rmse_zero_baseline_bps": round(sel.holdout_zero_rmse, 4),
         "skill_vs_zero": round(sel.skill, 6),
         "expected_hit_rate": round(float(np.mean(normal_cdf_array(sel.holdout_pred / sel.holdout_rmse))), 6)
-        if sel.holdout_rmse > 0 else None,
+        if sel.holdout_rmse > 0
+        else None,
         "validation": {
-            "method": "walk-forward (expanding window); penalty chosen on blocks 1..folds-1, "
-                      "scored on the last block",
+            "method": "walk-forward (expanding window); penalty chosen on blocks 1..folds-1, scored on the last block",
             "folds": settings.validation_folds,
             "grid_rmse_bps": {str(a): round(v, 4) for a, v in sel.grid_rmse.items()},
-            "holdout_rows": hold.stop - hold.start, "holdout_start": rows[hold.start].ts,
+            "holdout_rows": hold.stop - hold.start,
+            "holdout_start": rows[hold.start].ts,
         },
         "trained_at": now,
     }
@@ -88,8 +102,12 @@ def train_horizon(rows: list[Row], horizon: int, settings, champion: dict | None
 
 def decide(challenger: dict, champion: dict | None, X_recent, y_recent, tolerance: float, force: bool) -> dict:
     """Champion/challenger on the same recent rows (the challenger's holdout)."""
-    base = {"challenger": challenger["sim_version"], "challenger_rmse_bps": challenger["rmse_bps"],
-            "compared_on_rows": int(len(y_recent)), "compared_from": challenger["validation"]["holdout_start"]}
+    base = {
+        "challenger": challenger["sim_version"],
+        "challenger_rmse_bps": challenger["rmse_bps"],
+        "compared_on_rows": len(y_recent),
+        "compared_from": challenger["validation"]["holdout_start"],
+    }
     if force:
         return {**base, "decision": "promoted", "reason": "forced by workflow_dispatch"}
     if not champion or not sm.usable(champion):
@@ -102,7 +120,13 @@ def decide(challenger: dict, champion: dict | None, X_recent, y_recent, toleranc
     if champion.get("model_hash") == challenger["model_hash"]:
         return {**base, "decision": "kept_champion", "reason": "challenger is identical to the champion"}
     if math.isfinite(champ) and challenger["rmse_bps"] > champ * (1 + tolerance):
-        return {**base, "decision": "kept_champion",
-                "reason": f"challenger out-of-sample RMSE {challenger['rmse_bps']:.2f} > champion {champ:.2f} bps"}
-    return {**base, "decision": "promoted",
-            "reason": f"challenger out-of-sample RMSE {challenger['rmse_bps']:.2f} <= champion {champ:.2f} bps"}
+        return {
+            **base,
+            "decision": "kept_champion",
+            "reason": f"challenger out-of-sample RMSE {challenger['rmse_bps']:.2f} > champion {champ:.2f} bps",
+        }
+    return {
+        **base,
+        "decision": "promoted",
+        "reason": f"challenger out-of-sample RMSE {challenger['rmse_bps']:.2f} <= champion {champ:.2f} bps",
+    }

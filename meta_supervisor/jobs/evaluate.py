@@ -4,27 +4,27 @@ Tail risk per (strategy, regime) and breach verdicts for the current regime; seq
 detection on rows not seen before; then proposals (PR or outbox), alert mail (SendGrid or outbox)
 and state files. Policy problems stop the run before any side effect.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-from meta_supervisor.core import alerts as alert_life
-from meta_supervisor.core import divergence
-from meta_supervisor.core.render import report
-from meta_supervisor.core import risk
 from meta_supervisor.adapters.actions import Actions
-from meta_supervisor.core.render.mail import compose_alert_mail
+from meta_supervisor.adapters.mail.mailbox import DeliveryReport, deliver
+from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
+from meta_supervisor.core import alerts as alert_life
+from meta_supervisor.core import divergence, risk
 from meta_supervisor.core.errors import UserError
-from meta_supervisor.files.history import recent_rows, rows_since
-from meta_supervisor.files.inputs import latest_event_regime
-from meta_supervisor.adapters.mail.mailbox import deliver
 from meta_supervisor.core.policy import judge
-from meta_supervisor.files.policy_yaml.edit import disable_strategy
-from meta_supervisor.files.history import Partitions
-from meta_supervisor.files import evaluate_state
-from meta_supervisor.files.jsonio import write_atomic
+from meta_supervisor.core.records import Row
+from meta_supervisor.core.render import report
+from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import now_ts
+from meta_supervisor.files import evaluate_state
+from meta_supervisor.files.history import Partitions, recent_rows, rows_since
+from meta_supervisor.files.inputs import latest_event_regime
+from meta_supervisor.files.policy_yaml.edit import disable_strategy
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
 
 ALERTS_MARKER = "<!-- meta-supervisor:alerts -->"
@@ -34,12 +34,12 @@ ALERTS_MARKER = "<!-- meta-supervisor:alerts -->"
 class EvaluateResult:
     regime: str | None
     verdicts: list
-    proposals: list = field(default_factory=list)   # (strategy, where) pairs
+    proposals: list = field(default_factory=list)  # (strategy, where) pairs
     pull_numbers: list = field(default_factory=list)  # PRs created or updated by this run
     alerts: list = field(default_factory=list)
-    failures: list = field(default_factory=list)    # delivery problems: the run exits 2
-    calibration: str | None = None                   # detector calibration warning, if any
-    cells: dict = field(default_factory=dict)        # {strategy: {regime: cell}}, as written
+    failures: list = field(default_factory=list)  # delivery problems: the run exits 2
+    calibration: str | None = None  # detector calibration warning, if any
+    cells: dict = field(default_factory=dict)  # {strategy: {regime: cell}}, as written
 
     @property
     def exit_code(self) -> int:
@@ -55,38 +55,45 @@ def _current_regime(ws: Workspace, window: list[Row]) -> str | None:
     return regime
 
 
-def safe_name(strategy: str) -> str:
-    """A strategy name as a file/branch component (anything outside [A-Za-z0-9._-] becomes -)."""
-    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in strategy).strip(".-") or "strategy"
-
-
-def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, now: str | None = None,
-        pulls=None, mailer=None, window: list[Row] | None = None) -> EvaluateResult:
+def run(
+    root,
+    dry_run: bool = False,
+    actions: Actions | None = None,
+    env=None,
+    now: str | None = None,
+    pulls: Proposals | None = None,
+    mailer=None,
+    window: list[Row] | None = None,
+) -> EvaluateResult:
+    """One evaluation of `root`. `pulls` and `mailer` replace the ones the environment configures
+    (tests inject them); a dry run uses neither: proposals go to the outbox, mail to outbox/mail/."""
     actions = actions or Actions()
     env = os.environ if env is None else env
     now = now or now_ts()
     ws = Workspace.open(root)
     cfg = ws.settings.evaluate
-    policies, kill_text = ws.kill_list()          # validated before anything is written
-    if not dry_run:
-        pulls = pulls if pulls is not None else _pulls_from_env(env, actions)
-        mailer = mailer if mailer is not None else _mailer_from_env(env)
-    else:
-        pulls = mailer = None
+    policies, _ = ws.kill_list()  # validated before anything is written
+    log = lambda msg: print(msg, file=actions.out)
+    proposals = pulls if pulls is not None and not dry_run else proposals_from_env(env, ws.root, dry_run, log)
+    mailer = None if dry_run else (mailer if mailer is not None else _mailer_from_env(env))
     models = ws.models()
 
     with actions.group("load"):
         parts = Partitions.open(ws.root)
         if window is None:
             window = recent_rows(parts, {cfg.horizon: cfg.window_rows})[cfg.horizon]
-        det_state, cursor = evaluate_state.read_detectors(ws.root)
-        if det_state is None:  # cold start: the detectors replay the window only
-            new_rows, cursor = [], dict(parts.committed)
+        det_state, seen = evaluate_state.read_detectors(ws.root)
+        new_rows: list[Row] = []
+        if det_state is None or seen is None:  # cold start: the detectors replay the window only
+            det_state, cursor = None, dict(parts.committed)
         else:
-            new_rows, cursor = rows_since(parts, cursor, cfg.horizon)
+            new_rows, cursor = rows_since(parts, seen, cfg.horizon)
         regime = _current_regime(ws, window)
-        print(f"evaluate: {len(window)} rows of horizon {cfg.horizon}h in the window, {len(new_rows)} new "
-              f"for the detectors, current regime {regime or 'unknown'}", file=actions.out)
+        print(
+            f"evaluate: {len(window)} rows of horizon {cfg.horizon}h in the window, {len(new_rows)} new "
+            f"for the detectors, current regime {regime or 'unknown'}",
+            file=actions.out,
+        )
 
     with actions.group("measure"):
         cells = risk.cell_stats(window, cfg.cvar_alpha, cfg.cvar_min_rows)
@@ -97,7 +104,8 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         observed = divergence.Observed(window, ws.settings.divergence)  # shared by both below
         det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence, observed)
         calibration = divergence.autocorrelation_warning(
-            divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence)
+            divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence
+        )
         if calibration:
             actions.annotate("warning", calibration, title="detector calibration")
         previous = evaluate_state.read_alerts(ws.root)
@@ -109,20 +117,28 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
         for v in verdicts:
             print(f"  {v.strategy:<16} {v.outcome}", file=actions.out)
 
-    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []), calibration=calibration,
-                            cells=cells)
+    result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []), calibration=calibration, cells=cells)
     with actions.group("act"):
         model = models.get(cfg.horizon)
-        win = {"horizon_hours": cfg.horizon, "rows": len(window),
-               "start": window[0].ts if window else None, "end": window[-1].ts if window else None}
+        win = {
+            "horizon_hours": cfg.horizon,
+            "rows": len(window),
+            "start": window[0].ts if window else None,
+            "end": window[-1].ts if window else None,
+        }
         for v in breaches:
-            ev = report.evidence(v, cells.get(v.strategy, {}), limits.get(v.strategy, {}),
-                                 model.get("sim_version") if model else None, win)
-            _propose(ws, v, ev, kill_text, now, pulls, actions, result)
+            ev = report.evidence(
+                v,
+                cells.get(v.strategy, {}),
+                limits.get(v.strategy, {}),
+                model.get("sim_version") if model else None,
+                win,
+            )
+            _propose(ws, v, ev, now, proposals, actions, result)
         doc = _notify(ws, update, now, mailer, env, actions, result)
-        if pulls is not None and (doc.get("alerts") or update.transitions):
-            # also when the last alert cleared, so no PR keeps showing stale alerts
-            _comment_alerts(pulls, doc.get("alerts", []), actions, result)
+        if doc.get("alerts") or update.transitions:
+            # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
+            _comment_alerts(proposals, doc.get("alerts", []), actions, result)
         evaluate_state.write_cells(ws.root, cells)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
@@ -131,44 +147,32 @@ def run(root, dry_run: bool = False, actions: Actions | None = None, env=None, n
     return result
 
 
-def _pulls_from_env(env, actions):
-    from meta_supervisor.adapters.github_rest.proposer import pulls_from_env  # PyGithub is loaded only when a PR can be opened
-    return pulls_from_env(env, log=lambda msg: print(msg, file=actions.out))
-
-
 def _mailer_from_env(env):
     from meta_supervisor.adapters.mail.sendgrid_mailer import mailer_from_env
+
     return mailer_from_env(env)
 
 
-def _propose(ws, verdict, ev, kill_text, now, pulls, actions, result) -> None:
+def _propose(ws, verdict, ev, now, proposals: Proposals, actions, result) -> None:
     strategy = verdict.strategy
     reason = report.disabled_reason(verdict)
     title, body = report.pr_title(strategy), report.pr_body(ev)
     actions.annotate("error", f"{strategy}: {reason}", file=KILL_LIST, title="CVaR breach")
-    if pulls is None:
-        out = ws.path("outbox/pulls")
-        edited = disable_strategy(kill_text, strategy, now, reason)
-        write_atomic(out / f"{safe_name(strategy)}.md", f"{title}\n\n{body}".encode())
-        if edited is not None:
-            write_atomic(out / f"{safe_name(strategy)}.yaml", edited.encode())
-        where = f"outbox/pulls/{safe_name(strategy)}.md"
-        print(f"proposal: {title} -> {where} (dry run: no PR opened)", file=actions.out)
-        result.proposals.append((strategy, where))
-        return
     try:
-        pr = pulls.propose_disable(
-            strategy, title=title, body=body,
+        pr = proposals.propose_disable(
+            strategy,
+            title=title,
+            body=body,
             edit=lambda text: disable_strategy(text, strategy, now, reason),
             commit_message=f"Disable strategy {strategy}\n\n{reason}",
-            respect_declined_hours=ws.settings.evaluate.reopen_declined_after_hours)
-    except UserError as err:
+            respect_declined_hours=ws.settings.evaluate.reopen_declined_after_hours,
+        )
+    except proposals.proposal_errors as err:
         result.failures.append(f"PR for {strategy}: {err}")
         actions.annotate("error", f"could not open the PR for {strategy}: {err}")
         return
-    where = f"PR #{pr.number} {pr.action} ({pr.url})" if pr.number else pr.action
-    print(f"proposal: {title} -> {where}", file=actions.out)
-    result.proposals.append((strategy, where))
+    print(f"proposal: {title} -> {pr.where}" + (f" ({pr.note})" if pr.note else ""), file=actions.out)
+    result.proposals.append((strategy, pr.where))
     if pr.number and pr.action != "declined":
         result.pull_numbers.append(pr.number)
 
@@ -177,7 +181,7 @@ def _notify(ws, update, now, mailer, env, actions, result) -> dict:
     doc = update.doc
     if update.to_notify:
         msg = compose_alert_mail(update.to_notify, now, env.get("GITHUB_REPOSITORY"))
-        rep = deliver(ws.root, [msg], mailer, log=lambda m: print(m, file=actions.out))
+        rep: DeliveryReport | None = deliver(ws.root, [msg], mailer, log=lambda m: print(m, file=actions.out))
         # Queued (pending) counts as notified: the mailbox re-sends it until it is delivered.
         doc = alert_life.mark_notified(doc, [a["key"] for a in update.to_notify], now)
     else:
@@ -189,14 +193,16 @@ def _notify(ws, update, now, mailer, env, actions, result) -> dict:
     return doc
 
 
-def _comment_alerts(pulls, alerts, actions, result) -> None:
+def _comment_alerts(proposals: Proposals, alerts, actions, result) -> None:
     try:
-        for strategy, number in sorted(pulls.open_auto_prs().items()):
+        for strategy, number in sorted(proposals.open_auto_prs().items()):
             mine = [a for a in alerts if a.get("strategy_class") == strategy]
             rest = [a for a in alerts if a.get("strategy_class") != strategy]
-            body = (f"{ALERTS_MARKER}\n### Active divergence alerts\n\n**Agents of `{strategy}`**\n\n"
-                    f"{report.alerts_table(mine)}\n\n**Other agents**\n\n{report.alerts_table(rest)}\n")
-            pulls.upsert_comment(number, ALERTS_MARKER, body)
+            body = (
+                f"{ALERTS_MARKER}\n### Active divergence alerts\n\n**Agents of `{strategy}`**\n\n"
+                f"{report.alerts_table(mine)}\n\n**Other agents**\n\n{report.alerts_table(rest)}\n"
+            )
+            proposals.upsert_comment(number, ALERTS_MARKER, body)
     except UserError as err:
         result.failures.append(f"PR comments: {err}")
         actions.annotate("warning", f"could not update alert comments: {err}")
@@ -204,9 +210,16 @@ def _comment_alerts(pulls, alerts, actions, result) -> None:
 
 def _summarize(actions, result, cells, limits, regime, verdicts, doc) -> None:
     breaches = [v.strategy for v in verdicts if v.breach]
-    md = ["## Evaluate", "", f"Current regime: **{regime or 'unknown'}**", "",
-          report.cells_table(cells, limits, regime, verdicts), "",
-          f"### Breaches: {len(breaches)}", ""]
+    md = [
+        "## Evaluate",
+        "",
+        f"Current regime: **{regime or 'unknown'}**",
+        "",
+        report.cells_table(cells, limits, regime, verdicts),
+        "",
+        f"### Breaches: {len(breaches)}",
+        "",
+    ]
     md += [f"- `{s}` -> {where}" for s, where in result.proposals] or ["None."]
     md += ["", f"### Divergence alerts: {len(doc.get('alerts', []))}", "", report.alerts_table(doc.get("alerts", []))]
     if result.calibration:

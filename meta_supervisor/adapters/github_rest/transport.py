@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,9 +55,20 @@ class _Transient(Exception):
 class Transport:
     """One repository through one PyGithub client, with the retry, rate-limit and redaction policy."""
 
-    def __init__(self, token: str, repository: str, api_url: str, *, log: Callable[[str], None],
-                 max_rate_limit_wait_s: float, timeout_s: float, retry_delays: Sequence[float],
-                 seconds_between_writes: float, sleep: Callable[[float], None], clock: Callable[[], float]):
+    def __init__(
+        self,
+        token: str,
+        repository: str,
+        api_url: str,
+        *,
+        log: Callable[[str], None],
+        max_rate_limit_wait_s: float,
+        timeout_s: float,
+        retry_delays: Sequence[float],
+        seconds_between_writes: float,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ):
         if not token:
             raise PullsError("GITHUB_TOKEN is empty")
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository or ""):
@@ -69,9 +79,16 @@ class Transport:
         self._sleep, self.clock = sleep, clock
         # retry=0: no urllib3 retries at all (see the module docstring); GitHub asks for >= 1 s between
         # content-creating requests to avoid secondary rate limits, reads are not throttled.
-        self._gh = Github(base_url=api_url.rstrip("/"), auth=Auth.Token(token), timeout=max(1, math.ceil(timeout_s)),
-                          retry=0, per_page=100, user_agent="meta-supervisor", seconds_between_requests=None,
-                          seconds_between_writes=seconds_between_writes or None)
+        self._gh = Github(
+            base_url=api_url.rstrip("/"),
+            auth=Auth.Token(token),
+            timeout=max(1, math.ceil(timeout_s)),
+            retry=0,
+            per_page=100,
+            user_agent="meta-supervisor",
+            seconds_between_requests=None,
+            seconds_between_writes=seconds_between_writes or None,
+        )
         self._repo_obj: Any = None
 
     def __repr__(self) -> str:
@@ -185,6 +202,3 @@ def describe(e: BaseException) -> str:
 def refused(e: GithubException, status: int, words: str = "") -> bool:
     """Whether GitHub answered `status` with `words` in its message (e.g. 422 "already exists")."""
     return e.status == status and words in describe(e)
-
-
-DEFAULT_SLEEP, DEFAULT_CLOCK = time.sleep, time.time

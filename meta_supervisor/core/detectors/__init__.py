@@ -11,6 +11,7 @@ Adding a chart: a module with a LatchedCusum subclass (see base.LatchedCusum for
 import below and its entry in CHARTS. The order of CHARTS (then of each chart's `triggers`) is the
 order of a stream's charts in state/detectors.json.
 """
+
 from __future__ import annotations
 
 from meta_supervisor.core.detectors.base import KINDS, Alarm, LatchedCusum, Trigger

@@ -14,6 +14,7 @@ the `triggers` it provides, and implements the hooks below. Defining the class r
 (`__init_subclass__`), so `from_dict` needs no list of charts; the stream's order of charts is
 `CHARTS` in the package's `__init__`.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple, Self
 
 from meta_supervisor.core.detectors.calibration import lookup
 
-KINDS: dict[str, type[LatchedCusum]] = {}   # kind -> chart class, filled by the classes as they are defined
+KINDS: dict[str, type[LatchedCusum]] = {}  # kind -> chart class, filled by the classes as they are defined
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Trigger:
     name: str
     meaning: str
     options: dict = field(default_factory=dict)
-    chart: type[LatchedCusum] | None = None   # set by the chart class that lists the trigger
+    chart: type[LatchedCusum] | None = None  # set by the chart class that lists the trigger
 
     def new(self, s, arl0: float) -> LatchedCusum:
         if self.chart is None:
@@ -78,9 +79,23 @@ class LatchedCusum:
     _params: tuple = ()
     triggers: tuple = ()
     settings: tuple = ()
-    _state = ("statistic", "n", "run_n", "run_sum", "run_sum2", "run_start_ts", "drift_detected",
-              "alarm", "alarms", "change_ts", "ep_n", "ep_sum", "ep_sum2", "rows_since_alarm",
-              "report")
+    _state = (
+        "statistic",
+        "n",
+        "run_n",
+        "run_sum",
+        "run_sum2",
+        "run_start_ts",
+        "drift_detected",
+        "alarm",
+        "alarms",
+        "change_ts",
+        "ep_n",
+        "ep_sum",
+        "ep_sum2",
+        "rows_since_alarm",
+        "report",
+    )
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -99,17 +114,17 @@ class LatchedCusum:
             raise ValueError(f"clear_rows: must be a whole number >= 1, got {clear_rows!r}")
         self.h, self.clear_rows = float(h), int(clear_rows)
         self.statistic = 0.0
-        self.n = 0                    # rows charted
-        self.run_n = 0                # rows since the statistic was last 0
+        self.n = 0  # rows charted
+        self.run_n = 0  # rows since the statistic was last 0
         self.run_sum = self.run_sum2 = 0.0
         self.run_start_ts = None
-        self.drift_detected = False   # True only on the row that crossed h
-        self.alarm = False            # latched episode
-        self.alarms = 0               # crossings in this episode
+        self.drift_detected = False  # True only on the row that crossed h
+        self.alarm = False  # latched episode
+        self.alarms = 0  # crossings in this episode
         self.change_ts = None
         self.ep_n, self.ep_sum, self.ep_sum2 = 0, 0.0, 0.0
         self.rows_since_alarm = 0
-        self.report: dict[str, Any] | None = None   # snapshot at the latest crossing
+        self.report: dict[str, Any] | None = None  # snapshot at the latest crossing
 
     def _feed(self, ws, vs, v2s, tss) -> Self:
         """Advance over rows with increments `ws`, charted values `vs`, `v2s` and times `tss`.
@@ -132,7 +147,7 @@ class LatchedCusum:
                 run_n += 1
                 run_sum += v
                 run_sum2 += v2
-            else:                       # max(0, S + w); also maps a NaN statistic to 0
+            else:  # max(0, S + w); also maps a NaN statistic to 0
                 s, run_n, run_sum, run_sum2, run_start = 0.0, 0, 0.0, 0.0, None
             if alarm:
                 ep_n += 1
@@ -146,8 +161,13 @@ class LatchedCusum:
                 crossed = True
                 alarms += 1
                 since = 0
-                report = {"statistic": s, "rows": ep_n, "shift": self._shift(ep_n, ep_sum, ep_sum2),
-                          "aux": ep_sum2 / ep_n, "last_row_ts": ts}
+                report = {
+                    "statistic": s,
+                    "rows": ep_n,
+                    "shift": self._shift(ep_n, ep_sum, ep_sum2),
+                    "aux": ep_sum2 / ep_n,
+                    "last_row_ts": ts,
+                }
                 s, run_n, run_sum, run_sum2, run_start = 0.0, 0, 0.0, 0.0, None
             elif alarm and since >= clear:
                 alarm, change_ts, report = False, None, None
@@ -186,8 +206,7 @@ class LatchedCusum:
         """A chart from `to_dict`; called on LatchedCusum, the class comes from `data["kind"]`."""
         if cls is LatchedCusum:
             cls = KINDS[data["kind"]]
-        obj = cls(h=data["h"], clear_rows=data["clear_rows"],
-                  **{name: data[name] for name in cls._params})
+        obj = cls(h=data["h"], clear_rows=data["clear_rows"], **{name: data[name] for name in cls._params})
         for name in cls._state:
             value = data[name]
             setattr(obj, name, dict(value) if isinstance(value, dict) else value)

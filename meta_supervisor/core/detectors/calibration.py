@@ -3,6 +3,7 @@
 The charts bring their own increment CDFs (mean.py, variance.py, hit_rate.py); this module knows
 only the recursion S_t = max(0, S_{t-1} + X_t) and the table of answers for the default settings.
 """
+
 from __future__ import annotations
 
 import numpy as np

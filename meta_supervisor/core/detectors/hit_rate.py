@@ -6,6 +6,7 @@ y = win (realized > 0), p = the model's win probability Phi(expected / sigma), R
 of the alternative (hit_rate_odds_ratio; R < 1 = a drop). The shift reported is the observed minus
 the expected win rate since the change.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,7 @@ def bernoulli_mixture_cdf(odds_ratio: float, alternative: bool = False, m_sd: fl
     win = math.log(odds_ratio) + lose
     cum_win = np.concatenate([[0.0], np.cumsum(wt * q)])
     cum_lose = np.concatenate([[0.0], np.cumsum(wt * (1 - q))])
-    return lambda x: float(cum_win[np.searchsorted(win, x, "right")]
-                           + cum_lose[np.searchsorted(lose, x, "right")])
+    return lambda x: float(cum_win[np.searchsorted(win, x, "right")] + cum_lose[np.searchsorted(lose, x, "right")])
 
 
 @lru_cache(maxsize=64)
@@ -74,8 +74,10 @@ class BernoulliCusum(LatchedCusum):
     _params = ("odds_ratio",)
     settings = ("hit_rate_odds_ratio",)
     triggers = (
-        Trigger("cusum_hit_rate", "CUSUM on hits: the share of profitable signals has fallen below the "
-                "model's expected hit rate."),
+        Trigger(
+            "cusum_hit_rate",
+            "CUSUM on hits: the share of profitable signals has fallen below the model's expected hit rate.",
+        ),
     )
 
     def __init__(self, odds_ratio: float, h: float, clear_rows: int = 50):
@@ -124,8 +126,9 @@ class BernoulliCusum(LatchedCusum):
     def describe(self, s) -> Alarm:
         rep = self._alarm_report()
         shift, expected = rep["shift"], rep["aux"]
-        return Alarm(f"win rate {expected + shift:.2f} vs expected {expected:.2f}", "hit_rate",
-                     -shift >= s.high_hit_rate_drop)
+        return Alarm(
+            f"win rate {expected + shift:.2f} vs expected {expected:.2f}", "hit_rate", -shift >= s.high_hit_rate_drop
+        )
 
     def simulate(self, rng, n, shifted=False):
         """p = Phi(m), m ~ N(0, HIT_RATE_M_SD^2), win ~ Bernoulli(p); shifted: win odds x R."""

@@ -5,6 +5,7 @@
 z = pnl_error / sigma, c = winsor_sigma, delta = bias_shift_sigma (the designed shift, in sigma).
 The shift reported is the mean of clipped z over the episode (sigma).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,9 +20,11 @@ from meta_supervisor.core.stats import normal_cdf
 
 def mean_increment_cdf(k: float, cap: float, mu: float = 0.0):
     """CDF of X = clip(Z + mu, -cap, cap) - k, Z ~ N(0, 1)."""
+
     def cdf(x):
         y = x + k
         return 0.0 if y < -cap else 1.0 if y >= cap else normal_cdf(y - mu)
+
     return cdf
 
 
@@ -49,10 +52,17 @@ class MeanCusum(LatchedCusum):
     _params = ("k", "direction", "cap")
     settings = ("bias_shift_sigma",)
     triggers = (
-        Trigger("cusum_bias_up", "CUSUM on the PnL error: live PnL has drifted persistently above what "
-                "the model expects (the model no longer describes the agent).", {"direction": +1}),
-        Trigger("cusum_bias_down", "CUSUM on the PnL error: live PnL has drifted persistently below what "
-                "the model expects.", {"direction": -1}),
+        Trigger(
+            "cusum_bias_up",
+            "CUSUM on the PnL error: live PnL has drifted persistently above what "
+            "the model expects (the model no longer describes the agent).",
+            {"direction": +1},
+        ),
+        Trigger(
+            "cusum_bias_down",
+            "CUSUM on the PnL error: live PnL has drifted persistently below what the model expects.",
+            {"direction": -1},
+        ),
     )
 
     def __init__(self, k: float, h: float, direction: int = 1, cap: float = 4.0, clear_rows: int = 50):

@@ -5,6 +5,7 @@
 c = winsor_sigma, r = variance_ratio (the designed change). E z^2 = bias^2 + variance, so a large
 bias also raises it (by design). The shift reported is the mean of capped z^2 (a variance ratio).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,11 @@ from meta_supervisor.core.detectors.calibration import cusum_arl, solve_threshol
 
 def variance_increment_cdf(k: float, cap: float, ratio: float = 1.0):
     """CDF of X = min(ratio * Z^2, cap^2) - k, Z ~ N(0, 1)."""
+
     def cdf(x):
         y = x + k
         return 0.0 if y < 0 else 1.0 if y >= cap * cap else math.erf(math.sqrt(y / (2 * ratio)))
+
     return cdf
 
 
@@ -43,8 +46,9 @@ class VarianceCusum(LatchedCusum):
     _params = ("k", "cap")
     settings = ("variance_ratio",)
     triggers = (
-        Trigger("cusum_variance", "CUSUM on the error's spread: live results are noisier than the "
-                "model's own RMSE allows."),
+        Trigger(
+            "cusum_variance", "CUSUM on the error's spread: live results are noisier than the model's own RMSE allows."
+        ),
     )
 
     def __init__(self, k: float, h: float, cap: float = 4.0, clear_rows: int = 50):
@@ -82,8 +86,9 @@ class VarianceCusum(LatchedCusum):
 
     def describe(self, s) -> Alarm:
         shift = self._alarm_report()["shift"]
-        return Alarm(f"error variance x{shift:.2f} (RMSE x{math.sqrt(shift):.2f})", "ratio",
-                     shift >= s.high_variance_ratio)
+        return Alarm(
+            f"error variance x{shift:.2f} (RMSE x{math.sqrt(shift):.2f})", "ratio", shift >= s.high_variance_ratio
+        )
 
     def simulate(self, rng, n, shifted=False):
         """z ~ N(0, 1); shifted: standard deviation x2 (variance x4)."""

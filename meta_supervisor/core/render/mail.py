@@ -20,6 +20,7 @@ True
 ...     "status": "new", "strategy_class": "macro"}], "2026-11-25T00:00:00Z").id
 True
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,7 @@ TRIGGER_MEANINGS = {
     "mean_error": "rolling |mean(realized - expected)| over the recent rows is at or above its limit.",
 }
 ACTION_MEANINGS = {
-    "REDUCE_ALLOC_AND_BLOCK_PROMOTION": "reduce the agent's allocation and block its promotion "
-                                        "until the alert clears.",
+    "REDUCE_ALLOC_AND_BLOCK_PROMOTION": "reduce the agent's allocation and block its promotion until the alert clears.",
 }
 _SHIFT_FORMATS = {"sigma": "{:+.2f} sigma", "bps": "{:+.1f} bps", "hit_rate": "{:+.3f} hit rate"}
 _STATUS_ORDER = ("new", "escalated", "ongoing", "cleared")
@@ -84,7 +84,7 @@ class MailMessage:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MailMessage":
+    def from_dict(cls, d: dict) -> MailMessage:
         missing = [k for k in ("id", "subject", "text", "html", "created_at") if not isinstance(d.get(k), str)]
         if missing:
             raise ValueError(f"mail message lacks string field(s): {', '.join(missing)}")
@@ -93,7 +93,7 @@ class MailMessage:
 
 def message_id(subject: str, text: str) -> str:
     """16 hex digits of sha256(subject, NUL, text): same content -> same id."""
-    return hashlib.sha256(f"{subject}\0{text}".encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(f"{subject}\0{text}".encode()).hexdigest()[:16]
 
 
 def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = None) -> MailMessage:
@@ -115,18 +115,17 @@ def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = No
         heading = f"Agent {agent}" + (f" (strategy {', '.join(strategies)})" if strategies else "")
         sections.append((heading, AGENT_COLUMNS, [r.cells(AGENT_COLUMNS) for r in rows]))
     if strategy_rows:
-        sections.append(("Strategy-level alerts", STRATEGY_COLUMNS,
-                         [r.cells(STRATEGY_COLUMNS) for r in strategy_rows]))
+        sections.append(("Strategy-level alerts", STRATEGY_COLUMNS, [r.cells(STRATEGY_COLUMNS) for r in strategy_rows]))
 
     actions = _actions(alerts)
     triggers = sorted({_clean(a.get("trigger")) for a in alerts} - {"-"})
     text = _render_text(subject, sections, actions, triggers, repo)
     body_html = _render_html(subject, sections, actions, triggers, repo)
-    return MailMessage(id=message_id(subject, text), subject=subject, text=text, html=body_html,
-                       created_at=created_at)
+    return MailMessage(id=message_id(subject, text), subject=subject, text=text, html=body_html, created_at=created_at)
 
 
 # ---------------------------------------------------------------- grouping and cells
+
 
 def _clean(value, limit: int = _MAX_CELL) -> str:
     """One printable line: control/format characters become spaces, None becomes "-"."""
@@ -154,10 +153,15 @@ def _is_strategy_level(alert: dict) -> bool:
 
 def _row(alert: dict) -> AlertRow:
     since = alert.get("change_ts") or alert.get("first_seen")
-    return AlertRow(trigger=_clean(alert.get("trigger")), severity=_clean(alert.get("severity")),
-                    status=_clean(alert.get("status")),
-                    shift=_fmt_shift(alert.get("shift"), alert.get("shift_unit")), since=_clean(since),
-                    strategy=_clean(alert.get("strategy_class")), detail=_clean(alert.get("detail")))
+    return AlertRow(
+        trigger=_clean(alert.get("trigger")),
+        severity=_clean(alert.get("severity")),
+        status=_clean(alert.get("status")),
+        shift=_fmt_shift(alert.get("shift"), alert.get("shift_unit")),
+        since=_clean(since),
+        strategy=_clean(alert.get("strategy_class")),
+        detail=_clean(alert.get("detail")),
+    )
 
 
 def _sort_key(row: AlertRow):
@@ -209,20 +213,23 @@ def _actions(alerts: list[dict]) -> list[tuple[str, str, str]]:
         targets = who.setdefault(_clean(alert["action"], 80), [])
         if name not in targets:
             targets.append(name)
-    return [(action, ACTION_MEANINGS.get(action, ""), ", ".join(sorted(names)))
-            for action, names in sorted(who.items())]
+    return [
+        (action, ACTION_MEANINGS.get(action, ""), ", ".join(sorted(names))) for action, names in sorted(who.items())
+    ]
 
 
 # ---------------------------------------------------------------- rendering
 
+
 def _text_table(columns: tuple, rows: list[tuple]) -> list[str]:
     # The last column (detail / free text) is not padded, so a long detail does not widen the rest.
     widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows)]
+
     def line(cells):
         padded = [str(c).ljust(w) for c, w in zip(cells[:-1], widths[:-1])] + [str(cells[-1])]
         return ("  " + "  ".join(padded)).rstrip()
-    return [line(columns), line(["-" * w for w in widths[:-1]] + ["-" * len(columns[-1])])] + \
-        [line(r) for r in rows]
+
+    return [line(columns), line(["-" * w for w in widths[:-1]] + ["-" * len(columns[-1])])] + [line(r) for r in rows]
 
 
 def _render_text(subject, sections, actions, triggers, repo) -> str:
@@ -238,16 +245,23 @@ def _render_text(subject, sections, actions, triggers, repo) -> str:
     for trig in triggers:
         out.append(f"  {trig}: {TRIGGER_MEANINGS.get(trig, 'no description available.')}")
     out.append("")
-    out.append("Sent by meta-supervisor" + (f" for {repo}" if repo else "") +
-               ". Current alert state: state/divergence_alerts.json.")
+    out.append(
+        "Sent by meta-supervisor"
+        + (f" for {repo}" if repo else "")
+        + ". Current alert state: state/divergence_alerts.json."
+    )
     return "\n".join(out) + "\n"
 
 
 def _render_html(subject, sections, actions, triggers, repo) -> str:
     e = html.escape
     cell = 'style="border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top"'
-    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8"></head>',
-           '<body style="font-family:sans-serif;font-size:14px">', f"<h2>{e(subject)}</h2>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"></head>',
+        '<body style="font-family:sans-serif;font-size:14px">',
+        f"<h2>{e(subject)}</h2>",
+    ]
     for heading, columns, rows in sections:
         out.append(f"<h3>{e(heading)}</h3>")
         out.append('<table style="border-collapse:collapse">')
@@ -256,15 +270,18 @@ def _render_html(subject, sections, actions, triggers, repo) -> str:
             out.append("<tr>" + "".join(f"<td {cell}>{e(str(c))}</td>" for c in row) + "</tr>")
         out.append("</table>")
     for action, meaning, who in actions:
-        out.append(f"<p><b>Action: {e(action)}</b>" + (f" — {e(meaning)}" if meaning else "") +
-                   f"<br>for: {e(who)}</p>")
-    out.append("<p>What the triggers mean (shift: estimated size of the change; "
-               "since: estimated change time):</p><ul>")
+        out.append(
+            f"<p><b>Action: {e(action)}</b>" + (f" — {e(meaning)}" if meaning else "") + f"<br>for: {e(who)}</p>"
+        )
+    out.append("<p>What the triggers mean (shift: estimated size of the change; since: estimated change time):</p><ul>")
     for trig in triggers:
         meaning = TRIGGER_MEANINGS.get(trig, "no description available.")
         out.append(f"<li><code>{e(trig)}</code>: {e(meaning)}</li>")
     out.append("</ul>")
-    out.append("<p style=\"color:#666\">Sent by meta-supervisor" + (f" for {e(repo)}" if repo else "") +
-               ". Current alert state: <code>state/divergence_alerts.json</code>.</p>")
+    out.append(
+        '<p style="color:#666">Sent by meta-supervisor'
+        + (f" for {e(repo)}" if repo else "")
+        + ". Current alert state: <code>state/divergence_alerts.json</code>.</p>"
+    )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
