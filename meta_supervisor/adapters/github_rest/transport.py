@@ -1,4 +1,4 @@
-"""The one choke point between meta-supervisor and the GitHub REST API (STYLE 3).
+"""The one choke point between meta-supervisor and the GitHub REST API (docs/architecture.md, "Layers").
 
 `Transport` builds the PyGithub client once and every request of `git_data` and `pulls` goes
 through its `call`. PyGithub's own retry is switched off (`retry=0`): its default `GithubRetry`
@@ -6,7 +6,7 @@ retries POSTs on 5xx and sleeps until a primary rate limit resets however far aw
 Here instead
 - reads (and idempotent PATCHes) are retried on 5xx/connection errors with short backoff;
 - writes that are not idempotent are never retried blindly: `write` re-finds the object first and
-  repeats the write once only if it is absent (find-then-create, STYLE 11);
+  repeats the write once only if it is absent (find-then-create: converge, never duplicate);
 - a rate limit (403/429 with `X-RateLimit-Remaining: 0`, `Retry-After`, or a secondary-limit message)
   is waited out only if that is at most `max_rate_limit_wait_s`, else a one-line `PullsError`.
   A rate-limited request was refused, not performed, so it is repeated after the wait.
