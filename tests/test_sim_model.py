@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -148,14 +150,31 @@ def test_walk_forward_grid_equals_separate_fits_for_every_penalty():
     sel = sm.walk_forward_select(X, y, grid, folds)
     bounds = np.linspace(0, len(y), folds + 2).astype(int)
     for alpha in grid:
-        sq = [
-            np.square(
-                y[bounds[k] : bounds[k + 1]]
-                - sm.fit_ridge(X[: bounds[k]], y[: bounds[k]], alpha).predict(X[bounds[k] : bounds[k + 1]])
-            )
+        residuals = [
+            y[bounds[k] : bounds[k + 1]]
+            - sm.fit_ridge(X[: bounds[k]], y[: bounds[k]], alpha).predict(X[bounds[k] : bounds[k + 1]])
             for k in range(1, folds)
         ]
-        assert sel.grid_rmse[alpha] == sm.rmse(np.concatenate(sq))  # exact, not approx
+        assert sel.grid_rmse[alpha] == sm.rmse(np.concatenate(residuals))  # exact, not approx
+
+
+def test_walk_forward_grid_rmse_is_a_root_mean_squared_error_in_bps():
+    """Oracle: each grid score equals sqrt(mean(e^2)) of expanding-window predictions computed
+    independently (augmented least squares, penalty 0), and sits at the noise level in bps. It once
+    scored sqrt(mean(e^4)) (RMSE of squared errors): 1,000s of bps where the truth is ~30."""
+    X, y = _data(1200, 9, noise=30.0)
+    folds = 5
+    sel = sm.walk_forward_select(X, y, (0.0,), folds)
+    bounds = np.linspace(0, len(y), folds + 2).astype(int)
+    errors = []
+    for k in range(1, folds):
+        A = np.column_stack([X[: bounds[k]], np.ones(bounds[k])])
+        w = np.linalg.lstsq(A, y[: bounds[k]], rcond=None)[0]
+        block = slice(bounds[k], bounds[k + 1])
+        errors.append(y[block] - np.column_stack([X[block], np.ones(block.stop - block.start)]) @ w)
+    oracle = math.sqrt(float(np.mean(np.concatenate(errors) ** 2)))
+    assert sel.grid_rmse[0.0] == pytest.approx(oracle, rel=1e-9)
+    assert 25.0 < sel.grid_rmse[0.0] < 36.0 and abs(sel.grid_rmse[0.0] - sel.holdout_rmse) < 6.0
 
 
 def test_design_matrix_is_the_rows_features_and_realized_pnl():

@@ -107,13 +107,14 @@ def walk_forward_select(X: np.ndarray, y: np.ndarray, grid, folds: int) -> Selec
         raise ValueError(f"walk-forward needs at least {2 * (folds + 1)} rows, got {n}")
     bounds = np.linspace(0, n, folds + 2).astype(int)
     grid = sorted(set(float(a) for a in grid))
-    sq: dict[float, list] = {alpha: [] for alpha in grid}
+    residuals: dict[float, list] = {alpha: [] for alpha in grid}
     for k in range(1, folds):  # selection blocks 1..folds-1
         train = _Standardized(X[: bounds[k]], y[: bounds[k]])
         block = slice(bounds[k], bounds[k + 1])
         for alpha in grid:
-            sq[alpha].append(np.square(y[block] - train.fit(alpha).predict(X[block])))
-    scores = {alpha: rmse(np.concatenate(parts)) if parts else float("nan") for alpha, parts in sq.items()}
+            residuals[alpha].append(y[block] - train.fit(alpha).predict(X[block]))
+    # RMSE over all selection blocks' residuals (not of their squares: that scored sqrt(mean(e^4))).
+    scores = {alpha: rmse(np.concatenate(parts)) if parts else float("nan") for alpha, parts in residuals.items()}
     best = min(grid, key=lambda a: (scores[a] if not math.isnan(scores[a]) else math.inf, -a))
     hold = slice(bounds[folds], n)
     fit = fit_ridge(X[: bounds[folds]], y[: bounds[folds]], best)
