@@ -1,0 +1,37 @@
+"""`state/market_regime.json`: the current market regime and how it was called; this module alone
+knows its path and layout.
+
+`{"regime": "TREND", "since": "<UTC ISO>", "shares": {label: share}, "symbols": n, "reason": "<one
+line>"}` -- `since` is when the regime last changed; the next evaluate keeps the regime unless the
+market moves past the switch margin (core/regime.py). No run timestamp: an unchanged market leaves
+the file byte-identical, so it adds nothing to the hourly state commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meta_supervisor.core.regime import RegimeCall
+from meta_supervisor.files.jsonio import read_json, write_json
+
+PATH = "state/market_regime.json"
+
+
+def read_previous(root: Path) -> dict:
+    """The last run's record ({} without one, or when it is not a mapping with a string regime)."""
+    doc = read_json(Path(root) / PATH, display=PATH)
+    if not isinstance(doc, dict) or not isinstance(doc.get("regime"), str):
+        return {}
+    return doc
+
+
+def write(root: Path, call: RegimeCall, previous: dict, now: str) -> None:
+    since = previous.get("since") if not call.switched and previous.get("since") else now
+    doc = {
+        "regime": call.regime,
+        "since": since,
+        "shares": {label: round(share, 6) for label, share in call.shares.items()},
+        "symbols": call.symbols,
+        "reason": call.reason,
+    }
+    write_json(Path(root) / PATH, doc)
