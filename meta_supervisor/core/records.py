@@ -62,12 +62,25 @@ class Tick:
     price: float
 
 
+# Timestamps a trading record can carry: a year-1 `ts` broke later date arithmetic (a crash on
+# every run); 2200 leaves room for any real horizon and still fits every datetime operation.
+TS_MIN = 0  # 1970-01-01T00:00:00Z
+TS_MAX = 7258118400  # 2200-01-01T00:00:00Z
+
+
+def _show(value, limit: int = 60) -> str:
+    """`repr` of a rejected value, cut to `limit` characters: a rejection is one short line,
+    whatever the input holds (a 400-digit number, a megabyte string)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _string(obj: dict, key: str) -> str:
     if key not in obj:
         raise Rejected(f"missing field '{key}'")
     value = obj[key]
     if not isinstance(value, str) or not value.strip():
-        raise Rejected(f"field '{key}' must be a non-empty string, got {value!r}")
+        raise Rejected(f"field '{key}' must be a non-empty string, got {_show(value)}")
     return value
 
 
@@ -85,8 +98,11 @@ def _optional_number(obj: dict, key: str, *, positive: bool = False, required: b
     value = obj[key]
     # bool is an int subclass in Python; `true` is not a price.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Rejected(f"field '{key}' must be a number, got {value!r}")
-    value = float(value)
+        raise Rejected(f"field '{key}' must be a number, got {_show(value)}")
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows any number of digits)
+        raise Rejected(f"field '{key}' is too large a number ({len(str(abs(value)))} digits)") from None
     if not math.isfinite(value):
         raise Rejected(f"field '{key}' must be finite, got {value!r}")
     if positive and value <= 0:
@@ -97,9 +113,12 @@ def _optional_number(obj: dict, key: str, *, positive: bool = False, required: b
 def _timestamp(obj: dict) -> int:
     text = _string(obj, "ts")
     try:
-        return parse_ts(text)
-    except ValueError as err:
-        raise Rejected(f"field 'ts' is not an ISO 8601 UTC time: {err}") from None
+        ts = parse_ts(text)
+    except (ValueError, OverflowError) as err:
+        raise Rejected(f"field 'ts' is not an ISO 8601 UTC time: {_show(str(err), 100)}") from None
+    if not TS_MIN <= ts < TS_MAX:
+        raise Rejected(f"field 'ts' {_show(text)} is outside 1970..2199")
+    return ts
 
 
 def event_from_json(obj) -> Event:
@@ -125,7 +144,7 @@ def event_from_json(obj) -> Event:
         raise Rejected("missing field 'side'")
     key = raw_side.lower() if isinstance(raw_side, str) else raw_side
     if isinstance(key, bool) or isinstance(key, float) or key not in SIDES:
-        raise Rejected(f"field 'side' must be long/short, buy/sell or 1/-1, got {raw_side!r}")
+        raise Rejected(f"field 'side' must be long/short, buy/sell or 1/-1, got {_show(raw_side)}")
     sign = SIDES[key]
     return Event(
         event_id=event_id,

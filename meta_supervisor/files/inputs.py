@@ -19,6 +19,7 @@ from meta_supervisor.core.records import Rejected, event_from_json, tick_from_js
 from meta_supervisor.core.timeutil import day_of
 
 _DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ def read_lines(path: Path, display: str, offset: int = 0, first_line: int = 1):
         data = handle.read()
     end = data.rfind(b"\n") + 1
     number = first_line
-    start = 0
+    # A UTF-8 byte order mark (editors on Windows write one) is not part of the first line:
+    # skipped, not rejected, so line 1 is not lost. Offsets still count it.
+    start = len(BOM) if offset == 0 and data.startswith(BOM) else 0
     lines = []
     while start < end:
         stop = data.index(b"\n", start)
@@ -90,6 +93,8 @@ class Batch:
 
 
 def _parse(line, validate, batch: Batch) -> None:
+    """One line into `batch`: a record, or a rejection naming the line. Nothing a line holds may
+    raise past here: a line that crashed the run would crash every later run at the same place."""
     try:
         obj = msgspec.json.decode(line.raw)
     except msgspec.DecodeError as err:
@@ -97,6 +102,12 @@ def _parse(line, validate, batch: Batch) -> None:
         if b"NaN" in line.raw or b"Infinity" in line.raw:
             why = "NaN and Infinity are not JSON numbers"
         batch.rejected.append(Rejection(line.file, line.number, f"not valid JSON ({why})"))
+        return
+    except UnicodeDecodeError as err:
+        batch.rejected.append(Rejection(line.file, line.number, f"not valid UTF-8 (at byte {err.start} of the line)"))
+        return
+    except RecursionError:  # msgspec's decoder recurses per nesting level
+        batch.rejected.append(Rejection(line.file, line.number, "not valid JSON (nested too deeply)"))
         return
     try:
         batch.records.append((line, validate(obj)))
@@ -165,8 +176,8 @@ def latest_event_regime(root: Path, rel: str) -> str | None:
                 continue
             try:
                 event = event_from_json(msgspec.json.decode(raw))
-            except (msgspec.DecodeError, Rejected):
-                continue
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, Rejected):
+                continue  # reconcile reports the line; here it only must not stop evaluate
             if best is None or event.ts >= best.ts:
                 best = event
         if best is not None:

@@ -1,0 +1,94 @@
+"""Poison lines: an input line, however hostile, is one rejection naming its file and line; the
+good lines around it are reconciled, and later runs go on (the cursor moves past it)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import read_rows, run_script, write_jsonl
+
+GOOD = {
+    "event_id": "good",
+    "ts": "2026-11-24T10:00:00Z",
+    "agent": "a1",
+    "symbol": "BTC",
+    "side": "long",
+    "score_final": 0.5,
+    "confidence": 0.8,
+    "regime": "TREND",
+}
+LATER = dict(GOOD, event_id="later", ts="2026-11-24T10:30:00Z")
+
+
+def _event_bytes(**override) -> bytes:
+    return json.dumps(dict(GOOD, event_id="poison", **override)).encode()
+
+
+POISON = {
+    "invalid UTF-8": (_event_bytes(agent="a1").replace(b'"poison"', b'"p\xffison"'), "not valid UTF-8"),
+    "nested 100k deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "400-digit integer": (_event_bytes().replace(b'"score_final": 0.5', b'"score_final": ' + b"9" * 400), "too large"),
+    "ts in year 1": (_event_bytes(ts="0001-01-01T00:00:00Z"), "outside 1970..2199"),
+    "ts in year 9999": (_event_bytes(ts="9999-12-31T23:59:59Z"), "outside 1970..2199"),
+    "5000-digit integer": (_event_bytes(agent=1).replace(b'"agent": 1', b'"agent": ' + b"7" * 5000), "out of range"),
+}
+
+
+def _prices(root):
+    write_jsonl(
+        root / "data/prices.jsonl",
+        [
+            {"ts": t, "symbol": "BTC", "price": p}
+            for t, p in (("2026-11-24T09:00:00Z", 100.0), ("2026-11-24T12:00:00Z", 101.0))
+        ],
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(POISON))
+def test_a_poison_line_is_one_rejection_and_later_runs_go_on(root, kind):
+    raw, reason = POISON[kind]
+    _prices(root)
+    path = root / "data/alpha_events.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + raw + b"\n")
+    proc = run_script("reconcile", root, check=True)
+    lines = [ln for ln in proc.stderr.splitlines() if "rejected:" in ln]
+    assert len(lines) == 1 and lines[0].startswith("warning: data/alpha_events.jsonl:2: rejected: "), proc.stderr
+    assert reason in lines[0] and len(lines[0]) < 200
+    assert "Traceback" not in proc.stderr
+    # the next run reads only what was appended: the poison line is behind the cursor
+    write_jsonl(path, [LATER])
+    again = run_script("reconcile", root, check=True)
+    assert "rejected:" not in again.stderr
+    assert sorted({r["event_id"] for r in read_rows(root)}) == ["good", "later"]
+    assert run_script("evaluate", root, "--dry-run").returncode == 0
+
+
+def test_a_utf8_byte_order_mark_does_not_lose_line_1(root):
+    _prices(root)
+    path = root / "data/alpha_events.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    proc = run_script("reconcile", root, check=True)
+    assert "rejected:" not in proc.stderr
+    assert {r["event_id"] for r in read_rows(root)} == {"good"}
+
+
+def test_a_poison_price_line_is_rejected_and_the_join_goes_on(root):
+    path = root / "data/prices.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tick = lambda t, p: json.dumps({"ts": t, "symbol": "BTC", "price": p}).encode()
+    path.write_bytes(
+        tick("2026-11-24T09:00:00Z", 100.0)
+        + b"\n"
+        + tick("2026-11-24T11:00:00Z", 1).replace(b'"price": 1', b'"price": ' + b"1" * 400)
+        + b"\n"
+        + tick("2026-11-24T12:00:00Z", 101.0)
+        + b"\n"
+    )
+    write_jsonl(root / "data/alpha_events.jsonl", [GOOD])
+    proc = run_script("reconcile", root, check=True)
+    assert "data/prices.jsonl:2: rejected: field 'price' is too large a number (400 digits)" in proc.stderr
+    assert [(r["horizon_hours"], r["exit_price"]) for r in read_rows(root)] == [(1, 100.0)]
