@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Commit state/ (and nothing else) as github-actions[bot] and push it to the checkout's branch.
 #
-# - Only paths under state/ are staged and committed; policy/, data/, outbox/ and anything else in
-#   the working tree (even if already staged) stay out of the commit.
-# - Nothing changed under state/: no commit, exit 0, and it says so.
+# Usage: commit_state.sh [-h|--help]   (no other arguments; settings come from the environment)
+#
+# - Publishes exactly one new commit on top of what the remote branch holds now: its tree is the
+#   remote's tree with state/ replaced by the working tree's state/. Nothing else of the runner's
+#   checkout is pushed: not its other files, not its local history (a commit the remote removed by
+#   a force-push, e.g. a leaked secret, is never republished). Built on a temporary index; the
+#   checkout's files are left as they are; its branch then points at the commit and its index
+#   entries under state/ match it (entries elsewhere are left as a step staged them).
+# - Nothing changed under state/, or only volatile fields (the run report of a run that read and
+#   wrote nothing, `generated_at` stamps): no commit, exit 0, and it says so.
 # - The subject says what changed: "state: reconcile +1234 rows; models h24 promoted; 3 alerts";
 #   the body lists every changed state file with its added/removed line counts.
-# - Push: up to COMMIT_STATE_MAX_TRIES attempts of fetch -> rebase onto the remote branch -> push,
+# - Push: up to COMMIT_STATE_MAX_TRIES attempts of fetch -> rebuild on the remote tip -> push,
 #   sleeping random(1..5) s * attempt * COMMIT_STATE_SLEEP_SCALE between attempts (a lost race with
-#   another push). A rebase conflict is never auto-resolved: state/reconciled/*.jsonl is append-only
-#   and the state-writing workflows share one concurrency group, so a conflict means two writers
-#   raced. The rebase is aborted, nothing is pushed, and the script exits 3 with the files named.
+#   another push). When the remote's state/ is no longer the state/ this run started from, another
+#   writer published state meanwhile (the state-writing workflows share one concurrency group, so
+#   that is two writers racing): nothing is pushed and the script exits 3 naming the files.
 #
 # Environment (all optional):
 #   COMMIT_STATE_TOKEN       token for fetch/push over HTTPS, handed to git by a credential helper
@@ -23,8 +30,25 @@
 #   GITHUB_OUTPUT            receives committed=true|false, sha=<pushed commit>, pushed=true|false
 #
 # Exit codes: 0 committed and pushed, or nothing to do; 1 usage/setup problem; 2 push kept failing;
-# 3 rebase conflict (aborted, nothing pushed).
+# 3 another writer changed state/ on the remote (nothing pushed).
 set -euo pipefail
+
+if (($# > 1)); then
+  printf 'commit_state: error: takes no arguments (see --help)\n' >&2
+  exit 1
+fi
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+case "${1:-}" in
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  "") ;;
+  *)
+    printf 'commit_state: error: unknown argument %q (see --help; settings come from the environment)\n' "$1" >&2
+    exit 1
+    ;;
+esac
 
 readonly BOT_NAME="github-actions[bot]"
 readonly BOT_EMAIL="41898282+github-actions[bot]@users.noreply.github.com"
@@ -93,15 +117,30 @@ if rebasing; then
   die 1 "a rebase is in progress in $top; refusing to commit on top of it"
 fi
 
-# ---- stage state/ only ------------------------------------------------------------------------
+# ---- the state/ tree this run leaves, against the one it started from -----------------------
 if [[ ! -d "$STATE_DIR" ]] && ! git ls-files --error-unmatch -- "$STATE_DIR" >/dev/null 2>&1; then
   say "no $STATE_DIR/ folder and nothing tracked under it: nothing to commit"
   set_output committed false
   set_output pushed false
   exit 0
 fi
-git add --all -- "$STATE_DIR"
-if git diff --cached --quiet -- "$STATE_DIR"; then
+readonly EMPTY_TREE="$(git hash-object -t tree /dev/null)"
+# Everything below works on a temporary index: the checkout's own index (whatever a step staged)
+# and its files are never touched, so nothing but state/ can reach the commit.
+tmp_index="$(mktemp "${TMPDIR:-/tmp}/commit_state.XXXXXX")"
+trap 'rm -f "$tmp_index"' EXIT
+with_index() { GIT_INDEX_FILE="$tmp_index" "$@"; }
+
+state_tree_of() { # the state/ tree of a commit, or the empty tree
+  git rev-parse --verify --quiet "$1:$STATE_DIR" 2>/dev/null || printf '%s\n' "$EMPTY_TREE"
+}
+base="$(git rev-parse --verify --quiet HEAD || true)" # what this run read its state from
+base_state="$EMPTY_TREE"
+if [[ -n "$base" ]]; then base_state="$(state_tree_of "$base")"; fi
+rm -f "$tmp_index"
+if [[ -d "$STATE_DIR" ]]; then with_index git add --all -- "$STATE_DIR"; fi
+new_state="$(with_index git write-tree --prefix="$STATE_DIR/" 2>/dev/null || printf '%s\n' "$EMPTY_TREE")"
+if [[ "$new_state" == "$base_state" ]]; then
   say "nothing changed under $STATE_DIR/: no commit"
   set_output committed false
   set_output pushed false
@@ -110,21 +149,63 @@ fi
 
 # ---- the message ----------------------------------------------------------------------------
 # numstat lines: "<added>\t<removed>\t<path>" ("-" for binary files)
-numstat="$(git diff --cached --no-renames --numstat -- "$STATE_DIR")"
-name_status="$(git diff --cached --no-renames --name-status -- "$STATE_DIR")"
+prefix_state() { awk -F '\t' -v OFS='\t' -v d="$STATE_DIR/" '{ $NF = d $NF; print }'; }
+numstat="$(git diff-tree -r --no-renames --numstat "$base_state" "$new_state" | prefix_state)"
+name_status="$(git diff-tree -r --no-renames --name-status "$base_state" "$new_state" | prefix_state)"
 files_changed="$(printf '%s\n' "$numstat" | grep -c .)"
 rows_added="$(printf '%s\n' "$numstat" |
   awk -F '\t' '$3 ~ /^state\/reconciled\/.*\.jsonl$/ && $1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }')"
 
 changed() { printf '%s\n' "$numstat" | awk -F '\t' -v p="$1" '$3 == p { found = 1 } END { exit !found }'; }
 
-# Facts from the JSON state files this commit changes (best effort: a missing python or an
-# unexpected shape just leaves the fact out).
-facts=""
 python_bin="${PYTHON:-}"
 if [[ -z "$python_bin" ]]; then
   python_bin="$(command -v python3 || command -v python || true)"
 fi
+
+# Volatile-only: every changed file is JSON that differs from the committed one only in its
+# `generated_at` stamps, or is the reconcile report of a run that read, wrote, rejected and
+# dropped nothing. Such a run has nothing to publish: without this, every hourly run committed
+# (~24 empty-ish commits a day). Without python, every change counts.
+volatile_only() {
+  [[ -n "$python_bin" ]] || return 1
+  local path
+  while IFS=$'\t' read -r _ _ path; do
+    [[ -n "$path" ]] || continue
+    git cat-file -e "$base_state:${path#"$STATE_DIR/"}" 2>/dev/null || return 1 # a new file
+    git cat-file -p "$base_state:${path#"$STATE_DIR/"}" |
+      "$python_bin" -c '
+import json, sys
+old, new_path = sys.stdin.read(), sys.argv[1]
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if k != "generated_at"}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+try:
+    a = json.loads(old)
+    with open(new_path, encoding="utf-8") as f:
+        b = json.load(f)
+except Exception:
+    sys.exit(1)
+if strip(a) == strip(b):
+    sys.exit(0)
+idle = isinstance(b, dict) and b.get("rows_written") == 0 and b.get("rejected_count") == 0 and not b.get("dropped")
+sys.exit(0 if new_path.endswith("state/reconcile_report.json") and idle else 1)
+' "$path" || return 1
+  done <<<"$numstat"
+}
+if volatile_only; then
+  say "only volatile fields changed under $STATE_DIR/ (run stamps, an idle run report): no commit"
+  set_output committed false
+  set_output pushed false
+  exit 0
+fi
+
+# Facts from the JSON state files this commit changes (best effort: a missing python or an
+# unexpected shape just leaves the fact out).
+facts=""
 if [[ -n "$python_bin" ]]; then
   want_train=0
   want_alerts=0
@@ -182,47 +263,58 @@ if [[ -n "${GITHUB_RUN_ID:-}" && -n "${GITHUB_REPOSITORY:-}" ]]; then
 Run: ${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}"
 fi
 
-# --only with a pathspec: the commit holds state/ only, whatever else is staged.
-as_bot git commit --quiet --no-verify --only --message "$message" -- "$STATE_DIR"
-say "committed $(git rev-parse --short HEAD): $subject"
-set_output committed true
-
-# ---- push with fetch/rebase/retry ---------------------------------------------------------------
-rebase_failed() {
-  local why="$1" files
-  set_output pushed false
-  if ! rebasing; then
-    die 3 "rebase onto ${remote}/${branch} failed before it started: ${why}"
+# ---- build on the remote tip, push, retry ------------------------------------------------------
+# The commit: the remote tip's tree with state/ replaced by this run's, parent the remote tip.
+build_commit() { # $1 = parent commit or ""
+  rm -f "$tmp_index"
+  if [[ -n "$1" ]]; then with_index git read-tree "$1"; else with_index git read-tree --empty; fi
+  with_index git rm -r -q --cached --ignore-unmatch -- "$STATE_DIR" >/dev/null
+  if [[ "$new_state" != "$EMPTY_TREE" ]]; then with_index git read-tree --prefix="$STATE_DIR/" "$new_state"; fi
+  local tree
+  tree="$(with_index git write-tree)"
+  if [[ -n "$1" ]]; then
+    printf '%s\n' "$message" | as_bot git commit-tree "$tree" -p "$1"
+  else
+    printf '%s\n' "$message" | as_bot git commit-tree "$tree"
   fi
-  files="$(git diff --name-only --diff-filter=U | tr '\n' ' ')"
-  git rebase --abort >/dev/null 2>&1 || true
-  die 3 "rebase of the state commit onto ${remote}/${branch} conflicts in: ${files:-unknown files}." \
-    "state/ is append-only and runs are serialized, so another writer changed the same state." \
-    "Aborted the rebase and pushed nothing; inspect ${remote}/${branch} (the next run recomputes from it)."
 }
 
 attempt=1
+committed=""
 while :; do
+  parent="$base"
   if fetch_err="$(git_remote fetch --quiet "$remote" "+refs/heads/${branch}:refs/remotes/${remote}/${branch}" 2>&1)"; then
-    if ! git merge-base --is-ancestor "refs/remotes/${remote}/${branch}" HEAD; then
-      say "${remote}/${branch} moved; rebasing the state commit onto it"
-      # --autostash: other local edits (data/, policy/, ...) are set aside and restored untouched.
-      rebase_err="$(as_bot git rebase --quiet --autostash "refs/remotes/${remote}/${branch}" 2>&1)" ||
-        rebase_failed "$(printf '%s' "$rebase_err" | head -n 1)"
-    fi
+    parent="$(git rev-parse "refs/remotes/${remote}/${branch}")"
   else
     say "fetch of ${remote}/${branch} failed (a new branch, or a network problem): $(printf '%s' "$fetch_err" | head -n 1)"
   fi
-  if git_remote push --quiet "$remote" "HEAD:refs/heads/${branch}"; then
-    sha="$(git rev-parse HEAD)"
-    say "pushed ${sha:0:12} to ${remote}/${branch} (attempt ${attempt}/${max_tries})"
-    set_output sha "$sha"
+  if [[ -n "$parent" && "$(state_tree_of "$parent")" != "$base_state" ]]; then
+    files="$(git diff-tree -r --name-only "$base_state" "$(state_tree_of "$parent")" | prefix_state | paste -sd ' ' -)"
+    set_output committed false
+    set_output pushed false
+    die 3 "${remote}/${branch} has other state than this run started from; another writer changed: ${files}." \
+      "Runs that write state must be serialized (one concurrency group). Pushed nothing; the next run" \
+      "starts from ${remote}/${branch}."
+  fi
+  commit="$(build_commit "$parent")"
+  if [[ -z "$committed" ]]; then
+    say "committed ${commit:0:7}: $subject"
+    set_output committed true
+    committed=1
+  fi
+  if git_remote push --quiet "$remote" "${commit}:refs/heads/${branch}"; then
+    # The checkout's branch now points at what was published (files untouched), so a
+    # later commit_state in this job starts from it, and local history the remote dropped is gone.
+    git update-ref -m "commit_state: $subject" HEAD "$commit"
+    git reset --quiet "$commit" -- "$STATE_DIR" # the index's state/ entries now match it
+    say "pushed ${commit:0:12} to ${remote}/${branch} (attempt ${attempt}/${max_tries})"
+    set_output sha "$commit"
     set_output pushed true
     exit 0
   fi
   if ((attempt >= max_tries)); then
     set_output pushed false
-    die 2 "push to ${remote}/${branch} failed ${max_tries} times; the state commit is only local"
+    die 2 "push to ${remote}/${branch} failed ${max_tries} times; the state is only in this checkout"
   fi
   delay=$(((RANDOM % 5 + 1) * attempt * sleep_scale))
   say "push rejected or failed (attempt ${attempt}/${max_tries}); retrying in ${delay}s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -182,7 +183,7 @@ def test_a_push_racing_the_bot_push_is_survived_by_the_retry(world):
     assert files_of(w, head) == ["state/reconciled/2026-12.jsonl"]
 
 
-def test_a_conflict_in_state_fails_loudly_and_pushes_nothing(world):
+def test_state_published_by_another_writer_fails_loudly_and_pushes_nothing(world):
     w = world
     theirs = push_from_other_clone(w, "b", "state/reconciled/2026-11.jsonl", '{"event_id": "theirs"}\n')
     write(w.clone / "state/reconciled/2026-11.jsonl", '{"event_id": "ours"}\n', append=True)
@@ -190,13 +191,12 @@ def test_a_conflict_in_state_fails_loudly_and_pushes_nothing(world):
 
     proc = run_commit_state(w.clone, w.env, GITHUB_ACTIONS="true")
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "conflicts in: state/reconciled/2026-11.jsonl" in proc.stderr
+    assert "another writer changed: state/reconciled/2026-11.jsonl." in proc.stderr
     assert "::error title=commit_state::" in proc.stdout
     assert remote_head(w) == theirs  # nothing pushed
-    assert not (w.clone / ".git/rebase-merge").exists()  # the rebase was aborted
-    assert not (w.clone / ".git/rebase-apply").exists()
-    assert "<<<<<<<" not in (w.clone / "state/reconciled/2026-11.jsonl").read_text()
-    assert '"local"' in (w.clone / "data/alpha_events.jsonl").read_text()  # autostash restored
+    assert not (w.clone / ".git/rebase-merge").exists()  # nothing was rebased
+    assert '"ours"' in (w.clone / "state/reconciled/2026-11.jsonl").read_text()  # the run's state kept
+    assert '"local"' in (w.clone / "data/alpha_events.jsonl").read_text()  # other files untouched
 
 
 def test_gives_up_after_the_configured_tries(world):
@@ -328,3 +328,95 @@ def test_pushes_over_http_with_the_token_from_the_environment_only(world):
     assert any(a.startswith("Basic ") for a in server.auth_seen)
     assert token not in (w.clone / ".git/config").read_text()
     assert token not in proc.stdout + proc.stderr
+
+
+def test_a_commit_the_remote_dropped_by_force_push_is_never_republished(world):
+    """The runner checked out a commit that the remote then removed (a leaked secret, force-pushed
+    away): the state commit goes on the remote's new tip and holds state/ only."""
+    w = world
+    seed_head = remote_head(w)
+    write(w.seed / "data/leak.txt", "AKIA-SECRET\n")
+    git(w.seed, "add", "-A", env=w.env)
+    git(w.seed, "commit", "--quiet", "-m", "oops: a secret", env=w.env)
+    git(w.seed, "push", "--quiet", "origin", "main", env=w.env)
+    git(w.clone, "pull", "--quiet", "--ff-only", env=w.env)  # the runner has the leak checked out
+    leak = git(w.clone, "rev-parse", "HEAD", env=w.env)
+    git(w.seed, "reset", "--quiet", "--hard", seed_head, env=w.env)
+    git(w.seed, "push", "--quiet", "--force", "origin", "main", env=w.env)  # removed on the remote
+
+    write(w.clone / "state/reconciled/2026-11.jsonl", '{"event_id": "e2"}\n', append=True)
+    proc = run_commit_state(w.clone, w.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    head = remote_head(w)
+    assert git(w.remote, "rev-parse", f"{head}^", env=w.env) == seed_head
+    assert files_of(w, head) == ["state/reconciled/2026-11.jsonl"]
+    reachable = git(w.remote, "rev-list", "refs/heads/main", env=w.env).splitlines()
+    assert leak not in reachable
+    assert "data/leak.txt" not in git(w.remote, "ls-tree", "-r", "--name-only", head, env=w.env).splitlines()
+
+
+def test_local_commits_and_staged_files_outside_state_stay_local(world):
+    w = world
+    write(w.clone / "policy/strategy_kill_list.yaml", "macro:\n  status: DISABLED\n")
+    git(w.clone, "commit", "--quiet", "-am", "a local edit of the policy", env=w.env)
+    write(w.clone / "data/alpha_events.jsonl", '{"event_id": "staged"}\n', append=True)
+    git(w.clone, "add", "data/alpha_events.jsonl", env=w.env)
+    write(w.clone / "state/models/ridge_h24.json", '{"ok": false}\n')
+    before = remote_head(w)
+    proc = run_commit_state(w.clone, w.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    head = remote_head(w)
+    assert git(w.remote, "rev-parse", f"{head}^", env=w.env) == before
+    assert files_of(w, head) == ["state/models/ridge_h24.json"]
+    assert "DISABLED" not in git(w.remote, "show", f"{head}:policy/strategy_kill_list.yaml", env=w.env)
+
+
+def test_help_prints_usage_and_commits_nothing(world):
+    w = world
+    write(w.clone / "state/models/ridge_h24.json", '{"ok": false}\n')
+    before = remote_head(w)
+    for args in (["--help"], ["-h"]):
+        proc = subprocess.run(["bash", str(SCRIPT), *args], cwd=w.clone, env=w.env, capture_output=True, text=True)
+        assert proc.returncode == 0 and "Usage: commit_state.sh" in proc.stdout
+    for args in (["--dry-run"], ["state"], ["-h", "x"]):
+        proc = subprocess.run(["bash", str(SCRIPT), *args], cwd=w.clone, env=w.env, capture_output=True, text=True)
+        assert proc.returncode == 1 and "commit_state: error:" in proc.stderr, args
+    assert remote_head(w) == before
+    assert git(w.clone, "rev-parse", "HEAD", env=w.env) == before
+
+
+def test_a_run_that_changed_only_volatile_fields_makes_no_commit(world):
+    w = world
+    report = {"generated_at": "2026-11-24T10:00:00Z", "rows_written": 12, "rejected_count": 0, "dropped": []}
+    alerts = {"generated_at": "2026-11-24T10:00:00Z", "alerts": [{"key": "agent:a1:x", "status": "open"}]}
+    write(w.clone / "state/reconcile_report.json", json.dumps(report))
+    write(w.clone / "state/divergence_alerts.json", json.dumps(alerts))
+    assert run_commit_state(w.clone, w.env).returncode == 0
+    before = remote_head(w)
+    # the next hour: nothing new, only the stamps and an idle run report
+    idle = {"generated_at": "2026-11-24T11:00:00Z", "rows_written": 0, "rejected_count": 0, "dropped": []}
+    write(w.clone / "state/reconcile_report.json", json.dumps(idle))
+    write(w.clone / "state/divergence_alerts.json", json.dumps({**alerts, "generated_at": "2026-11-24T11:00:00Z"}))
+    proc = run_commit_state(w.clone, w.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "only volatile fields changed" in proc.stdout
+    assert remote_head(w) == before
+    # an alert that changed is news
+    changed = {**alerts, "alerts": [{"key": "agent:a1:x", "status": "cleared"}]}
+    write(w.clone / "state/divergence_alerts.json", json.dumps(changed))
+    proc = run_commit_state(w.clone, w.env)
+    assert proc.returncode == 0 and remote_head(w) != before, proc.stdout + proc.stderr
+    # a run that rejected lines is news too, even without rows
+    write(w.clone / "state/reconcile_report.json", json.dumps({**idle, "rejected_count": 2}))
+    assert "only volatile" not in run_commit_state(w.clone, w.env).stdout
+
+
+def test_two_runs_in_one_job_each_build_on_the_last(world):
+    w = world
+    write(w.clone / "state/reconciled/2026-11.jsonl", '{"event_id": "e2"}\n', append=True)
+    assert run_commit_state(w.clone, w.env).returncode == 0
+    first = remote_head(w)
+    write(w.clone / "state/models/ridge_h24.json", '{"ok": 2}\n')
+    proc = run_commit_state(w.clone, w.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert git(w.remote, "rev-parse", "refs/heads/main^", env=w.env) == first
