@@ -1,15 +1,22 @@
 """Argument parsing and the error policy for the scripts (one verb, one entry point, one exit code).
 
-An expected problem (`UserError`) prints one line `<verb>: error: <message>` and exits 1; anything
-else is a bug and keeps its traceback. Evaluate exits 2 when it finished but could not deliver
-something (mail kept pending, a PR not opened): the state is written, the workflow turns red.
+Exit codes (the workflows report each one differently, so they must tell the truth):
+- 0 done;
+- 1 an expected problem: a `UserError` (bad policy, bad `--now`, ...) or an `OSError` (disk full,
+  permissions, a missing folder: the machine's problem, not the program's), one line
+  `<verb>: error: <message>`;
+- 2 evaluate finished but could not deliver something (mail kept pending, a PR not opened): the
+  state is written, the workflow turns red;
+- 3 a bug: any other exception, with its traceback and one last line saying so.
 Each verb is a pair (add its arguments, run it); the jobs are imported only when their verb runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import traceback
 from collections.abc import Callable
 
 from meta_supervisor.core.errors import UserError
@@ -99,3 +106,23 @@ def main(verb: str, argv=None) -> int:
     except UserError as err:  # the one error handler
         print(f"{verb}: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:
+        print(f"{verb}: error: {_os_problem(err)}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print(f"{verb}: internal error (a bug, exit 3): the traceback above says where", file=sys.stderr)
+        return 3
+
+
+def _os_problem(err: OSError) -> str:
+    """One line for an operating-system error: what failed, on which file, and what to do for the
+    common ones. A network error reaching here (adapters handle theirs) is said as such."""
+    where = f"{err.filename}: " if err.filename else ""
+    what = err.strerror or type(err).__name__
+    hint = {
+        errno.ENOSPC: " (the disk is full: free space and re-run; nothing was half-written)",
+        errno.EACCES: " (permission denied: check the checkout's owner and mode)",
+        errno.EROFS: " (a read-only file system)",
+    }.get(err.errno or 0, "")
+    return f"{where}{what}{hint}"
