@@ -104,3 +104,13 @@ def git(cwd: Path, *args, env: dict) -> str:
 @pytest.fixture
 def root(tmp_path):
     return make_root(tmp_path / "repo")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_run_deadline():
+    """The external-call budget is per process (one run in production); each test is a run."""
+    from meta_supervisor.adapters import deadline
+
+    deadline._SHARED = None
+    yield
+    deadline._SHARED = None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from meta_supervisor.adapters.deadline import Deadlines
 from meta_supervisor.adapters.github_rest.git_data import Edit, GitData, branch_for, edited
 from meta_supervisor.adapters.github_rest.pulls import Pulls, has_label
 from meta_supervisor.adapters.github_rest.transport import PullsError, Transport
@@ -61,6 +62,7 @@ class PullRequests:
         seconds_between_writes: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        deadlines: Deadlines | None = None,
     ):
         self._t = Transport(
             token,
@@ -73,6 +75,7 @@ class PullRequests:
             seconds_between_writes=seconds_between_writes,
             sleep=sleep,
             clock=clock,
+            deadlines=deadlines,
         )
         self.repository, self.kill_list_path = repository, kill_list_path
         self._git, self._pulls = GitData(self._t, kill_list_path), Pulls(self._t)

@@ -12,8 +12,12 @@ Here instead
   A rate-limited request was refused, not performed, so it is repeated after the wait.
 
 The token lives in a `_Secret` (no repr shows it) and is redacted from every log line and error
-message; `failing` is the only place an API failure becomes an error the caller sees: one
-`PullsError` line, never a traceback of PyGithub internals.
+message, as are credentials inside GITHUB_API_URL; `failing` is the only place an API failure
+becomes an error the caller sees: one `PullsError` line, never a traceback of PyGithub internals.
+
+Every request runs under a wall-clock deadline and the run's budget (adapters/deadline.py): the
+client's own timeout is per socket read, so a server trickling bytes held a run for minutes.
+A request past its deadline counts as a connection failure (retried, then `_Transient`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from urllib.parse import urlsplit
 import requests
 from github import Auth, Github, GithubException
 
+from meta_supervisor.adapters.deadline import DeadlineExceeded, Deadlines, shared
+from meta_supervisor.adapters.redact import redact, safe_url
 from meta_supervisor.core.errors import UserError
 
 
@@ -68,19 +74,23 @@ class Transport:
         seconds_between_writes: float,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        deadlines: Deadlines | None = None,
     ):
         if not token:
             raise PullsError("GITHUB_TOKEN is empty")
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository or ""):
             raise PullsError(f"GITHUB_REPOSITORY must look like owner/name, got {repository!r}")
+        url = safe_url(api_url.rstrip("/"))
         self._secret = _Secret(token)
+        self._url_secrets = url.secrets
+        self._deadlines = deadlines or shared()
         self.repository = repository
         self._log_sink, self._max_wait, self._delays = log, max_rate_limit_wait_s, tuple(retry_delays)
         self._sleep, self.clock = sleep, clock
         # retry=0: no urllib3 retries at all (see the module docstring); GitHub asks for >= 1 s between
         # content-creating requests to avoid secondary rate limits, reads are not throttled.
         self._gh = Github(
-            base_url=api_url.rstrip("/"),
+            base_url=url.url,
             auth=Auth.Token(token),
             timeout=max(1, math.ceil(timeout_s)),
             retry=0,
@@ -105,7 +115,7 @@ class Transport:
         """Turn every API failure into one PullsError line (the only place that does)."""
         try:
             yield
-        except (GithubException, _Transient, requests.RequestException) as e:
+        except (GithubException, _Transient, requests.RequestException, DeadlineExceeded) as e:
             hint = ""
             if isinstance(e, GithubException) and e.status in (403, 404) and "rate limit" not in describe(e):
                 hint = " (does the token have contents: write and pull-requests: write on this repository?)"
@@ -137,7 +147,7 @@ class Transport:
         attempt = waits = 0
         while True:
             try:
-                return fn()
+                return self._deadlines.call(f"GitHub: {what}", fn)
             except GithubException as e:
                 wait = self._rate_limit_wait(e)
                 if wait is not None and waits < 3:
@@ -148,7 +158,7 @@ class Transport:
                 if e.status < 500:
                     raise
                 error: Exception = e
-            except requests.RequestException as e:
+            except (requests.RequestException, DeadlineExceeded) as e:
                 error = e
             if not retry or attempt >= len(self._delays):
                 raise _Transient(describe(error)) from error
@@ -178,7 +188,7 @@ class Transport:
         return wait
 
     def redact(self, text: str) -> str:
-        return text.replace(self._secret.value, "***")
+        return redact(text, (self._secret.value, *self._url_secrets))
 
     def log(self, msg: str) -> None:
         self._log_sink(self.redact(msg))
@@ -191,10 +201,11 @@ def describe(e: BaseException) -> str:
         parts = [str(data.get("message") or e.message or "")]
         parts += [str(x.get("message") or x.get("code")) for x in data.get("errors") or [] if isinstance(x, dict)]
         return " ".join(f"HTTP {e.status}: {'; '.join(p for p in parts if p)}".split())
-    if isinstance(e, _Transient):
+    if isinstance(e, _Transient | DeadlineExceeded):
         return str(e)
     request = getattr(e, "request", None)
-    where = urlsplit(request.url).netloc if request is not None and request.url else "GitHub"
+    # hostname, not netloc: a netloc may carry user:password
+    where = (urlsplit(request.url).hostname or "GitHub") if request is not None and request.url else "GitHub"
     errno = re.search(r"\[Errno -?\d+\] ([^'\"()]+)", str(e))  # e.g. "Connection refused"
     return f"{type(e).__name__} talking to {where}" + (f": {errno.group(1).strip()}" if errno else "")
 

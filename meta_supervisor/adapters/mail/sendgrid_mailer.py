@@ -24,7 +24,11 @@ Environment (`mailer_from_env`): SENDGRID_API_KEY and META_EMAIL_TO (comma-separ
 enable mail; either missing or blank means "not configured" (None). META_EMAIL_FROM is the sender,
 plain `addr` or `Name <addr>`; it must be a SendGrid verified Sender Identity, and the default
 `meta-supervisor@localhost` is not one: without META_EMAIL_FROM SendGrid answers 403 and the mail
-stays pending with that message. SENDGRID_API_HOST defaults to https://api.sendgrid.com.
+stays pending with that message. SENDGRID_API_HOST defaults to https://api.sendgrid.com; credentials
+in it (`https://user:secret@host`) are used, and shown as `https://***@host`.
+
+Deadline: each send attempt runs under a wall-clock deadline and the run's budget
+(adapters/deadline.py); past it the attempt is a transient failure like a timeout.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from python_http_client.exceptions import HTTPError as SendgridHTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, From, Mail, To
 
+from meta_supervisor.adapters.deadline import Deadlines, shared
+from meta_supervisor.adapters.redact import redact, safe_url
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.render.mail import MailMessage
 
@@ -86,10 +92,7 @@ logging.getLogger("python_http_client.client").addFilter(_LOG_FILTER)
 
 
 def _redact(text: str, keys) -> str:
-    for key in keys:
-        if key:
-            text = text.replace(key, "***")
-    return text
+    return redact(text, keys)
 
 
 def _one_line(text: str, limit: int = _MAX_REASON) -> str:
@@ -117,6 +120,7 @@ class SendgridMailer:
         tries: int = 3,
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        deadlines: Deadlines | None = None,
     ):
         if not api_key or any(c.isspace() or not c.isprintable() for c in api_key):
             raise UserError("SENDGRID_API_KEY is empty or contains whitespace/control characters")
@@ -134,15 +138,18 @@ class SendgridMailer:
             raise ValueError("need tries >= 1, timeout_s > 0, backoff_s >= 0")
         self.sender = sender
         self.recipients = list(unique.values())
-        self.host = host.rstrip("/")
+        url = safe_url(host.rstrip("/"))
+        self.host = url.display  # what messages show: credentials in the URL never do
+        self._secrets = (api_key, *url.secrets)
         self.timeout_s = timeout_s
         self.tries = tries
         self.backoff_s = backoff_s
         self._sender = (address, name or None)
         self._sleep = sleep
         self._key = api_key
-        _RedactKeys.keys.add(api_key)
-        self._api = SendGridAPIClient(api_key=api_key, host=self.host)
+        self._deadlines = deadlines or shared()
+        _RedactKeys.keys.update(self._secrets)
+        self._api = SendGridAPIClient(api_key=api_key, host=url.url)
         self._api.client.timeout = timeout_s  # see module docstring: the only timeout hook in 6.x
 
     def __repr__(self) -> str:
@@ -160,7 +167,8 @@ class SendgridMailer:
         body = self.build_request(msg)
         for attempt in range(1, self.tries + 1):
             try:
-                response = self._api.send(body)
+                # Under a wall-clock deadline: urllib's timeout is per read (adapters/deadline.py).
+                response = self._deadlines.call("SendGrid mail/send", lambda: self._api.send(body))
             except SendgridHTTPError as err:
                 failure = self._http_failure(err)
             except (OSError, http.client.HTTPException) as err:
@@ -169,7 +177,7 @@ class SendgridMailer:
                 reason = getattr(err, "reason", None) or err
                 failure = MailDeliveryError(
                     _redact(
-                        _one_line(f"SendGrid unreachable at {self.host}: {reason or type(err).__name__}"), [self._key]
+                        _one_line(f"SendGrid unreachable at {self.host}: {reason or type(err).__name__}"), self._secrets
                     ),
                     transient=True,
                 )
@@ -194,7 +202,7 @@ class SendgridMailer:
             text = f"SendGrid failed ({status}): {detail}"
         else:
             text = f"SendGrid rejected the mail ({status}): {detail}"
-        return MailDeliveryError(_redact(_one_line(text), [self._key]), status=status, transient=500 <= status < 600)
+        return MailDeliveryError(_redact(_one_line(text), self._secrets), status=status, transient=500 <= status < 600)
 
 
 def _error_message(body, reason) -> str:
