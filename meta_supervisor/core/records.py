@@ -68,11 +68,14 @@ TS_MIN = 0  # 1970-01-01T00:00:00Z
 TS_MAX = 7258118400  # 2200-01-01T00:00:00Z
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _show(value, limit: int = 60) -> str:
     """`repr` of a rejected value, cut to `limit` characters: a rejection is one short line,
     whatever the input holds (a 400-digit number, a megabyte string)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return _cut(repr(value), limit)
 
 
 def _string(obj: dict, key: str) -> str:
@@ -115,7 +118,7 @@ def _timestamp(obj: dict) -> int:
     try:
         ts = parse_ts(text)
     except (ValueError, OverflowError) as err:
-        raise Rejected(f"field 'ts' is not an ISO 8601 UTC time: {_show(str(err), 100)}") from None
+        raise Rejected(f"field 'ts' is not an ISO 8601 UTC time: {_cut(str(err), 100)}") from None
     if not TS_MIN <= ts < TS_MAX:
         raise Rejected(f"field 'ts' {_show(text)} is outside 1970..2199")
     return ts

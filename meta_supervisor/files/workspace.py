@@ -6,13 +6,14 @@ problem becomes one line `file:line: key: reason`, before any job has side effec
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from meta_supervisor.core import policy
 from meta_supervisor.core.config import Settings, settings_from_mapping
 from meta_supervisor.core.errors import ConfigError, UserError
-from meta_supervisor.files import models
+from meta_supervisor.files import lock, models
 from meta_supervisor.files.policy_yaml.load import YamlDoc, load_yaml
 
 KILL_LIST = "policy/strategy_kill_list.yaml"
@@ -44,7 +45,11 @@ class Workspace:
         if not root.is_dir():
             raise UserError(f"--root {root}: not a folder")
         settings, _ = _load_validated(root, SUPERVISOR, settings_from_mapping, required=False)
-        return cls(root, settings)
+        ws = cls(root, settings)
+        # One writer per root (files/lock.py), from before anything reads state until the job
+        # lets go of its Workspace.
+        weakref.finalize(ws, lock.release, lock.hold(root))
+        return ws
 
     def path(self, rel: str) -> Path:
         return self.root / rel
