@@ -353,3 +353,19 @@ def test_load_yaml_errors(tmp_path):
     (tmp_path / "empty.yaml").write_text("")
     doc = load_yaml(tmp_path / "empty.yaml")
     assert isinstance(doc, YamlDoc) and doc.data is None and doc.path == str(tmp_path / "empty.yaml")
+
+
+def test_disable_keeps_a_sigma_limit_and_the_result_is_a_valid_kill_list():
+    from meta_supervisor.core.policy import parse_kill_list
+
+    text = (
+        "macro:\n  status: ENABLED\n  by_regime:\n    TREND:\n      max_cvar_error_bps: 120\n"
+        "      max_cvar_error_sigma: 2.6   # sigma units\n    RANGE:\n      max_cvar_error_sigma: 3\n"
+    )
+    out = kill_list_edit.disable_in_kill_list(text, "macro", AT, "r")
+    assert out == text.replace(
+        "status: ENABLED\n", f'status: DISABLED\n  disabled_at: "{AT}"\n  disabled_reason: "r"\n'
+    )
+    pol = parse_kill_list(parse_yaml_text(out, P).data)["macro"]
+    assert pol.status == "DISABLED" and pol.sigma_limits == {"TREND": 2.6, "RANGE": 3.0}
+    assert kill_list_edit.disable_in_kill_list(out, "macro", AT, "r") is None

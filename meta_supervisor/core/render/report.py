@@ -24,31 +24,67 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _ci(ci, fmt="{:.1f}") -> str:
+    return "n/a" if not ci else f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+
+
 def disabled_reason(verdict) -> str:
+    """One line: each exceeded ES with its lower bound and limit, the regime and the evidence."""
     c = verdict.cell
+    parts = []
+    if "bps" in verdict.exceeded or not verdict.exceeded:
+        parts.append(
+            f"CVaR95 adverse error {c['cvar95_error_bps']:.1f} bps (95% lower bound "
+            f"{_num((c['cvar95_ci_bps'] or [None])[0])} bps) > limit {_num(verdict.limit, '{:g}')} bps"
+        )
+    if "sigma" in verdict.exceeded:
+        parts.append(
+            f"CVaR95 adverse error {c['cvar95_error_sigma']:.2f} sigma (95% lower bound "
+            f"{c['cvar95_sigma_ci'][0]:.2f}) > limit {verdict.sigma_limit:g} sigma"
+        )
     return (
-        f"CVaR95 adverse error {c['cvar95_error_bps']:.1f} bps > limit {verdict.limit:g} bps "
-        f"in regime {verdict.regime} (n={c['n']}, {c['first_ts']}..{c['last_ts']})"
+        "; ".join(parts) + f" in regime {verdict.regime} (n={c['n']} model rows over {c['days']} days, "
+        f"{c['first_ts']}..{c['last_ts']})"
     )
 
 
-def evidence(verdict, cells_by_regime: dict, limits: dict, model_version: str | None, window: dict) -> dict:
+def fleet_note(verdict) -> str:
+    share = f"{verdict.fleet_above} of {verdict.fleet_judged} strategies with a limit and enough data"
+    if verdict.fleet_wide:
+        return (
+            f"Fleet-wide: {share} in regime {verdict.regime} are above their limit at once; a market "
+            "(volatility) event is more likely than one strategy's simulation failing."
+        )
+    return f"Specific to this strategy: {share} in regime {verdict.regime} are above their limit."
+
+
+def evidence(verdict, cells_by_regime: dict, model_version: str | None, window: dict) -> dict:
     return {
         "strategy": verdict.strategy,
         "regime": verdict.regime,
+        "outcome": verdict.outcome,
+        "exceeded": list(verdict.exceeded),
         "limit_bps": verdict.limit,
+        "limit_sigma": verdict.sigma_limit,
         "cell": verdict.cell,
+        "fleet": {"above": verdict.fleet_above, "judged": verdict.fleet_judged, "wide": verdict.fleet_wide},
         "model_version": model_version,
         "window": window,
         "regimes": {
-            r: {"cvar95_error_bps": c["cvar95_error_bps"], "n": c["n"], "limit_bps": limits.get(r)}
+            r: {
+                "cvar95_error_bps": c["cvar95_error_bps"],
+                "cvar95_ci_bps": c["cvar95_ci_bps"],
+                "n": c["n"],
+                "days": c["days"],
+                "limit_bps": c.get("limit_bps"),
+            }
             for r, c in sorted(cells_by_regime.items())
         },
     }
 
 
 def _mermaid(ev: dict) -> list[str]:
-    regimes = [r for r, v in ev["regimes"].items() if v["limit_bps"] is not None]
+    regimes = [r for r, v in ev["regimes"].items() if v["limit_bps"] is not None and v["cvar95_error_bps"] is not None]
     if not regimes:
         return []
     bars = [ev["regimes"][r]["cvar95_error_bps"] for r in regimes]
@@ -71,31 +107,74 @@ def _marker_json(ev: dict) -> str:
     return json.dumps(ev, sort_keys=True, ensure_ascii=True).replace("--", "-\\u002d")
 
 
-def pr_body(ev: dict) -> str:
-    c, s = ev["cell"], ev["strategy"]
-    w = ev["window"]
-    rows = [
+def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
+    c, w = ev["cell"], ev["window"]
+    limit = "no bps limit" if ev["limit_bps"] is None else f"limit {ev['limit_bps']:g} bps"
+    sigma_limit = "no sigma limit" if ev["limit_sigma"] is None else f"limit {ev['limit_sigma']:g} sigma"
+    low = (c["cvar95_ci_bps"] or [None])[0]
+    return [
         ("Regime (current)", f"`{ev['regime']}`"),
-        ("Rows in cell (n)", f"{c['n']} ({c['n_with_model']} with a model prediction, the rest `fallback_zero`)"),
-        ("**CVaR95 adverse error**", f"**{c['cvar95_error_bps']:.1f} bps** (limit {ev['limit_bps']:g} bps)"),
+        (
+            "Evidence",
+            f"{c['n']} rows with a model prediction over {c['days']} signal days; "
+            f"{c['n_without_model']} rows without a model (`fallback_zero`) are shown here only, never used",
+        ),
+        (
+            "**CVaR95 adverse error**",
+            f"**{c['cvar95_error_bps']:.1f} bps**, 90% interval {_ci(c['cvar95_ci_bps'])}: "
+            f"the one-sided 95% lower bound {_num(low)} bps against the {limit}",
+        ),
+        (
+            "CVaR95 in units of the sim's sigma",
+            f"{c['cvar95_error_sigma']:.2f} sigma, 90% interval {_ci(c['cvar95_sigma_ci'], '{:.2f}')} ({sigma_limit})",
+        ),
+        (
+            "A calibrated sim would show",
+            f"{_num(c['calibrated_cvar95_bps'])} bps (Gaussian errors with these rows' sigmas)",
+        ),
+        (
+            "Above the limit",
+            f"point ES above since {c.get('above_limit_since') or 'n/a'}; "
+            f"confirmed (lower bound above) since {c.get('breach_since') or 'n/a'} (first runs of the current streak)",
+        ),
+        ("Fleet", fleet_note_from(ev)),
         ("Mean error (live - sim)", f"{c['mean_error_bps']:+.1f} bps"),
-        ("Hit rate live vs expected", f"{_pct(c['hit_rate'])} vs {_pct(c['expected_hit_rate'])}"),
-        ("PnL mean / total", f"{c['mean_pnl_bps']:+.1f} / {c['sum_pnl_bps']:+.0f} bps"),
+        ("Hit rate live vs sim (same model rows)", f"{_pct(c['hit_rate'])} vs {_pct(c['expected_hit_rate'])}"),
+        ("PnL mean / total (model rows)", f"{c['mean_pnl_bps']:+.1f} / {c['sum_pnl_bps']:+.0f} bps"),
         ("Cell window (signal time)", f"{c['first_ts']} .. {c['last_ts']}"),
         ("Evaluation window", f"last {w['rows']} rows of horizon {w['horizon_hours']}h, {w['start']} .. {w['end']}"),
         ("Model", f"`{ev['model_version'] or 'none (fallback_zero)'}`"),
     ]
+
+
+def fleet_note_from(ev: dict) -> str:
+    f = ev["fleet"]
+    share = f"{f['above']} of {f['judged']} strategies with a limit and enough data in `{ev['regime']}` are above it"
+    return f"**fleet-wide**: {share} (a market event is more likely)" if f["wide"] else f"specific: {share}"
+
+
+def pr_body(ev: dict) -> str:
+    s = ev["strategy"]
     lines = [
         f"meta-supervisor proposes to **disable `{s}`**: in the current regime `{ev['regime']}` its "
-        f"live results fall short of the simulation by more than the kill list allows.",
+        f"live results fall short of the simulation by more than the kill list allows, with 95% confidence.",
         "",
         "| Evidence | Value |",
         "|---|---|",
-    ] + [f"| {k} | {v} |" for k, v in rows]
-    lines += ["", "### CVaR95 by regime", "", "| Regime | n | CVaR95 (bps) | Limit (bps) |", "|---|---:|---:|---:|"]
+    ] + [f"| {k} | {v} |" for k, v in _evidence_rows(ev)]
+    lines += [
+        "",
+        "### CVaR95 by regime",
+        "",
+        "| Regime | n (model rows) | Days | CVaR95 (bps) | 90% interval | Limit (bps) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
     for r, v in ev["regimes"].items():
         flag = " ⚠" if r == ev["regime"] else ""
-        lines.append(f"| `{r}`{flag} | {v['n']} | {v['cvar95_error_bps']:.1f} | {_num(v['limit_bps'], '{:g}')} |")
+        lines.append(
+            f"| `{r}`{flag} | {v['n']} | {_num(v['days'], '{:d}')} | {_num(v['cvar95_error_bps'])} | "
+            f"{_ci(v['cvar95_ci_bps'])} | {_num(v['limit_bps'], '{:g}')} |"
+        )
     chart = _mermaid(ev)
     if chart:
         lines += [""] + chart
@@ -111,29 +190,35 @@ def pr_body(ev: dict) -> str:
         "(default 7 days) even if the breach persists.",
         "",
         "CVaR95 is the Acerbi–Tasche expected shortfall at 95% of the adverse error "
-        "`expected - realized` (positive = live did worse than the simulation).",
+        "`expected - realized` (positive = live did worse than the simulation), on rows with a model "
+        "prediction only. Its interval is a day-block bootstrap (whole signal days resampled, since "
+        "rows of one day share overlapping horizons); a breach needs the lower end above the limit. "
+        "The calibrated-sim figure is what a perfectly calibrated sim with Gaussian errors would show "
+        "with these rows' sigmas: a limit below it is breached by a sim that is right. See docs/tail-risk.md.",
         "",
         f"<!-- {EVIDENCE_MARKER} {_marker_json(ev)} -->",
     ]
     return "\n".join(lines) + "\n"
 
 
-def cells_table(cells: dict, limits: dict, regime: str, verdicts) -> str:
+def cells_table(cells: dict, regime: str, verdicts) -> str:
     outcome = {v.strategy: v.outcome for v in verdicts}
     lines = [
-        "| Strategy | Regime | n | CVaR95 (bps) | Limit | Mean err | Hit live / exp | Mean PnL | Verdict |",
-        "|---|---|---:|---:|---:|---:|---|---:|---|",
+        "| Strategy | Regime | n (model) | w/o model | Days | CVaR95 (bps) | 90% CI | Limit | CVaR95 (sigma) "
+        "| Limit (sigma) | Calibrated | Mean err | Hit live / exp | Verdict |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for strategy in sorted(cells):
         for r, c in sorted(cells[strategy].items()):
-            limit = limits.get(strategy, {}).get(r)
             verdict = outcome.get(strategy, "") if r == regime else ""
             mark = "**" if verdict == "breach" else ""
             lines.append(
-                f"| {strategy} | {r}{' (current)' if r == regime else ''} | {c['n']} | "
-                f"{mark}{c['cvar95_error_bps']:.1f}{mark} | {_num(limit, '{:g}')} | "
-                f"{c['mean_error_bps']:+.1f} | {_pct(c['hit_rate'])} / {_pct(c['expected_hit_rate'])} | "
-                f"{c['mean_pnl_bps']:+.1f} | {mark}{verdict}{mark} |"
+                f"| {strategy} | {r}{' (current)' if r == regime else ''} | {c['n']} | {c['n_without_model']} | "
+                f"{_num(c['days'], '{:d}')} | {mark}{_num(c['cvar95_error_bps'])}{mark} | {_ci(c['cvar95_ci_bps'])} | "
+                f"{_num(c.get('limit_bps'), '{:g}')} | {_num(c['cvar95_error_sigma'], '{:.2f}')} | "
+                f"{_num(c.get('limit_sigma'), '{:g}')} | {_num(c['calibrated_cvar95_bps'])} | "
+                f"{_num(c['mean_error_bps'], '{:+.1f}')} | {_pct(c['hit_rate'])} / {_pct(c['expected_hit_rate'])} | "
+                f"{mark}{verdict}{mark} |"
             )
     return "\n".join(lines)
 

@@ -27,7 +27,8 @@ from typing import Any
 import yaml  # PyYAML, only as the independent checker
 from ruamel.yaml.nodes import MappingNode, ScalarNode
 
-from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.errors import ConfigError, UserError
+from meta_supervisor.core.policy import parse_kill_list
 from meta_supervisor.files.policy_yaml import load as policy_yaml
 
 EDITED_KEYS = ("status", "disabled_at", "disabled_reason")
@@ -85,6 +86,23 @@ def disable_strategy(
     if not text.endswith("\n") and new.endswith(nl):
         new = new[: -len(nl)]
     _verify(text, new, doc.data, index, strategy, at, why, display_path)
+    return new
+
+
+def disable_in_kill_list(
+    text: str, strategy: str, disabled_at: str, reason: str, display_path: str = "policy/strategy_kill_list.yaml"
+) -> str | None:
+    """`disable_strategy`, then the edited file must still be a kill list evaluate accepts
+    (`core/policy.parse_kill_list`: statuses, limits in bps and/or sigma); otherwise a RuntimeError
+    (a bug: the input passed the same check before the edit)."""
+    new = disable_strategy(text, strategy, disabled_at, reason, display_path)
+    if new is not None:
+        try:
+            policies = parse_kill_list(policy_yaml.parse_yaml_text(new, display_path).data)
+        except ConfigError as exc:
+            raise RuntimeError(f"disable_strategy({strategy!r}) produced an invalid kill list: {exc}") from exc
+        if policies[strategy].status != "DISABLED":
+            raise RuntimeError(f"disable_strategy({strategy!r}) did not disable it")
     return new
 
 
