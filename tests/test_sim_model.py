@@ -125,7 +125,8 @@ def test_worse_challenger_is_not_promoted_and_better_one_is():
     y[:1000] = -y[:1000]  # the challenger learns from a regime that no longer holds
     truth = _truth_card((40.0, 5.0), -10.0, 30.0)
     kept = train_horizon(_rows(X, y), 24, TrainSettings(), truth, "t")
-    assert kept.decision["decision"] == "kept_champion" and kept.card is None
+    # a kept champion's card is rewritten (fresh rmse_bps and scale model), its weights are not
+    assert kept.decision["decision"] == "kept_champion" and kept.card["weights"] == truth["weights"]
     assert kept.decision["challenger_rmse_bps"] > kept.decision["champion_rmse_bps"]
     garbage = _truth_card((-300.0, 90.0), 50.0, 30.0)
     X2, y2 = _data(1200, 11)

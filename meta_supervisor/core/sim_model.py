@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from meta_supervisor.core.scale_model import ScaleModel
+
 
 @dataclass(frozen=True)
 class RidgeFit:
@@ -144,7 +146,8 @@ def sim_version(card: dict) -> str:
 
 
 def usable(card) -> bool:
-    """A card that can predict: ok, weights matching its features, a positive finite RMSE."""
+    """A card that can predict: ok, weights matching its features, a positive finite RMSE, and a
+    scale model that parses if it has one (null or absent: sigma is rmse_bps)."""
     try:
         return (
             bool(card.get("ok"))
@@ -152,6 +155,13 @@ def usable(card) -> bool:
             and math.isfinite(card["rmse_bps"])
             and card["rmse_bps"] > 0
             and "model_hash" in card
+            and (scale_of(card) is not None or card.get("scale_model") is None)
         )
-    except (AttributeError, KeyError, TypeError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return False
+
+
+def scale_of(card: dict) -> ScaleModel | None:
+    """The card's scale model; None for a card without one. ValueError if it is malformed."""
+    scale = card.get("scale_model")
+    return None if scale is None else ScaleModel.from_card(scale)

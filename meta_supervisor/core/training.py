@@ -5,6 +5,12 @@ holdout). The champion is scored on the same rows; it may have seen some of them
 training window, which only makes the test harder for the challenger. A challenger is promoted
 when there is no usable champion, the feature set changed, it is not worse by more than
 `promotion_tolerance`, or a human forces it.
+
+Whichever model stays current, its card gets a fresh scale model (core/scale_model.py) on every
+run: the per-symbol sigma reconcile stamps on rows must follow this month's volatility, not the
+month the weights were fitted in. A kept champion's card is rewritten with that scale model and
+with `rmse_bps` re-measured on the recent rows (its weights, `model_hash` and `sim_version` stay);
+with too few rows to train, a usable champion still gets the scale model refitted.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ from operator import attrgetter
 import numpy as np
 
 from meta_supervisor.core import sim_model as sm
-from meta_supervisor.core.records import Row
+from meta_supervisor.core.records import ROW_FIELDS, Row
+from meta_supervisor.core.scale_model import ScaleModel, calibration, fit_scale
 from meta_supervisor.core.stats import normal_cdf_array
+from meta_supervisor.core.timeutil import parse_ts
 
 
 @dataclass
 class TrainOutcome:
     horizon: int
-    card: dict | None  # the card to write as the current model (None: keep what is there)
+    card: dict | None  # the card to write as the current model (None: leave the file alone)
     challenger: dict | None  # the trained candidate, kept for the record
     decision: dict  # {"decision": ..., "reason": ..., numbers}
 
@@ -51,12 +59,21 @@ def train_horizon(
     features = tuple(settings.features)
     n = len(rows)
     if n < settings.min_rows:
-        return TrainOutcome(
-            horizon,
-            None,
-            None,
-            {"decision": "not_trained", "reason": f"insufficient_rows: {n} < min_rows {settings.min_rows}", "n": n},
-        )
+        decision = {
+            "decision": "not_trained",
+            "reason": f"insufficient_rows: {n} < min_rows {settings.min_rows}",
+            "n": n,
+        }
+        kept = None
+        if champion and sm.usable(champion) and n and set(champion["features"]) <= set(ROW_FIELDS):
+            Xc, yc = design_matrix(rows, champion["features"])
+            kept = {
+                **champion,
+                **scale_fields(champion, rows, Xc, yc, settings, n - n // (settings.validation_folds + 1), horizon),
+            }
+            kept["refreshed"] = {"at": now, "rows": n, "rmse_bps": "kept (too few rows to re-measure)"}
+            decision["scale_refreshed"] = kept.get("scale_model") is not None
+        return TrainOutcome(horizon, kept, None, decision)
     X, y = design_matrix(rows, features)
     sel = sm.walk_forward_select(X, y, settings.ridge_grid, settings.validation_folds)
     fit = sm.fit_ridge(X, y, sel.alpha)
@@ -97,7 +114,71 @@ def train_horizon(
     card["sim_version"] = sm.sim_version(card)
     decision = decide(card, champion, X[hold], y[hold], settings.promotion_tolerance, force)
     card["promotion"] = decision
-    return TrainOutcome(horizon, card if decision["decision"] == "promoted" else None, card, decision)
+    if decision["decision"] == "promoted":
+        card.update(scale_fields(card, rows, X, y, settings, hold.start, horizon))
+        return TrainOutcome(horizon, card, card, decision)
+    assert champion is not None  # only a usable champion is ever kept
+    kept = {**champion, **scale_fields(champion, rows, X, y, settings, hold.start, horizon)}
+    refreshed = round(sm.rmse(y[hold] - sm.predict_card(champion, X[hold])), 4)  # decide's champion_rmse_bps
+    if refreshed > 0:  # 0 only if it fits the holdout exactly: never write an unusable card
+        kept["rmse_bps"] = refreshed
+    kept["refreshed"] = {
+        "at": now,
+        "rmse_bps_before": champion["rmse_bps"],
+        "rmse_measured_on_rows": hold.stop - hold.start,
+        "rmse_measured_from": rows[hold.start].ts,
+        "reason": "champion kept: rmse_bps and scale_model re-measured on the recent rows",
+    }
+    return TrainOutcome(horizon, kept, card, decision)
+
+
+def scale_fields(
+    card: dict, rows: list[Row], X: np.ndarray, y: np.ndarray, settings, hold_start: int, horizon: int
+) -> dict:
+    """`scale_model` (fitted on all `rows`) and `calibration` (var(z) on rows[hold_start:] with a
+    scale model fitted on rows[:hold_start] only: out of sample, as reconcile will use it) of
+    `card`'s residuals e = y - card's prediction. A fit that is degenerate (every residual 0)
+    leaves `scale_model` None: reconcile then uses rmse_bps for every row. The half-life grows as
+    sqrt(horizon): a 24 h error is one of few independent draws a day, a 1 h error one of many."""
+    e = y - sm.predict_card(card, X)
+    ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
+    symbols = [r.symbol for r in rows]
+    regimes = [r.regime for r in rows]
+
+    def fit(stop: int) -> ScaleModel | None:
+        return fit_scale(
+            ts[:stop],
+            symbols[:stop],
+            regimes[:stop],
+            e[:stop],
+            settings.scale_half_life_days_1h * math.sqrt(horizon),
+            settings.scale_shrink_rows,
+            settings.scale_by_regime,
+        )
+
+    model = fit(len(rows))
+    out: dict = {"scale_model": model.to_card() if model else None, "calibration": None}
+    before = fit(hold_start) if 0 < hold_start < len(rows) else None
+    if model is not None and before is not None:
+        recent = slice(hold_start, len(rows))
+        z = e[recent] / before.sigma_bps(symbols[recent], regimes[recent])
+        z_constant = e[recent] / card["rmse_bps"]
+        out["calibration"] = {
+            "method": "z = residual / sigma on the recent rows, sigma from a scale model fitted on earlier rows",
+            "rows": len(z),
+            "from": rows[hold_start].ts,
+            "var_z": round(float(np.var(z)), 4),
+            "var_z_constant_sigma": round(float(np.var(z_constant)), 4),
+            **calibration(
+                z,
+                {
+                    "symbol": symbols[recent],
+                    "regime": regimes[recent],
+                    "agent": [r.agent for r in rows[recent]],
+                },
+            ),
+        }
+    return out
 
 
 def decide(challenger: dict, champion: dict | None, X_recent, y_recent, tolerance: float, force: bool) -> dict:

@@ -1,8 +1,10 @@
 """`state/models/`: the model cards (current and challengers) and train's decision record.
 
 This module alone knows the layout: `ridge_h{H}.json` is the current model of horizon H (what
-reconcile predicts with), `challengers/ridge_h{H}.json` the last trained candidate, and
-`train_report.json` what the last train decided and why.
+reconcile predicts with: its weights for the expected PnL, its `scale_model` for each row's
+sigma), `challengers/ridge_h{H}.json` the last trained candidate, and `train_report.json` what the
+last train decided and why. Train rewrites the current card on every run, also when it keeps the
+champion's weights (a fresh scale model and rmse_bps; docs/sigma.md).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def current(root: Path, horizons, warn: Callable[[str], None] | None = None) -> 
         elif warn is not None:
             warn(
                 f"{card_path(h)}: not a usable model card (ok, weights, features, "
-                f"rmse_bps, model_hash); horizon {h} uses fallback_zero"
+                f"rmse_bps, model_hash, scale_model); horizon {h} uses fallback_zero"
             )
     return out
 

@@ -42,6 +42,10 @@ def _failpoint(name: str) -> None:
 
 
 def _predictor(models: dict):
+    """Expected PnL from the card's weights; expected sigma from its scale model for the event's
+    (symbol, regime), or the card's rmse_bps for a card written before scale models existed."""
+    scales = {h: sim_model.scale_of(card) for h, card in models.items()}
+
     def predict(event: Event, h: int) -> core.Prediction:
         card = models.get(h)
         if card is None:
@@ -54,7 +58,9 @@ def _predictor(models: dict):
             return core.FALLBACK
         w = card["weights"]
         expected = sum(xi * wi for xi, wi in zip(x, w)) + w[-1]
-        return core.Prediction(expected, float(card["rmse_bps"]), sim_model.sim_version(card))
+        scale = scales[h]
+        sigma = float(card["rmse_bps"]) if scale is None else scale.sigma(event.symbol, event.regime)
+        return core.Prediction(expected, sigma, sim_model.sim_version(card))
 
     return predict
 
