@@ -42,7 +42,7 @@ def _columns(rows: list[tuple]) -> list[list]:
 
 def _ctor_args(det) -> dict:
     d = det.to_dict()
-    return {"h": d["h"], "clear_rows": d["clear_rows"], **{name: d[name] for name in det._params}}
+    return {"h": d["h"], "clear_hours": d["clear_hours"], **{name: d[name] for name in det._params}}
 
 
 # --- the registry ---------------------------------------------------------------------------------
@@ -69,14 +69,14 @@ def test_json_round_trip_continues_identically(trigger):
     a = _chart(trigger)
     rows = _rows(a, rng, 600, block=100)
     for t, row in enumerate(rows[:300]):
-        a.update(*row, ts=f"t{t}")
+        a.update(*row, ts=f"t{t}", hour=t * 0.5)
     for load in (LatchedCusum.from_dict, type(a).from_dict):
         b = load(json.loads(json.dumps(a.to_dict())))
         assert b == a and type(b) is type(a)
     crossings = 0
     for t, row in enumerate(rows[300:], 300):
-        crossings += a.update(*row, ts=f"t{t}").drift_detected
-        b.update(*row, ts=f"t{t}")
+        crossings += a.update(*row, ts=f"t{t}", hour=t * 0.5).drift_detected
+        b.update(*row, ts=f"t{t}", hour=t * 0.5)
         assert a.to_dict() == b.to_dict()
     assert crossings > 0
 
@@ -84,20 +84,22 @@ def test_json_round_trip_continues_identically(trigger):
 @pytest.mark.parametrize("trigger", EACH)
 def test_batched_updates_equal_one_row_at_a_time_bit_for_bit(trigger):
     """The evaluate path feeds each chart a whole batch; the definition is the per-row update.
-    Batches of any size, alarms and latch clears included, must give the very same floats."""
+    Batches of any size, alarms and time-based clears included, must give the very same floats.
+    Rows come at irregular times (0.1 to 3 hours apart), as a slow or bursty agent's do."""
     rng = np.random.default_rng(11)
     sizes = random.Random(11)
     one = _chart(trigger)
     rows = _rows(one, rng, 3000)
+    hours = np.cumsum(rng.uniform(0.1, 3.0, len(rows))).tolist()
     crossings = clears = 0
     for t, row in enumerate(rows):
         was = one.alarm
-        crossings += one.update(*row, ts=t).drift_detected
+        crossings += one.update(*row, ts=t, hour=hours[t]).drift_detected
         clears += was and not one.alarm
     batched, t = _chart(trigger), 0
     while t < len(rows):
         chunk = rows[t : t + sizes.choice([1, 2, 7, 50, 400])]
-        batched.update_many(*_columns(chunk), list(range(t, t + len(chunk))))
+        batched.update_many(*_columns(chunk), list(range(t, t + len(chunk))), hours[t : t + len(chunk)])
         t += len(chunk)
     assert crossings > 10 and clears > 2
     assert batched.to_dict() == one.to_dict()  # == on floats: exact
@@ -113,9 +115,9 @@ def test_parameters_are_validated_by_name(trigger):
             type(det)(**{**args, name: math.nan})
     with pytest.raises(ValueError, match="^h:"):
         type(det)(**{**args, "h": -1.0})
-    for bad in (0, 2.5):
-        with pytest.raises(ValueError, match="^clear_rows:"):
-            type(det)(**{**args, "clear_rows": bad})
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="^clear_hours:"):
+            type(det)(**{**args, "clear_hours": bad})
 
 
 @pytest.mark.parametrize("trigger", EACH)
@@ -124,7 +126,7 @@ def test_in_control_arl_is_near_its_calibration_target(trigger):
     renewals and ARL ~ rows / crossings; a latch that never clears makes `alarms` count them all.
     About 2,000 crossings: the standard error is ~2.3 %, the tolerance 8 % (seeded)."""
     d = _chart(trigger).to_dict()
-    det = LatchedCusum.from_dict({**d, "clear_rows": 10**9})
+    det = LatchedCusum.from_dict({**d, "clear_hours": 1e12})
     n = 2000 * int(ARL0)
     det.update_many(*det.simulate(np.random.default_rng(3), n), [None] * n)
     assert n / det.alarms == pytest.approx(ARL0, rel=0.08)
@@ -166,5 +168,41 @@ def test_observes_a_streams_rows(trigger):
     ix = [0, 2, 3, 5]
     det = _chart(trigger)
     seen = det.observe(obs, ix, [obs.ts[i] for i in ix], LOW)
-    assert seen is not None and list(seen[-1]) == [ts[i] for i in ix]
+    assert seen is not None and list(seen[-2]) == [ts[i] for i in ix]
+    assert list(seen[-1]) == [obs.hours[i] for i in ix] and obs.hours[ix[1]] - obs.hours[ix[0]] == 2.0
     assert det.update_many(*seen).n == len(ix)
+
+
+@pytest.mark.parametrize("trigger", EACH)
+def test_retuning_keeps_the_statistic_and_the_episode(trigger):
+    """A new h (budget or dependence moved) changes when the chart alarms, never what it has summed."""
+    rng = np.random.default_rng(13)
+    a, b = _chart(trigger), _chart(trigger)
+    rows = _rows(a, rng, 400, block=200)
+    cols = _columns(rows)
+    a.update_many(*cols, list(range(400)), [float(t) for t in range(400)])
+    b.update_many(*cols, list(range(400)), [float(t) for t in range(400)])
+    b.retune(2 * a.h, 3 * a.clear_hours)
+    assert (b.statistic, b.alarm, b.report, b.change_ts) == (a.statistic, a.alarm, a.report, a.change_ts)
+    assert (b.h, b.clear_hours) == (2 * a.h, 3 * a.clear_hours)
+
+
+@pytest.mark.parametrize("trigger", EACH)
+def test_an_episode_clears_on_time_not_on_rows(trigger):
+    """clear_hours after the latest crossing: by row times, or by `advance(now)` with no row."""
+    rng = np.random.default_rng(17)
+    det = _chart(trigger)
+    hour = 0.0
+    while not det.alarm:
+        det.update_many(*det.simulate(rng, 10, shifted=True), [None] * 10, [hour] * 10)
+        hour += 1.0
+    crossed = det.last_alarm_hour
+    assert det.advance(crossed + 0.999 * det.clear_hours).alarm
+    quiet = det.simulate(rng, 1)
+    assert det.update(*[c[0] for c in quiet], ts="late", hour=crossed + det.clear_hours).alarm is False
+    det2 = _chart(trigger)
+    for _ in range(1000):
+        det2.update_many(*det2.simulate(rng, 10, shifted=True), [None] * 10, [0.0] * 10)
+        if det2.alarm:
+            break
+    assert not det2.advance(det2.last_alarm_hour + det2.clear_hours).alarm and det2.report is None

@@ -23,6 +23,7 @@ from meta_supervisor.core.divergence import (
     seed_rule_detections,
 )
 from meta_supervisor.core.stats import normal_cdf
+from meta_supervisor.core.timeutil import format_ts
 from tests.rows import rows as as_rows
 
 INF = math.inf
@@ -85,7 +86,7 @@ def test_calibrated_threshold_hits_the_target_arl_and_siegmund():
 def test_mean_cusum_equals_the_textbook_recursion():
     rng = np.random.default_rng(5)
     z = rng.standard_normal(3000) * 1.3 + 0.2
-    det = MeanCusum(k=0.5, h=4.0, direction=-1, cap=4.0, clear_rows=10)
+    det = MeanCusum(k=0.5, h=4.0, direction=-1, cap=4.0, clear_hours=10.0)
     s, alarms = 0.0, []
     for t, x in enumerate(z):
         s = max(0.0, s - min(4.0, max(-4.0, x)) - 0.5)
@@ -97,15 +98,23 @@ def test_mean_cusum_equals_the_textbook_recursion():
     assert alarms
 
 
-def test_latch_holds_while_shift_persists_and_clears_after_clear_rows_quiet():
+def test_latch_holds_while_shift_persists_and_clears_after_clear_hours_quiet():
+    """Rows every 2 hours; clear_hours 80 = 40 rows of quiet. A slow stream (rows every 20 hours)
+    clears after the same 80 hours, i.e. after 4 rows, not after 40 rows (= 800 hours)."""
     rng = random.Random(2)
-    det = MeanCusum(0.5, 5.0, +1, 4.0, clear_rows=40)
+    det = MeanCusum(0.5, 5.0, +1, 4.0, clear_hours=80.0)
     for t in range(300):
-        det.update(rng.gauss(1.5 if 100 <= t < 200 else 0.0, 1.0), t)
+        det.update(rng.gauss(1.5 if 100 <= t < 200 else 0.0, 1.0), t, hour=2.0 * t)
         if 130 <= t < 200:
             assert det.alarm, t
     assert det.alarms > 3  # restarted after each crossing, kept measuring
     assert not det.alarm and det.report is None  # cleared within ~40 quiet rows after 200
+    slow = MeanCusum(0.5, 5.0, +1, 4.0, clear_hours=80.0)
+    for t in range(3):
+        slow.update(3.0, t, hour=20.0 * t)  # crosses at t = 2 (S = 7.5 > 5)
+    assert slow.alarm and slow.last_alarm_hour == 40.0
+    quiet = [slow.update(0.0, t, hour=20.0 * t).alarm for t in range(3, 7)]
+    assert quiet == [True, True, True, False]  # hour 100 < 40 + 80 <= hour 120
 
 
 def test_registry_is_the_state_layout():
@@ -132,26 +141,30 @@ def test_registry_is_the_state_layout():
         "ep_n",
         "ep_sum",
         "ep_sum2",
-        "rows_since_alarm",
+        "last_alarm_hour",
         "report",
     ]
-    head = ["kind", "h", "clear_rows"]
+    head = ["kind", "h", "clear_hours"]
     assert list(dets["cusum_bias_up"].to_dict()) == head + ["k", "direction", "cap"] + state
     assert list(dets["cusum_variance"].to_dict()) == head + ["k", "cap"] + state
     assert list(dets["cusum_hit_rate"].to_dict()) == head + ["odds_ratio"] + state
     assert (dets["cusum_bias_up"].direction, dets["cusum_bias_down"].direction) == (1, -1)
-    # the defaults' thresholds (PRECOMPUTED), the autocorrelation widening and the clear rule
-    assert [(d.h, d.clear_rows) for d in dets.values()] == [
-        (8.6513671875, 54),
-        (8.6513671875, 54),
-        (27.283203125, 158),
-        (6.50390625, 879),
-    ]
+    # without a plan: chart ARL0 4 x 10,000 (interpolated on the grid, within 0.2 % of the solve),
+    # clear_hours = 3 x ARL1 at one row an hour (at least a 24 h horizon, at most 336 h)
+    solved = [8.6513671875, 8.6513671875, 27.283203125, 6.50390625]
+    assert [d.h for d in dets.values()] == pytest.approx(solved, rel=2e-3)
+    assert [d.clear_hours for d in dets.values()] == pytest.approx([53.8, 53.8, 157.2, 336.0], abs=0.5)
+    # error_autocorrelation phi: h = V h_1(ARL0 / V), V the chart's own long-run factor of phi
     wide = new_detectors(DivergenceSettings(error_autocorrelation=0.3))
-    assert wide["cusum_bias_up"].h == dets["cusum_bias_up"].h
-    assert wide["cusum_variance"].h == 27.283203125 * ((1 + 0.3 * 0.3) / (1 - 0.3 * 0.3))
-    rho = 2 / math.pi * math.asin(0.3)
-    assert wide["cusum_hit_rate"].h == 6.50390625 * ((1 + rho) / (1 - rho))
+    for trigger, v in (
+        ("cusum_bias_up", 1.3 / 0.7),
+        ("cusum_variance", (1 + 0.09) / (1 - 0.09)),
+        ("cusum_hit_rate", (1 + 2 / math.pi * math.asin(0.3)) / (1 - 2 / math.pi * math.asin(0.3))),
+    ):
+        kind = dets[trigger].kind
+        design = {"mean": 1.0, "variance": 2.0, "hit_rate": 0.67}[kind]
+        assert wide[trigger].h == pytest.approx(v * calibrate(kind, design, 3.0, 40000.0 / v)[1], rel=1e-12)
+        assert wide[trigger].k == dets[trigger].k if kind != "hit_rate" else True
 
 
 # --- streams and detect() ---------------------------------------------------------------------
@@ -183,7 +196,8 @@ def _row_dicts(n, agent="a1", cls="macro", shift_at=None, shift=0.0, seed=0, sta
 
 
 def _ts(t):
-    return f"2026-{1 + t // 600:02d}-{1 + t // 24 % 25:02d}T{t % 24:02d}:00:00Z"
+    """Row t at hour t (an hourly agent): the clearing time is measured on these."""
+    return format_ts(1767225600 + 3600 * t)  # 2026-01-01T00:00:00Z
 
 
 S = DivergenceSettings(arl0_rows=2000)
@@ -282,6 +296,7 @@ def _seed_rows(errors, agent="a1"):
 def test_seed_rules_fire_exactly_as_the_seed_formula():
     s = DivergenceSettings()
     # 10 x +100 and 10 x -80: mean |e| = 90 (>= 90 fires, medium < 117), mean e = 10 (< 40).
+    s = DivergenceSettings(seed_rules_alert=True)
     dets = seed_rule_detections(_seed_rows([100.0] * 10 + [-80.0] * 10), s)
     assert [(d["trigger"], d["severity"], d["statistic"], d["rows"]) for d in dets] == [
         ("mean_abs_error", "medium", 90.0, 20)
@@ -302,6 +317,9 @@ def test_seed_rules_fire_exactly_as_the_seed_formula():
     ]
     # 39.9 just below: mean_error silent.
     assert seed_rule_detections(_seed_rows([39.9] * 20), s) == []
+    # by default they are notices: severity "info", which alerts.py keeps out of alerts and mail
+    info = seed_rule_detections(_seed_rows([60.0] * 20), DivergenceSettings())
+    assert [(d["trigger"], d["severity"]) for d in info] == [("mean_error", "info")]
 
 
 # --- settings and purity -------------------------------------------------------------------------
@@ -322,8 +340,18 @@ def test_settings_are_validated(field, value):
 
 
 def test_precomputed_thresholds_equal_a_fresh_solve():
-    for key, value in detectors.PRECOMPUTED.items():
-        assert detectors.solve_calibration(*key) == pytest.approx(value, rel=1e-12), key
+    """A seeded sample of the grid (a full recompute is ~90 s: `python -m ...detectors.calibration`)."""
+    keys = sorted(detectors.PRECOMPUTED)
+    assert len(keys) == 3 * 21
+    for key in random.Random(1).sample([k for k in keys if k[3] <= 2.0**18], 4):
+        assert detectors.solve_calibration(*key) == pytest.approx(detectors.PRECOMPUTED[key], rel=1e-12), key
+
+
+@pytest.mark.parametrize("kind, design", [("mean", 1.0), ("variance", 2.0), ("hit_rate", 0.67)])
+def test_thresholds_between_grid_points_are_interpolated_within_half_a_percent(kind, design):
+    k, h, arl1 = calibrate(kind, design, 3.0, 3000.0)  # between 2^11 and 2^12
+    k2, h2, arl12 = detectors.solve_calibration(kind, design, 3.0, 3000.0)
+    assert (k, h, arl1) == pytest.approx((k2, h2, arl12), rel=5e-3)
 
 
 def test_batched_hit_rate_clamps_p_as_one_row_at_a_time_bit_for_bit():
@@ -361,8 +389,11 @@ def test_rows_read_back_from_the_history_give_the_same_detections(tmp_path):
 
 
 def _ar_rows(n, phi, agent="a1", seed=0, shift_at=None, shift=0.0):
-    """Rows whose z follows an AR(1) with coefficient phi (unit variance), optionally shifted."""
+    """Rows every 3 hours (one symbol, 24 h horizon: 7 overlap partners a row) whose z follows an
+    AR(1) with coefficient phi (unit variance), optionally shifted."""
     rows = _row_dicts(n, agent=agent, seed=seed)
+    for t, row in enumerate(rows):
+        row["ts"] = _ts(3 * t)
     rng = np.random.default_rng(seed)
     z = 0.0
     for t, row in enumerate(rows):
@@ -380,25 +411,31 @@ def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift(
         + _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0),
         s,
     )
-    assert phis["agent:ar"][0] == pytest.approx(0.5, abs=0.07) and phis["agent:ar"][1] == 2000
+    # V = 1 + 2 sum_{L<=7} 0.5^L = 2.98, phi equivalent 0.497
+    assert phis["agent:ar"][0] == pytest.approx(0.5, abs=0.07) and phis["agent:ar"][1] == 1960
     assert abs(phis["agent:iid"][0]) < 0.07
     # a 2-sigma mean shift halfway: around the window's mean, neighbours look alike (about 0.5)
     z = np.array([r.pnl_error_bps for r in _ar_rows(2000, 0.0, "shifted", 3, shift_at=1000, shift=2.0)])
     d = z - z.mean()
     assert float(d[1:] @ d[:-1] / (d @ d)) > 0.4
-    assert abs(phis["agent:shifted"][0]) < 0.07  # demeaned per block: still independent
-    assert error_autocorrelation(_ar_rows(99, 0.5), s) == {}  # fewer than two blocks
+    # demeaned per block: only the block that straddles the change leaks (documented limitation)
+    assert abs(phis["agent:shifted"][0]) < 0.25
+    # fewer rows than one block: no estimate of its own, the prior (the pool: itself) is 1 -> phi 0
+    assert error_autocorrelation(_ar_rows(60, 0.5), s) == {"agent:a1": (0.0, 0)}
 
 
 def test_calibration_warning_only_when_errors_are_clearly_more_autocorrelated_than_assumed():
     rows = _ar_rows(1500, 0.4, "ar", 4) + _ar_rows(1500, 0.0, "iid", 5)
-    s = DivergenceSettings(strategy_streams=False)
+    auto = DivergenceSettings(strategy_streams=False)
+    assert autocorrelation_warning(error_autocorrelation(rows, auto), auto) is None  # measured and used
+    s = DivergenceSettings(strategy_streams=False, estimate_dependence=False)
     warning = autocorrelation_warning(error_autocorrelation(rows, s), s)
     assert (
-        warning.startswith("errors are autocorrelated: lag-1 0.") and "agent:ar (1500 rows; 1 of 2 streams" in warning
+        warning.startswith("errors are autocorrelated: lag-1 equivalent 0.")
+        and "in agent:ar (1470 rows; 1 of 2 streams" in warning
     )
     assert "set divergence.error_autocorrelation" in warning
-    assumed = DivergenceSettings(strategy_streams=False, error_autocorrelation=0.4)
+    assumed = DivergenceSettings(strategy_streams=False, error_autocorrelation=0.4, estimate_dependence=False)
     assert autocorrelation_warning(error_autocorrelation(rows, assumed), assumed) is None
     iid = _ar_rows(1500, 0.0, "iid", 6)
     assert autocorrelation_warning(error_autocorrelation(iid, s), s) is None

@@ -10,6 +10,10 @@ keeps firing. Its status changes only when the evidence changes, so an unchanged
     unchanged                the detection equals the stored one: status and doc stay as they are
     any       -> cleared     the key no longer fires: it leaves `alerts`, the transition is in history
 
+Detections with severity "info" (the seed's bps rules by default, seed_rules.py) are not alerts:
+they go to the document's `notices` (the detection and its `first_seen`), are never mailed and have
+no lifecycle, so a volatile instrument's permanent mean |error| >= 90 bps is shown, not paged.
+
 A new trigger on an agent that already has an alert is its own key, hence "new" and notified; it does
 not escalate the agent's other alerts. Notification: an alert is due when it was never notified
 since it became new/escalated (`last_notified` is None; escalation resets it) or when its
@@ -66,7 +70,8 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str, setti
     """
     previous = previous or {}
     old = {a["key"]: a for a in previous.get("alerts", [])}
-    fresh = {d["key"]: d for d in detections}
+    fresh = {d["key"]: d for d in detections if d.get("severity") != "info"}
+    notices = _notices(previous, [d for d in detections if d.get("severity") == "info"], now)
     transitions, alerts = [], []
     for key in sorted(fresh):
         det = dict(fresh[key])
@@ -94,8 +99,8 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str, setti
 
     history = list(previous.get("history", [])) + transitions
     history = history[-settings.history_limit :] if settings.history_limit else []
-    doc = {"generated_at": previous.get("generated_at"), "alerts": alerts, "history": history}
-    if doc["alerts"] != previous.get("alerts") or doc["history"] != previous.get("history"):
+    doc = {"generated_at": previous.get("generated_at"), "alerts": alerts, "history": history, "notices": notices}
+    if any(doc[k] != previous.get(k) for k in ("alerts", "history", "notices")):
         doc["generated_at"] = now
     to_notify = [
         dict(a)
@@ -103,6 +108,13 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str, setti
         if a["last_notified"] is None or hours_between(a["last_notified"], now) >= settings.renotify_hours
     ]
     return AlertUpdate(doc=doc, transitions=transitions, to_notify=to_notify)
+
+
+def _notices(previous: dict, infos: list[dict], now: str) -> list[dict]:
+    """The info detections, sorted by key, each with the first_seen of its unbroken run."""
+    seen = {n["key"]: n.get("first_seen", now) for n in previous.get("notices", [])}
+    fresh = {d["key"]: d for d in infos}
+    return [{**fresh[k], "first_seen": seen.get(k, now)} for k in sorted(fresh)]
 
 
 def mark_notified(doc: dict, keys: list[str], now: str) -> dict:
@@ -115,5 +127,6 @@ def mark_notified(doc: dict, keys: list[str], now: str) -> dict:
         **doc,
         "alerts": alerts,
         "history": list(doc.get("history", [])),
+        "notices": list(doc.get("notices", [])),
         "generated_at": now if changed else doc.get("generated_at"),
     }

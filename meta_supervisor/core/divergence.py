@@ -4,16 +4,16 @@ A *stream* is one agent's rows (and, with `strategy_streams`, one strategy class
 evaluation horizon, in (ts, event_id) order. On rows that carry a model prediction (sim_version !=
 "fallback_zero", expected_sigma_bps > 0) we chart z = pnl_error_bps / expected_sigma_bps:
 
-    cusum_bias_up / cusum_bias_down   MeanCusum on clip(z / a, -c, c), a = sqrt((1+phi)/(1-phi))
-                                      (a = 1 unless error_autocorrelation phi is set)
+    cusum_bias_up / cusum_bias_down   MeanCusum on clip(z, -c, c)
     cusum_variance                    VarianceCusum on min(z^2, c^2)
     cusum_hit_rate                    BernoulliCusum on win = realized > 0, p = Phi(expected/sigma)
 
 The charts are the registry `detectors.TRIGGERS` (one module per chart under core/detectors/):
-this module loops over it and has no per-chart code. Each of the (four) one-sided charts is
-calibrated to an in-control ARL of len(TRIGGERS) * arl0_rows, so the stream's combined
-false-alarm rate is about 1 / arl0_rows (rates of rare renewals add). See docs/detection.md for the
-method, the thresholds and the benchmark.
+this module loops over it and has no per-chart code. Every run, each stream's charts are retuned
+(`stream_plan.plan`): the in-control ARL from the fleet's false-alarm budget and the stream's rate,
+h widened by the measured dependence of the stream's rows (dependence.py), the clearing time in
+hours. The statistics do not depend on h, so retuning never resets a chart. The seed's rules are
+seed_rules.py. See docs/detection.md for the method, the thresholds and the benchmark.
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from operator import attrgetter
 
 import numpy as np
 
-from meta_supervisor.core.detectors import CHARTS, TRIGGERS, LatchedCusum
+from meta_supervisor.core import stream_plan
+from meta_supervisor.core.detectors import CHARTS, TRIGGERS, LatchedCusum, Tuning
+from meta_supervisor.core.seed_rules import detection, short_ts
+from meta_supervisor.core.seed_rules import seed_rule_detections as _seed_rules
 from meta_supervisor.core.stats import normal_cdf
+from meta_supervisor.core.timeutil import HOUR, parse_ts
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: clear_hours / last_alarm_hour, per-stream plan
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,18 @@ class DivergenceSettings:
     seed_rules: bool = True
     high_severity_factor: float = 1.3  # seed rule is "high" at statistic >= factor * threshold
     # The CUSUMs.
-    arl0_rows: int = 10000  # in-control ARL per stream (all four charts together)
+    fleet_false_alerts_per_month: float = 0.5  # whole fleet's false CUSUM alarms a month (0: per-stream arl0_rows)
+    arl0_rows: int = 10000  # floor: no stream alarms falsely more than once per this many rows
     bias_shift_sigma: float = 1.0  # designed mean shift delta (k = delta / 2)
     variance_ratio: float = 2.0  # designed variance ratio r (RMSE x sqrt(r))
     hit_rate_odds_ratio: float = 0.67  # designed win-odds ratio R < 1 (0.55 -> 0.45 is ~0.67)
     winsor_sigma: float = 3.0  # z clipped at +-c for bias; z^2 capped at c^2
-    error_autocorrelation: float = 0.0  # assumed AR(1) phi of z: widens all charts (conservative)
+    estimate_dependence: bool = True  # widen each stream's charts by its measured long-run variance
+    error_autocorrelation: float = 0.0  # assumed AR(1) phi of z: a floor under the estimate (or the value, if off)
     strategy_streams: bool = True
-    clear_multiple: float = 3.0  # latch clears after this many designed-shift ARLs quiet
+    clear_multiple: float = 3.0  # an alarm clears after this many designed-shift delays (in hours) quiet
+    clear_max_hours: float = 336.0  # ... but at most this long (a slow agent's hit-rate delay is months)
+    seed_rules_alert: bool = False  # the seed's bps rules: alerts (true) or notices, severity "info" (false)
     high_bias_sigma: float = 2.0  # CUSUM alarm severity "high" at |shift| >= this ...
     high_variance_ratio: float = 4.0  # ... variance ratio >= this ...
     high_hit_rate_drop: float = 0.15  # ... or win rate this far below expected
@@ -59,6 +67,7 @@ class DivergenceSettings:
             ("abs_error_threshold_bps", self.abs_error_threshold_bps > 0, "must be > 0"),
             ("mean_error_threshold_bps", self.mean_error_threshold_bps > 0, "must be > 0"),
             ("high_severity_factor", self.high_severity_factor >= 1, "must be >= 1"),
+            ("fleet_false_alerts_per_month", 0 <= self.fleet_false_alerts_per_month <= 1000, "must be in [0, 1000]"),
             ("arl0_rows", 10 <= self.arl0_rows <= 10_000_000, "must be in [10, 1e7]"),
             ("bias_shift_sigma", 0 < self.bias_shift_sigma <= 10, "must be in (0, 10]"),
             ("variance_ratio", 1 < self.variance_ratio <= 100, "must be in (1, 100]"),
@@ -66,6 +75,7 @@ class DivergenceSettings:
             ("winsor_sigma", 1 <= self.winsor_sigma <= 50, "must be in [1, 50]"),
             ("error_autocorrelation", 0 <= self.error_autocorrelation < 0.95, "must be in [0, 0.95)"),
             ("clear_multiple", self.clear_multiple >= 1, "must be >= 1"),
+            ("clear_max_hours", self.clear_max_hours >= 1, "must be >= 1"),
             ("high_bias_sigma", self.high_bias_sigma > 0, "must be > 0"),
             ("high_variance_ratio", self.high_variance_ratio > 1, "must be > 1"),
             ("high_hit_rate_drop", 0 < self.high_hit_rate_drop < 1, "must be in (0, 1)"),
@@ -75,23 +85,23 @@ class DivergenceSettings:
                 raise ValueError(f"{name}: {reason}, got {getattr(self, name)!r}")
 
 
-def new_detectors(s: DivergenceSettings) -> dict[str, LatchedCusum]:
-    """The charts of one stream, {trigger: chart} in registry order, each calibrated (cached) to
-    an in-control ARL of len(TRIGGERS) x arl0_rows and widened for error_autocorrelation by its
-    own `for_stream` (under AR(1) errors a CUSUM behaves like one with threshold h / V, V the
-    long-run variance factor: see detectors.base.long_run_factor)."""
-    arl = float(len(TRIGGERS)) * s.arl0_rows
-    return {name: trigger.new(s, arl) for name, trigger in TRIGGERS.items()}
-
-
-# The settings every chart's state depends on; each chart adds its own (`settings`, e.g. its
-# designed change) between arl0_rows and these.
-_SHARED_SETTINGS = ("winsor_sigma", "error_autocorrelation", "strategy_streams", "clear_multiple")
+def new_detectors(s: DivergenceSettings, plan: stream_plan.StreamPlan | None = None) -> dict[str, LatchedCusum]:
+    """The charts of one stream, {trigger: chart} in registry order, each calibrated (cached) to the
+    plan's in-control ARL and tunings; without a plan, len(TRIGGERS) x arl0_rows, independent rows
+    (error_autocorrelation aside), one row an hour."""
+    if plan is None:
+        plan = stream_plan.StreamPlan(float(len(TRIGGERS)) * s.arl0_rows, 1.0, {})
+    return {
+        name: trigger.new(s, plan.arl0, plan.tunings.get(trigger.chart.kind, Tuning()))  # type: ignore[union-attr]
+        for name, trigger in TRIGGERS.items()
+    }
 
 
 def _fingerprint(s: DivergenceSettings) -> dict:
-    """The settings the detector state depends on; a change means a cold start."""
-    names = dict.fromkeys(("arl0_rows",) + tuple(n for chart in CHARTS for n in chart.settings) + _SHARED_SETTINGS)
+    """The settings the charts' statistics depend on (designs, cap, which streams); a change means
+    a cold start. Settings that move only h or the clearing time (the budget, arl0_rows, the
+    dependence, clear_*) retune the charts in place."""
+    names = dict.fromkeys(tuple(n for chart in CHARTS for n in chart.settings) + ("winsor_sigma", "strategy_streams"))
     return {name: getattr(s, name) for name in names}
 
 
@@ -104,6 +114,8 @@ _FIELDS = (
     "agent",
     "strategy_class",
     "ts",
+    "symbol",
+    "horizon_hours",
 )
 _columns = attrgetter(*_FIELDS)
 
@@ -122,11 +134,12 @@ class Observed:
     Rows are `records.Row`. Only rows the model priced
     are kept, in their order: not fallback_zero, a finite pnl_error and sigma > 0. Per kept row:
     z = pnl_error / sigma, and for rows with a realized and an expected PnL the win flag and the
-    model's win probability (p is None otherwise). Each chart picks its columns (`observe`)."""
+    model's win probability (p is None otherwise), the symbol, the horizon and the time in hours
+    (for the dependence estimate and the clearing time). Each chart picks its columns (`observe`)."""
 
     def __init__(self, rows, s: DivergenceSettings):
         cols = list(zip(*map(_columns, rows))) or [()] * len(_FIELDS)
-        sim, sigma_col, error_col, realized_col, expected_col, agent, strategy, ts = cols
+        sim, sigma_col, error_col, realized_col, expected_col, agent, strategy, ts, symbol, horizon = cols
         sigma_all, error = _floats(sigma_col), _floats(error_col)
         kept = np.flatnonzero((np.array(sim, dtype=object) != "fallback_zero") & (sigma_all > 0) & ~np.isnan(error))
         sigma = sigma_all[kept]
@@ -141,6 +154,9 @@ class Observed:
         self.ts = [ts[i] for i in idx]
         self.agent = [str(agent[i] or "unknown") for i in idx]
         self.strategy = [str(strategy[i] or "unknown") for i in idx]
+        self.symbol = [str(symbol[i]) for i in idx]
+        self.horizon = np.array([float(horizon[i]) for i in idx], dtype=np.float64)
+        self.hours = np.array([parse_ts(t) / HOUR for t in self.ts], dtype=np.float64)
 
     def streams(self, s: DivergenceSettings) -> dict[str, tuple[str, str, list[int]]]:
         """{stream key: (scope, name, positions of its rows)}."""
@@ -170,19 +186,34 @@ def _feed(stream: dict, obs: Observed, ix: list[int], s: DivergenceSettings) -> 
     stream["strategy_class"] = obs.strategy[ix[-1]]
 
 
+def _retune(stream: dict, plan: stream_plan.StreamPlan, s: DivergenceSettings) -> None:
+    for trigger, det in stream["detectors"].items():
+        det.retune_for(s, plan.arl0, plan.tunings[TRIGGERS[trigger].chart.kind])  # type: ignore[union-attr]
+    stream["plan"] = {
+        "arl0_rows": round(plan.arl0, 3),
+        "rows_per_hour": round(plan.rows_per_hour, 6),
+        "long_run_factor": {kind: round(t.factor, 6) for kind, t in plan.tunings.items()},
+    }
+
+
 def detect(
     state: dict | None,
     new_rows: list,
     window_rows: list,
     settings: DivergenceSettings,
     window_obs: Observed | None = None,
+    *,
+    now: str | None = None,
 ) -> tuple[dict, list[dict]]:
     """Advance every stream's CUSUMs over `new_rows` and list the conditions firing now.
 
-    Cold start (state None, or saved under other CUSUM settings): replay `window_rows` instead of
+    First every stream of the window is retuned to this run's plan (computed on `window_rows`:
+    budget share, dependence, rate), then the new rows are charted, then, with `now` (ISO 8601),
+    episodes quiet for their clear_hours before `now` clear even if no row came. Cold start (state
+    None, or saved under other chart statistics, see _fingerprint): replay `window_rows` instead of
     `new_rows`; older history is never replayed. Rows without a model prediction are skipped by
     the CUSUMs. The seed's rules are evaluated on `window_rows` each call (stateless). With no new
-    rows the returned state equals the input and the detections repeat the previous call's.
+    rows (and the same `now`) the returned state equals the input and the detections repeat.
     Detections are sorted by key. `window_obs`: `Observed(window_rows)` if the caller has it.
     """
     s = settings
@@ -191,13 +222,23 @@ def detect(
     if state is not None and not cold:
         for name, st in state.get("streams", {}).items():
             streams[name] = dict(st, detectors={t: LatchedCusum.from_dict(d) for t, d in st["detectors"].items()})
-    if window_obs is None and (cold or s.seed_rules):
+    if window_obs is None:
         window_obs = Observed(window_rows, s)
-    obs = Observed(new_rows, s) if not cold else window_obs if window_obs is not None else Observed(window_rows, s)
-    for key, (scope, name, ix) in obs.streams(s).items():
+    plans = stream_plan.plan(window_obs, s)
+    for key, (scope, name, _) in window_obs.streams(s).items():
         if key not in streams:
             streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown", "detectors": new_detectors(s)}
+        _retune(streams[key], plans[key], s)
+    obs = window_obs if cold else Observed(new_rows, s)
+    for key, (scope, name, ix) in obs.streams(s).items():
+        if key not in streams:  # a new row outside the window: charted at the default calibration
+            streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown", "detectors": new_detectors(s)}
         _feed(streams[key], obs, ix, s)
+    if now is not None:
+        hour = parse_ts(now) / HOUR
+        for st in streams.values():
+            for det in st["detectors"].values():
+                det.advance(hour)
     new_state = {
         "version": STATE_VERSION,
         "params": _fingerprint(s),
@@ -212,51 +253,16 @@ def detect(
     return new_state, sorted(detections, key=lambda d: d["key"])
 
 
-AUTOCORRELATION_BLOCK = 50
-AUTOCORRELATION_MARGIN = 0.1
-
-
 def error_autocorrelation(window, s: DivergenceSettings) -> dict[str, tuple[float, int]]:
-    """{stream key: (lag-1 autocorrelation of z, rows used)} over the window's latest whole blocks
-    of AUTOCORRELATION_BLOCK rows (streams with at least two blocks); z clipped at +-winsor_sigma
-    as the bias charts see it. The CUSUMs are calibrated for `error_autocorrelation`.
-
-    Each block is demeaned on its own: a shift of the mean -- what the charts exist to catch --
-    would otherwise read as autocorrelation (a level change makes neighbours alike around the
-    window's mean) and the advice would be to blunt the charts. The cost is a small downward bias
-    (about -1/block for independent errors). `window`: rows, or their `observe`."""
+    """{stream key: (phi, rows)}: each stream's measured dependence as the AR(1) coefficient with the
+    same long-run variance factor (stream_plan.error_autocorrelation). `window`: rows or Observed."""
     obs = window if isinstance(window, Observed) else Observed(window, s)
-    b = AUTOCORRELATION_BLOCK
-    out = {}
-    for key, (_, _, ix) in obs.streams(s).items():
-        blocks = len(ix) // b
-        if blocks < 2:
-            continue
-        d = np.clip(obs.z[ix[len(ix) - blocks * b :]], -s.winsor_sigma, s.winsor_sigma).reshape(blocks, b)
-        d = d - d.mean(axis=1, keepdims=True)
-        total = float(np.sum(d * d))
-        if total > 0:
-            out[key] = (float(np.sum(d[:, 1:] * d[:, :-1])) / total, blocks * b)
-    return out
+    return stream_plan.error_autocorrelation(obs, s)
 
 
 def autocorrelation_warning(phis: dict[str, tuple[float, int]], s: DivergenceSettings) -> str | None:
-    """One line when some stream's errors are clearly more autocorrelated than the CUSUMs assume:
-    lag-1 above the setting by AUTOCORRELATION_MARGIN and by 3 standard errors (1/sqrt(rows))."""
-    above = {
-        k: (phi, n)
-        for k, (phi, n) in phis.items()
-        if phi > s.error_autocorrelation + max(AUTOCORRELATION_MARGIN, 3 / math.sqrt(n))
-    }
-    if not above:
-        return None
-    key, (phi, n) = max(above.items(), key=lambda kv: kv[1][0])
-    return (
-        f"errors are autocorrelated: lag-1 {phi:.2f} in {key} ({n} rows; {len(above)} of {len(phis)} "
-        f"streams clearly above {s.error_autocorrelation:g}) while the CUSUMs assume "
-        f"{s.error_autocorrelation:g}: expect more false alarms than 1 per {s.arl0_rows} rows; "
-        f"set divergence.error_autocorrelation (docs/detection.md)"
-    )
+    """One line when the charts are widened less than the measured dependence needs (stream_plan)."""
+    return stream_plan.autocorrelation_warning(phis, s)
 
 
 def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dict]:
@@ -269,9 +275,9 @@ def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dic
             continue
         rep = det.report
         what, unit, high = det.describe(s)
-        detail = f"{what} since {_short_ts(det.change_ts)} (CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
+        detail = f"{what} since {short_ts(det.change_ts)} (CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
         out.append(
-            _detection(
+            detection(
                 key,
                 stream,
                 trigger,
@@ -289,84 +295,8 @@ def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dic
     return out
 
 
-def _detection(
-    key, stream, trigger, high, change_ts, shift, unit, statistic, threshold, rows, detail, last_row_ts
-) -> dict:
-    scope = stream["scope"]
-    return {
-        "key": f"{key}:{trigger}",
-        "scope": scope,
-        "agent": stream["name"] if scope == "agent" else None,
-        "strategy_class": stream["strategy_class"] if scope == "agent" else stream["name"],
-        "trigger": trigger,
-        "severity": "high" if high else "medium",
-        "change_ts": change_ts,
-        "shift": None if shift is None else round(shift, 6),
-        "shift_unit": unit,
-        "statistic": round(statistic, 6),
-        "threshold": round(threshold, 6),
-        "rows": rows,
-        "detail": detail,
-        "last_row_ts": last_row_ts,
-    }
-
-
 def seed_rule_detections(window_rows: list, s: DivergenceSettings, observed: Observed | None = None) -> list[dict]:
-    """The seed's rules per agent over its last `window` predicted rows (needs >= min_rows):
-
-    mean_abs_error: mean(abs_error_bps) >= abs_error_threshold_bps
-    mean_error:     |mean(pnl_error_bps)| >= mean_error_threshold_bps
-    each "high" at statistic >= high_severity_factor * threshold (the seed's 1.3).
-    `observed`: `Observed(window_rows)`, to skip doing it twice.
-    """
+    """The seed's rules per agent over its last `window` predicted rows (seed_rules.py).
+    `observed`: `Observed(window_rows)`, to skip doing it twice."""
     obs = observed if observed is not None else Observed(window_rows, s)
-    out = []
-    for agent, ix in sorted(_positions(obs.agent).items()):
-        tail = ix[-s.window :]
-        if len(tail) < s.min_rows:
-            continue
-        errors = obs.error[tail].tolist()
-        m_abs = sum(abs(e) for e in errors) / len(errors)
-        m_err = sum(errors) / len(errors)
-        last = tail[-1]
-        stream = {"scope": "agent", "name": agent, "strategy_class": obs.strategy[last]}
-        since = f"over the last {len(tail)} rows to {_short_ts(obs.ts[last])}"
-        for trigger, stat, thr, detail in (
-            (
-                "mean_abs_error",
-                m_abs,
-                s.abs_error_threshold_bps,
-                f"mean |error| {m_abs:.1f} bps >= {s.abs_error_threshold_bps:g} {since}",
-            ),
-            (
-                "mean_error",
-                m_err,
-                s.mean_error_threshold_bps,
-                f"mean error {m_err:+.1f} bps, |.| >= {s.mean_error_threshold_bps:g} {since}",
-            ),
-        ):
-            if abs(stat) >= thr:
-                out.append(
-                    _detection(
-                        f"agent:{agent}",
-                        stream,
-                        trigger,
-                        abs(stat) >= s.high_severity_factor * thr,
-                        None,
-                        stat,
-                        "bps",
-                        stat,
-                        thr,
-                        len(tail),
-                        detail,
-                        obs.ts[last],
-                    )
-                )
-    return out
-
-
-def _short_ts(ts) -> str:
-    """'2026-11-23T18:00:00Z' -> '2026-11-23T18:00Z' (for one-line details)."""
-    if isinstance(ts, str) and len(ts) == 20 and ts.endswith(":00Z"):
-        return ts[:16] + "Z"
-    return str(ts)
+    return _seed_rules(obs, _positions(obs.agent), s)

@@ -14,7 +14,7 @@ order of a stream's charts in state/detectors.json.
 
 from __future__ import annotations
 
-from meta_supervisor.core.detectors.base import KINDS, Alarm, LatchedCusum, Trigger
+from meta_supervisor.core.detectors.base import KINDS, Alarm, LatchedCusum, Trigger, Tuning
 from meta_supervisor.core.detectors.calibration import PRECOMPUTED, cusum_arl, solve_threshold
 from meta_supervisor.core.detectors.hit_rate import (
     HIT_RATE_M_SD,
@@ -44,6 +44,7 @@ __all__ = [
     "LatchedCusum",
     "MeanCusum",
     "Trigger",
+    "Tuning",
     "VarianceCusum",
     "bernoulli_increment_cdf",
     "bernoulli_mixture_cdf",
@@ -59,7 +60,7 @@ __all__ = [
 def calibrate(kind: str, design: float, cap: float, arl0: float) -> tuple[float, float, float]:
     """(k, h, ARL at the designed change) of the chart registered as `kind` ("mean", "variance",
     "hit_rate"): design = the shift delta in sigma, variance ratio r or odds ratio R (cap ignored).
-    Default settings are answered from PRECOMPUTED."""
+    Default designs are answered from PRECOMPUTED (interpolated in ln ARL0 between grid points)."""
     return KINDS[kind].calibrate(design, cap, arl0)
 
 

@@ -7,7 +7,11 @@ Every chart is a one-sided CUSUM on a log-likelihood-ratio-like increment w_t:
 Change time = the first row after the statistic was last 0; shift = the mean of the charted value
 over the rows since then (MLE of the mean of z, of the variance ratio, or win rate vs expected).
 An alarm latches an *episode*: the chart restarts and keeps measuring; each re-alarm refreshes the
-episode's report, and the episode clears after `clear_rows` charted rows without a re-alarm.
+episode's report, and the episode clears once `clear_hours` have passed since its latest crossing
+without a new one (measured on row times, and on the evaluation's `now` through `advance`).
+
+Thresholds may change between runs (the fleet budget and the dependence estimate move them): the
+statistic S does not depend on h, so `retune` sets a new h and clear_hours and the chart goes on.
 
 A chart is a subclass in a module of its own (see mean.py): it names its `kind` (the JSON tag),
 the `triggers` it provides, and implements the hooks below. Defining the class registers its kind
@@ -26,6 +30,16 @@ from meta_supervisor.core.detectors.calibration import lookup
 KINDS: dict[str, type[LatchedCusum]] = {}  # kind -> chart class, filled by the classes as they are defined
 
 
+class Tuning(NamedTuple):
+    """What a stream brings to its charts' calibration beyond the settings: the long-run variance
+    factor V of the chart's charted values (dependence), the stream's rows per hour and its horizon
+    (for the clearing time)."""
+
+    factor: float = 1.0
+    rows_per_hour: float = 1.0
+    horizon_hours: float = 24.0
+
+
 @dataclass(frozen=True)
 class Trigger:
     """One named chart of a stream: `chart.for_stream(s, arl0, **options)`, e.g. cusum_bias_up =
@@ -36,10 +50,10 @@ class Trigger:
     options: dict = field(default_factory=dict)
     chart: type[LatchedCusum] | None = None  # set by the chart class that lists the trigger
 
-    def new(self, s, arl0: float) -> LatchedCusum:
+    def new(self, s, arl0: float, tuning: Tuning = Tuning()) -> LatchedCusum:
         if self.chart is None:
             raise TypeError(f"trigger {self.name!r} is not listed by a chart class")
-        return self.chart.for_stream(s, arl0, **self.options)
+        return self.chart.for_stream(s, arl0, tuning, **self.options)
 
 
 class Alarm(NamedTuple):
@@ -52,17 +66,28 @@ class Alarm(NamedTuple):
 
 
 def long_run_factor(rho: float) -> float:
-    """V = (1 + rho) / (1 - rho): the long-run variance of an AR(1) with lag-1 correlation rho.
-
-    Under AR(1) errors a CUSUM behaves (Brownian approximation) like one on iid increments with
-    the long-run variance V, i.e. like a threshold h / V: the charts widen by V (see each chart's
-    `for_stream`)."""
+    """V = (1 + rho) / (1 - rho): the long-run variance factor of an AR(1) with lag-1 correlation
+    rho (the floor `error_autocorrelation` sets; see each chart's `phi_factor`)."""
     return (1 + rho) / (1 - rho)
 
 
-def clear_rows_for(clear_multiple: float, arl1: float) -> int:
-    """clear_rows = ceil(clear_multiple x ARL1), at least 1: the latch outlives a persisting change."""
-    return max(1, math.ceil(clear_multiple * arl1))
+def dependent_calibration(calibrate, design: float, cap: float, arl0: float, v: float) -> tuple[float, float, float]:
+    """(k, h, ARL1) of a chart whose increments have long-run variance factor V, in-control ARL arl0.
+
+    Brownian approximation: a CUSUM path with drift mu and variance V per row, time-scaled by V and
+    space-scaled by 1 / V, is one with drift mu and variance 1; so ARL_V(V h) = V ARL_1(h), at any
+    drift. Hence h = V h_1(arl0 / V) and ARL1 = V ARL1_1; k (the designed change) is unchanged, so
+    the statistic does not depend on V."""
+    k, h, arl1 = calibrate(design, cap, arl0 / v)
+    return k, v * h, v * arl1
+
+
+def clear_hours_for(s, arl1: float, tuning: Tuning) -> float:
+    """clear_hours = clear_multiple x ARL1 / rows_per_hour (the designed-shift delay in hours), at
+    least one horizon (errors of overlapping trades keep arriving for that long) and at most
+    clear_max_hours: the latch outlives a persisting change without outliving the evidence."""
+    hours = s.clear_multiple * arl1 / max(tuning.rows_per_hour, 1e-9)
+    return float(min(s.clear_max_hours, max(tuning.horizon_hours, hours)))
 
 
 class LatchedCusum:
@@ -70,9 +95,9 @@ class LatchedCusum:
 
     A chart subclass sets `kind`, `_params` (its constructor's parameters beyond h and clear_rows,
     in JSON order), `triggers` and `settings` (the DivergenceSettings fields its calibration reads
-    beyond the shared arl0_rows, winsor_sigma, error_autocorrelation and clear_multiple), and
-    implements `update`/`update_many` and the hooks `solve_calibration`, `for_stream`, `observe`,
-    `describe` and `simulate`. `s` below is a DivergenceSettings, read by attribute (the detectors
+    beyond the shared ones; its first is the designed change), and implements `update`/`update_many`
+    and the hooks `solve_calibration`, `for_stream`, `observe`, `charted`, `phi_factor`, `describe`
+    and `simulate`. `s` below is a DivergenceSettings, read by attribute (the detectors
     do not import divergence)."""
 
     kind = ""
@@ -93,7 +118,7 @@ class LatchedCusum:
         "ep_n",
         "ep_sum",
         "ep_sum2",
-        "rows_since_alarm",
+        "last_alarm_hour",
         "report",
     )
 
@@ -107,12 +132,8 @@ class LatchedCusum:
         KINDS[cls.kind] = cls
         cls.triggers = tuple(replace(t, chart=cls) for t in cls.triggers)
 
-    def __init__(self, h: float, clear_rows: int):
-        if not (h > 0 and math.isfinite(h)):
-            raise ValueError(f"h: must be a positive number, got {h!r}")
-        if int(clear_rows) != clear_rows or clear_rows < 1:
-            raise ValueError(f"clear_rows: must be a whole number >= 1, got {clear_rows!r}")
-        self.h, self.clear_rows = float(h), int(clear_rows)
+    def __init__(self, h: float, clear_hours: float):
+        self.retune(h, clear_hours)
         self.statistic = 0.0
         self.n = 0  # rows charted
         self.run_n = 0  # rows since the statistic was last 0
@@ -123,21 +144,43 @@ class LatchedCusum:
         self.alarms = 0  # crossings in this episode
         self.change_ts = None
         self.ep_n, self.ep_sum, self.ep_sum2 = 0, 0.0, 0.0
-        self.rows_since_alarm = 0
+        self.last_alarm_hour: float | None = None  # time (hours) of the episode's latest crossing
         self.report: dict[str, Any] | None = None  # snapshot at the latest crossing
 
-    def _feed(self, ws, vs, v2s, tss) -> Self:
-        """Advance over rows with increments `ws`, charted values `vs`, `v2s` and times `tss`.
+    def retune(self, h: float, clear_hours: float) -> Self:
+        """Set a new threshold and clearing time; the statistic and the episode carry on."""
+        if not (h > 0 and math.isfinite(h)):
+            raise ValueError(f"h: must be a positive number, got {h!r}")
+        if not (clear_hours > 0 and math.isfinite(clear_hours)):
+            raise ValueError(f"clear_hours: must be a positive number, got {clear_hours!r}")
+        self.h, self.clear_hours = float(h), float(clear_hours)
+        return self
+
+    def advance(self, hour: float) -> Self:
+        """The clock moves to `hour` with no new row (an evaluation's `now`): a quiet episode clears."""
+        if self.alarm and self.last_alarm_hour is not None and hour - self.last_alarm_hour >= self.clear_hours:
+            self._clear()
+        return self
+
+    def _clear(self) -> None:
+        self.alarm, self.change_ts, self.report = False, None, None
+        self.ep_n, self.ep_sum, self.ep_sum2 = 0, 0.0, 0.0
+
+    def _feed(self, ws, vs, v2s, tss, hours=None) -> Self:
+        """Advance over rows with increments `ws`, charted values `vs`, `v2s`, times `tss` (as
+        reported) and `hours` (the same times in hours, for clearing; None: the clock stays).
 
         One tight loop on local variables: a method call per row and chart was most of a cold
         evaluate. Rows are processed one after another with the same float operations in the same
         order whatever the batching, so feeding rows in two calls equals feeding them in one."""
-        h, clear = self.h, self.clear_rows
+        h, clear = self.h, self.clear_hours
         s, n, crossed = self.statistic, self.n, self.drift_detected
         run_n, run_sum, run_sum2, run_start = self.run_n, self.run_sum, self.run_sum2, self.run_start_ts
         alarm, alarms, change_ts, report = self.alarm, self.alarms, self.change_ts, self.report
-        ep_n, ep_sum, ep_sum2, since = self.ep_n, self.ep_sum, self.ep_sum2, self.rows_since_alarm
-        for w, v, v2, ts in zip(ws, vs, v2s, tss):
+        ep_n, ep_sum, ep_sum2, last = self.ep_n, self.ep_sum, self.ep_sum2, self.last_alarm_hour
+        if hours is None:
+            hours = [None] * len(ws)
+        for w, v, v2, ts, hr in zip(ws, vs, v2s, tss, hours):
             n += 1
             crossed = False
             s += w
@@ -153,14 +196,13 @@ class LatchedCusum:
                 ep_n += 1
                 ep_sum += v
                 ep_sum2 += v2
-                since += 1
             if s > h:
                 if not alarm:  # a new episode starts at this run's change time
                     alarm, alarms, change_ts = True, 0, run_start
                     ep_n, ep_sum, ep_sum2 = run_n, run_sum, run_sum2
                 crossed = True
                 alarms += 1
-                since = 0
+                last = hr
                 report = {
                     "statistic": s,
                     "rows": ep_n,
@@ -169,13 +211,13 @@ class LatchedCusum:
                     "last_row_ts": ts,
                 }
                 s, run_n, run_sum, run_sum2, run_start = 0.0, 0, 0.0, 0.0, None
-            elif alarm and since >= clear:
+            elif alarm and hr is not None and last is not None and hr - last >= clear:
                 alarm, change_ts, report = False, None, None
                 ep_n, ep_sum, ep_sum2 = 0, 0.0, 0.0
         self.statistic, self.n, self.drift_detected = s, n, crossed
         self.run_n, self.run_sum, self.run_sum2, self.run_start_ts = run_n, run_sum, run_sum2, run_start
         self.alarm, self.alarms, self.change_ts, self.report = alarm, alarms, change_ts, report
-        self.ep_n, self.ep_sum, self.ep_sum2, self.rows_since_alarm = ep_n, ep_sum, ep_sum2, since
+        self.ep_n, self.ep_sum, self.ep_sum2, self.last_alarm_hour = ep_n, ep_sum, ep_sum2, last
         return self
 
     @staticmethod
@@ -196,7 +238,7 @@ class LatchedCusum:
     # ---------------------------------------------------------------- JSON round trip
 
     def to_dict(self) -> dict:
-        out = {"kind": self.kind, "h": self.h, "clear_rows": self.clear_rows}
+        out = {"kind": self.kind, "h": self.h, "clear_hours": self.clear_hours}
         out.update({name: getattr(self, name) for name in self._params})
         out.update({name: getattr(self, name) for name in self._state})
         return out
@@ -206,7 +248,7 @@ class LatchedCusum:
         """A chart from `to_dict`; called on LatchedCusum, the class comes from `data["kind"]`."""
         if cls is LatchedCusum:
             cls = KINDS[data["kind"]]
-        obj = cls(h=data["h"], clear_rows=data["clear_rows"], **{name: data[name] for name in cls._params})
+        obj = cls(h=data["h"], clear_hours=data["clear_hours"], **{name: data[name] for name in cls._params})
         for name in cls._state:
             value = data[name]
             setattr(obj, name, dict(value) if isinstance(value, dict) else value)
@@ -229,9 +271,35 @@ class LatchedCusum:
         raise NotImplementedError
 
     @classmethod
-    def for_stream(cls, s, arl0: float) -> Self:
-        """A fresh chart calibrated for settings `s` at in-control ARL `arl0` (the stream's share);
-        a chart with several triggers takes their `options` as keyword arguments too."""
+    def tuned(cls, s, arl0: float, tuning: Tuning) -> tuple[float, float, float]:
+        """(k, h, clear_hours) for settings `s` at in-control ARL `arl0` (the chart's share of the
+        budget), widened for the dependence: V = max(tuning.factor, phi_factor(error_autocorrelation))."""
+        v = max(tuning.factor, cls.phi_factor(s.error_autocorrelation))
+        design = getattr(s, cls.settings[0])
+        k, h, arl1 = dependent_calibration(cls.calibrate, design, s.winsor_sigma, arl0, v)
+        return k, h, clear_hours_for(s, arl1, tuning)
+
+    def retune_for(self, s, arl0: float, tuning: Tuning) -> Self:
+        """`retune` to this run's calibration (k is fixed by the design, so it does not move)."""
+        _, h, clear = self.tuned(s, arl0, tuning)
+        return self.retune(h, clear)
+
+    @staticmethod
+    def phi_factor(phi: float) -> float:
+        """The long-run variance factor of this chart's charted values when z is a Gaussian AR(1)
+        with coefficient phi (the `error_autocorrelation` floor)."""
+        return long_run_factor(phi)
+
+    @classmethod
+    def for_stream(cls, s, arl0: float, tuning: Tuning = Tuning()) -> Self:
+        """A fresh chart calibrated for settings `s` at in-control ARL `arl0` (`tuned`); a chart
+        with several triggers takes their `options` as keyword arguments too."""
+        raise NotImplementedError
+
+    @classmethod
+    def charted(cls, obs, ix: list[int], s) -> tuple[list[int], object]:
+        """(positions, values) of what this chart sums for a stream's rows `ix`: the series whose
+        dependence widens it (dependence.py)."""
         raise NotImplementedError
 
     def observe(self, obs, ix: list[int], ts: list, s) -> tuple | None:

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from meta_supervisor.core.detectors.base import Alarm, LatchedCusum, Trigger, clear_rows_for, long_run_factor
+from meta_supervisor.core.detectors.base import Alarm, LatchedCusum, Trigger, Tuning, long_run_factor
 from meta_supervisor.core.detectors.calibration import cusum_arl, solve_threshold
 from meta_supervisor.core.stats import normal_cdf, normal_cdf_array
 
@@ -80,23 +80,23 @@ class BernoulliCusum(LatchedCusum):
         ),
     )
 
-    def __init__(self, odds_ratio: float, h: float, clear_rows: int = 50):
-        super().__init__(h, clear_rows)
+    def __init__(self, odds_ratio: float, h: float, clear_hours: float = 50.0):
+        super().__init__(h, clear_hours)
         if not 0 < odds_ratio < 1:
             raise ValueError(f"odds_ratio: must be in (0, 1) to detect a drop, got {odds_ratio!r}")
         self.odds_ratio = float(odds_ratio)
 
-    def update(self, win: bool, p: float, ts=None) -> BernoulliCusum:
-        return self.update_many([win], [p], [ts])
+    def update(self, win: bool, p: float, ts=None, hour=None) -> BernoulliCusum:
+        return self.update_many([win], [p], [ts], [hour])
 
-    def update_many(self, wins, ps, tss) -> BernoulliCusum:
+    def update_many(self, wins, ps, tss, hours=None) -> BernoulliCusum:
         """`update` over a sequence."""
         r, log_r = self.odds_ratio, math.log(self.odds_ratio)
         # a model certain of the outcome would make one row decisive: p is kept in [0.01, 0.99]
         ps = [min(0.99, max(0.01, p)) for p in ps]
         loses = [-math.log(1 - p + r * p) for p in ps]
         ws = [log_r + lose if win else lose for win, lose in zip(wins, loses)]
-        return self._feed(ws, [1.0 if win else 0.0 for win in wins], ps, tss)
+        return self._feed(ws, [1.0 if win else 0.0 for win in wins], ps, tss, hours)
 
     @staticmethod
     def _shift(ep_n: int, ep_sum: float, ep_sum2: float) -> float:
@@ -109,19 +109,28 @@ class BernoulliCusum(LatchedCusum):
     solve_calibration = staticmethod(_solve)
 
     @classmethod
-    def for_stream(cls, s, arl0: float) -> BernoulliCusum:
-        """h for hit_rate_odds_ratio at ARL0 `arl0`, widened by V(rho), rho = (2/pi) asin(phi): the
-        lag-1 correlation of the signs of a Gaussian AR(1) with coefficient phi."""
-        _, h, arl1 = cls.calibrate(s.hit_rate_odds_ratio, s.winsor_sigma, arl0)
-        h *= long_run_factor(2 / math.pi * math.asin(s.error_autocorrelation))
-        return cls(s.hit_rate_odds_ratio, h, clear_rows_for(s.clear_multiple, arl1))
+    def for_stream(cls, s, arl0: float, tuning: Tuning = Tuning()) -> BernoulliCusum:
+        """h for hit_rate_odds_ratio at ARL0 `arl0` (`tuned`)."""
+        _, h, clear = cls.tuned(s, arl0, tuning)
+        return cls(s.hit_rate_odds_ratio, h, clear)
+
+    @staticmethod
+    def phi_factor(phi: float) -> float:
+        """V(rho), rho = (2/pi) asin(phi): the lag-1 correlation of the signs of a Gaussian AR(1)."""
+        return long_run_factor(2 / math.pi * math.asin(phi))
 
     def observe(self, obs, ix, ts, s):
         """(win, p) of the rows with a realized and an expected PnL (p is None on the others)."""
         hit = [i for i in ix if obs.p[i] is not None]
         if not hit:
             return None
-        return obs.win[hit].tolist(), [obs.p[i] for i in hit], [obs.ts[i] for i in hit]
+        return obs.win[hit].tolist(), [obs.p[i] for i in hit], [obs.ts[i] for i in hit], obs.hours[hit].tolist()
+
+    @classmethod
+    def charted(cls, obs, ix, s):
+        """win - p on the rows with a p: the surprise the log-likelihood ratio sums."""
+        hit = [i for i in ix if obs.p[i] is not None]
+        return hit, obs.win[hit].astype(np.float64) - np.array([obs.p[i] for i in hit], dtype=np.float64)
 
     def describe(self, s) -> Alarm:
         rep = self._alarm_report()

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from meta_supervisor.core.detectors.base import Alarm, LatchedCusum, Trigger, clear_rows_for, long_run_factor
+from meta_supervisor.core.detectors.base import Alarm, LatchedCusum, Trigger, Tuning
 from meta_supervisor.core.detectors.calibration import cusum_arl, solve_threshold
 from meta_supervisor.core.stats import normal_cdf
 
@@ -41,9 +41,9 @@ class MeanCusum(LatchedCusum):
 
     >>> import random
     >>> rng = random.Random(7)
-    >>> det = MeanCusum(k=0.5, h=5.0, direction=+1, cap=4.0, clear_rows=30)
+    >>> det = MeanCusum(k=0.5, h=5.0, direction=+1, cap=4.0, clear_hours=30)
     >>> for t in range(200):
-    ...     _ = det.update(rng.gauss(0.0 if t < 100 else 1.5, 1.0), ts=t)
+    ...     _ = det.update(rng.gauss(0.0 if t < 100 else 1.5, 1.0), ts=t, hour=t)
     >>> det.alarm, det.change_ts >= 95, round(det.shift, 1)
     (True, True, 1.6)
     """
@@ -65,8 +65,8 @@ class MeanCusum(LatchedCusum):
         ),
     )
 
-    def __init__(self, k: float, h: float, direction: int = 1, cap: float = 4.0, clear_rows: int = 50):
-        super().__init__(h, clear_rows)
+    def __init__(self, k: float, h: float, direction: int = 1, cap: float = 4.0, clear_hours: float = 50.0):
+        super().__init__(h, clear_hours)
         if not (k >= 0 and math.isfinite(k)):
             raise ValueError(f"k: must be >= 0, got {k!r}")
         if direction not in (1, -1):
@@ -75,28 +75,32 @@ class MeanCusum(LatchedCusum):
             raise ValueError(f"cap: must be > 0, got {cap!r}")
         self.k, self.direction, self.cap = float(k), int(direction), float(cap)
 
-    def update(self, z: float, ts=None) -> MeanCusum:
+    def update(self, z: float, ts=None, hour=None) -> MeanCusum:
         x = min(self.cap, max(-self.cap, z))
-        return self._feed((self.direction * x - self.k,), (x,), (0.0,), (ts,))
+        return self._feed((self.direction * x - self.k,), (x,), (0.0,), (ts,), (hour,))
 
-    def update_many(self, zs, tss) -> MeanCusum:
+    def update_many(self, zs, tss, hours=None) -> MeanCusum:
         """`update` over a sequence (numpy for the increments; the same numbers)."""
         x = np.clip(np.asarray(zs, dtype=np.float64), -self.cap, self.cap)
-        return self._feed((self.direction * x - self.k).tolist(), x.tolist(), [0.0] * len(x), tss)
+        return self._feed((self.direction * x - self.k).tolist(), x.tolist(), [0.0] * len(x), tss, hours)
 
     solve_calibration = staticmethod(_solve)
 
     @classmethod
-    def for_stream(cls, s, arl0: float, direction: int = 1) -> MeanCusum:
-        """k, h for bias_shift_sigma at ARL0 `arl0`, clipped at winsor_sigma. Autocorrelation does
-        not widen h here: the chart sees z / sqrt(V(phi)) instead (`observe`)."""
-        k, h, arl1 = cls.calibrate(s.bias_shift_sigma, s.winsor_sigma, arl0)
-        return cls(k, h, direction, s.winsor_sigma, clear_rows_for(s.clear_multiple, arl1))
+    def for_stream(cls, s, arl0: float, tuning: Tuning = Tuning(), direction: int = 1) -> MeanCusum:
+        """k = bias_shift_sigma / 2, h at ARL0 `arl0` widened for the dependence (`tuned`),
+        clipped at winsor_sigma."""
+        k, h, clear = cls.tuned(s, arl0, tuning)
+        return cls(k, h, direction, s.winsor_sigma, clear)
 
     def observe(self, obs, ix, ts, s):
-        """z / a, a = sqrt((1 + phi) / (1 - phi)) (a = 1 unless error_autocorrelation phi is set):
-        AR(1) errors make a level look like a mean shift; dividing by the long-run SD undoes it."""
-        return obs.z[ix] / math.sqrt(long_run_factor(s.error_autocorrelation)), ts
+        """z itself (update_many clips it) and the rows' times in hours."""
+        return obs.z[ix], ts, obs.hours[ix].tolist()
+
+    @classmethod
+    def charted(cls, obs, ix, s):
+        """clip(z, -c, c): the values the chart sums."""
+        return ix, np.clip(obs.z[ix], -s.winsor_sigma, s.winsor_sigma)
 
     def describe(self, s) -> Alarm:
         shift = self._alarm_report()["shift"]

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from meta_supervisor.core.detectors.base import Alarm, LatchedCusum, Trigger, clear_rows_for, long_run_factor
+from meta_supervisor.core.detectors.base import Alarm, LatchedCusum, Trigger, Tuning, long_run_factor
 from meta_supervisor.core.detectors.calibration import cusum_arl, solve_threshold
 
 
@@ -51,38 +51,46 @@ class VarianceCusum(LatchedCusum):
         ),
     )
 
-    def __init__(self, k: float, h: float, cap: float = 4.0, clear_rows: int = 50):
-        super().__init__(h, clear_rows)
+    def __init__(self, k: float, h: float, cap: float = 4.0, clear_hours: float = 50.0):
+        super().__init__(h, clear_hours)
         if not (k > 0 and math.isfinite(k)):
             raise ValueError(f"k: must be > 0, got {k!r}")
         if not cap > 0:
             raise ValueError(f"cap: must be > 0, got {cap!r}")
         self.k, self.cap = float(k), float(cap)
 
-    def update(self, z: float, ts=None) -> VarianceCusum:
+    def update(self, z: float, ts=None, hour=None) -> VarianceCusum:
         x = min(z * z, self.cap * self.cap)
-        return self._feed((x - self.k,), (x,), (0.0,), (ts,))
+        return self._feed((x - self.k,), (x,), (0.0,), (ts,), (hour,))
 
-    def update_many(self, zs, tss) -> VarianceCusum:
+    def update_many(self, zs, tss, hours=None) -> VarianceCusum:
         """`update` over a sequence (numpy for the increments; the same numbers)."""
         z = np.asarray(zs, dtype=np.float64)
         x = np.minimum(z * z, self.cap * self.cap)
-        return self._feed((x - self.k).tolist(), x.tolist(), [0.0] * len(x), tss)
+        return self._feed((x - self.k).tolist(), x.tolist(), [0.0] * len(x), tss, hours)
 
     solve_calibration = staticmethod(_solve)
 
     @classmethod
-    def for_stream(cls, s, arl0: float) -> VarianceCusum:
-        """k, h for variance_ratio at ARL0 `arl0`, capped at winsor_sigma^2; h widened by V(phi^2):
-        for a Gaussian AR(1) z with coefficient phi, z^2 is autocorrelated with rho = phi^2."""
-        k, h, arl1 = cls.calibrate(s.variance_ratio, s.winsor_sigma, arl0)
-        phi = s.error_autocorrelation
-        h *= long_run_factor(phi * phi)
-        return cls(k, h, s.winsor_sigma, clear_rows_for(s.clear_multiple, arl1))
+    def for_stream(cls, s, arl0: float, tuning: Tuning = Tuning()) -> VarianceCusum:
+        """k, h for variance_ratio at ARL0 `arl0` (`tuned`), capped at winsor_sigma^2."""
+        k, h, clear = cls.tuned(s, arl0, tuning)
+        return cls(k, h, s.winsor_sigma, clear)
+
+    @staticmethod
+    def phi_factor(phi: float) -> float:
+        """V(phi^2): for a Gaussian AR(1) z with coefficient phi, z^2 has lag-1 correlation phi^2."""
+        return long_run_factor(phi * phi)
 
     def observe(self, obs, ix, ts, s):
-        """z itself (update_many squares and caps it)."""
-        return obs.z[ix], ts
+        """z itself (update_many squares and caps it) and the rows' times in hours."""
+        return obs.z[ix], ts, obs.hours[ix].tolist()
+
+    @classmethod
+    def charted(cls, obs, ix, s):
+        """min(z^2, c^2): the values the chart sums."""
+        z = obs.z[ix]
+        return ix, np.minimum(z * z, s.winsor_sigma**2)
 
     def describe(self, s) -> Alarm:
         shift = self._alarm_report()["shift"]
