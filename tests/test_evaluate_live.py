@@ -21,7 +21,7 @@ RECIPIENTS = ["risk@example.com", "oncall@example.com"]
 
 
 def _diverging_agent(root):
-    rows = rows_for("macro", "TREND", 150, start=20000, seed=9, agent="macro-bad")
+    rows = rows_for("macro", "TREND", 150, start=37440, seed=9, agent="macro-bad")  # 2026-11-27, the day before
     for r in rows:  # live falls 2 sigma short of the sim
         r["realized_pnl_bps"] -= 40.0
         r["pnl_error_bps"] -= 40.0
@@ -128,9 +128,10 @@ def test_alert_comment_is_updated_when_the_alerts_clear(root, github, sendgrid):
     env, pulls, mailer = _adapters(github, sendgrid)
     evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z")
     (pr,) = github.pulls
-    # the agent recovers: long enough for every latched chart to clear
-    put_rows(root, rows_for("macro", "TREND", 1200, start=30000, seed=11, agent="macro-bad"))
-    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-29T01:00:00Z")
+    # the agent recovers, and time passes: an episode clears after its clear_hours without a
+    # re-alarm (at most divergence.clear_max_hours, 14 days)
+    put_rows(root, rows_for("macro", "TREND", 1200, start=37640, seed=11, agent="macro-bad"))
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-12-12T01:00:00Z")
     alerts = json.loads((root / "state/divergence_alerts.json").read_text())
     assert not [a for a in alerts["alerts"] if a.get("agent") == "macro-bad"]
     assert any(t["to"] == "cleared" for t in alerts["history"])

@@ -176,7 +176,7 @@ def test_setup_python_caches_pip_keyed_on_requirements():
 
 # ---- end to end ----------------------------------------------------------------------------------
 START = parse_ts("2026-09-01T00:00:00Z")
-DAYS, SPLIT_DAY = 40, 32
+DAYS, SPLIT_DAY = 40, 20  # 20 days with a model: a breach needs model rows over several days
 PROJECT = ["meta_supervisor", "scripts", ".github", "requirements.txt", ".gitignore"]
 
 
@@ -199,8 +199,8 @@ def _script(root: Path, name: str, *args) -> None:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     """A repository as it would live on GitHub: the project's code and workflows, the policy, the
-    inputs up to day 32 reconciled and trained on (state/ committed), then a commit from the trading
-    system with 8 more days of inputs, which the next supervise run reconciles and evaluates."""
+    inputs up to day 20 reconciled and trained on (state/ committed), then a commit from the trading
+    system with 20 more days of inputs, which the next supervise run reconciles and evaluates."""
     base = tmp_path_factory.mktemp("template")
     env = git_env(base / "home")
     root = base / "repo"
@@ -228,7 +228,7 @@ def template(tmp_path_factory):
     git(root, "commit", "--quiet", "-m", "meta-supervisor with a month of state", env=env)
     _jsonl(root / "data/alpha_events.jsonl", world.events[len(old_events) :], "ab")
     _jsonl(root / "data/prices.jsonl", world.prices[len(old_prices) :], "ab")
-    git(root, "commit", "--quiet", "-am", "trading system: 8 more days", env=env)
+    git(root, "commit", "--quiet", "-am", "trading system: 20 more days", env=env)
     return root
 
 
@@ -363,7 +363,9 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
 
     # The breaching strategy got its auto-disable PR on the (fake) GitHub, and only that one.
     pulls = gh.pulls
-    assert [(p["head"], p["title"]) for p in pulls] == [("auto/disable-macro", "[AUTO] Disable strategy: macro")]
+    assert [(p["head"], p["title"]) for p in pulls] == [("auto/disable-macro", "[AUTO] Disable strategy: macro")], (
+        job.log()
+    )
     assert pulls[0]["labels"] == ["auto-disable"]
     edited = gh.file_at("auto/disable-macro", "policy/strategy_kill_list.yaml")
     assert re.search(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from meta_supervisor.core.alerts import AlertSettings
 from meta_supervisor.core.divergence import DivergenceSettings
 from meta_supervisor.core.errors import ConfigError
+from meta_supervisor.core.regime import RegimeSettings
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,22 @@ class TrainSettings:
     # A challenger replaces the champion only if its out-of-sample RMSE on the same recent rows
     # is at most champion * (1 + tolerance).
     promotion_tolerance: float = 0.0
+    # The scale model (core/scale_model.py, docs/sigma.md): each row's expected sigma is the
+    # time-weighted RMS of the current model's residuals for its symbol, times a per-regime factor
+    # if `scale_by_regime`. Rows weigh half as much every `scale_half_life_days_1h` x sqrt(h) days
+    # at horizon h (2.5 / 5 / 12.2 days at 1 / 4 / 24 h: longer horizons give fewer independent
+    # errors a day); a symbol with little recent weight is shrunk toward the pooled RMS by
+    # `scale_shrink_rows` fresh-row equivalents. Chosen by a causal replay on real hourly bars
+    # (bench/sigma_calibration.py): within 0.01 nats of the best log score at every horizon.
+    scale_half_life_days_1h: float = 2.5
+    scale_shrink_rows: float = 2.0
+    scale_by_regime: bool = True
 
     def __post_init__(self):
         if self.min_rows < 2 or self.max_rows < self.min_rows:
             raise ValueError("need 2 <= min_rows <= max_rows")
+        if not (self.scale_half_life_days_1h > 0 and self.scale_shrink_rows > 0):
+            raise ValueError("scale_half_life_days_1h and scale_shrink_rows must be > 0")
         if self.validation_folds < 2:
             raise ValueError("validation_folds must be >= 2")
         if not self.features:
@@ -61,8 +74,17 @@ class EvaluateSettings:
     horizon: int = 24
     window_rows: int = 8000
     cvar_alpha: float = 0.95
-    cvar_min_rows: int = 100
-    # Overrides the regime of the most recent alpha event.
+    # Evidence a breach needs: model rows and distinct UTC signal days in the current-regime cell.
+    # Defaults from bench/tail_risk.py (docs/tail-risk.md): no false proposal in 30 days of hourly looks.
+    cvar_min_rows: int = 200
+    cvar_min_days: int = 3
+    # Day-block bootstrap of the ES: replicates (about 0.1 s per 8000 rows at 1000) and the one-sided
+    # confidence of its bounds; a breach needs the lower bound above the limit.
+    cvar_bootstrap_reps: int = 1000
+    cvar_confidence: float = 0.95
+    # "Fleet-wide" when more than this share of the judged strategies are above their limit at once.
+    fleet_wide_share: float = 0.5
+    # Overrides the market regime (core/regime.py, settings under `regime:`).
     current_regime: str | None = None
     # A proposal a reviewer closed without merging is not re-opened for this long (0: always re-open).
     reopen_declined_after_hours: float = 168.0
@@ -72,8 +94,14 @@ class EvaluateSettings:
             raise ValueError("cvar_alpha must be in [0.5, 1)")
         if self.reopen_declined_after_hours < 0:
             raise ValueError("reopen_declined_after_hours must be >= 0")
-        if self.window_rows < 1 or self.cvar_min_rows < 1:
-            raise ValueError("window_rows and cvar_min_rows must be >= 1")
+        if self.window_rows < 1 or self.cvar_min_rows < 1 or self.cvar_min_days < 1:
+            raise ValueError("window_rows, cvar_min_rows and cvar_min_days must be >= 1")
+        if self.cvar_bootstrap_reps < 100:
+            raise ValueError("cvar_bootstrap_reps must be >= 100")
+        if not 0.5 < self.cvar_confidence < 1:
+            raise ValueError("cvar_confidence must be in (0.5, 1)")
+        if not 0 < self.fleet_wide_share < 1:
+            raise ValueError("fleet_wide_share must be in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,7 @@ class Settings:
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     divergence: DivergenceSettings = field(default_factory=DivergenceSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    regime: RegimeSettings = field(default_factory=RegimeSettings)
 
     def __post_init__(self):
         if not self.horizons or any(h <= 0 for h in self.horizons):

@@ -158,28 +158,3 @@ def read_prices(root: Path, rel: str, since_ts: int) -> Batch:
         for line in lines:
             _parse(line, tick_from_json, batch)
     return batch
-
-
-def latest_event_regime(root: Path, rel: str) -> str | None:
-    """Regime of the most recent valid event (by ts), reading only the last MiB of the newest
-    non-empty file: the current regime must not cost a scan of the whole event history."""
-    for path in reversed(input_files(root / rel)):
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            handle.seek(max(0, size - (1 << 20)))
-            lines = handle.read().split(b"\n")
-        if size > (1 << 20):
-            lines = lines[1:]  # the first line of the tail is probably cut
-        best = None
-        for raw in lines:
-            if not raw.strip():
-                continue
-            try:
-                event = event_from_json(msgspec.json.decode(raw))
-            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, Rejected):
-                continue  # reconcile reports the line; here it only must not stop evaluate
-            if best is None or event.ts >= best.ts:
-                best = event
-        if best is not None:
-            return best.regime
-    return None

@@ -1,8 +1,8 @@
 """`state/market_regime.json`: the current market regime and how it was called; this module alone
 knows its path and layout.
 
-`{"regime": "TREND", "since": "<UTC ISO>", "shares": {label: share}, "symbols": n, "reason": "<one
-line>"}` -- `since` is when the regime last changed; the next evaluate keeps the regime unless the
+`{"regime": "TREND", "since": "<UTC ISO>", "shares": {label: share}, "symbols": n}` -- `since` is
+when the regime last changed (the reason is in the run's log); the next evaluate keeps the regime unless the
 market moves past the switch margin (core/regime.py). No run timestamp: an unchanged market leaves
 the file byte-identical, so it adds nothing to the hourly state commit.
 """
@@ -32,6 +32,5 @@ def write(root: Path, call: RegimeCall, previous: dict, now: str) -> None:
         "since": since,
         "shares": {label: round(share, 6) for label, share in call.shares.items()},
         "symbols": call.symbols,
-        "reason": call.reason,
     }
     write_json(Path(root) / PATH, doc)

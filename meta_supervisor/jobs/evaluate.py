@@ -16,15 +16,15 @@ from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
 from meta_supervisor.core import divergence, risk
 from meta_supervisor.core.errors import UserError
-from meta_supervisor.core.policy import judge
+from meta_supervisor.core.policy import carry_since, judge
 from meta_supervisor.core.records import Row
+from meta_supervisor.core.regime import RegimeCall, current_regime, symbol_votes
 from meta_supervisor.core.render import report
 from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import now_ts
-from meta_supervisor.files import evaluate_state
+from meta_supervisor.files import evaluate_state, regime_state
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
-from meta_supervisor.files.inputs import latest_event_regime
-from meta_supervisor.files.policy_yaml.edit import disable_strategy
+from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
 
 ALERTS_MARKER = "<!-- meta-supervisor:alerts -->"
@@ -46,13 +46,17 @@ class EvaluateResult:
         return 2 if self.failures else 0
 
 
-def _current_regime(ws: Workspace, window: list[Row]) -> str | None:
-    if ws.settings.evaluate.current_regime:
-        return ws.settings.evaluate.current_regime
-    regime = latest_event_regime(ws.root, ws.settings.inputs.alpha_events)
-    if regime is None and window:
-        regime = window[-1].regime  # no event input here: the newest reconciled signal
-    return regime
+def _current_regime(ws: Workspace, recent: list[Row], window: list[Row], now: str) -> tuple[str | None, RegimeCall]:
+    """The market's regime (core/regime.py) from the signals of the last lookback hours, as the
+    shortest horizon's rows show them (they mature first), and the previous run's regime; the
+    `current_regime` setting overrides it."""
+    s = ws.settings.regime
+    previous = regime_state.read_previous(ws.root).get("regime")
+    call = current_regime(symbol_votes(recent, now, s.lookback_hours), previous, s.switch_margin)
+    if call.regime is None and window:  # first run, no recent signal: the newest reconciled one
+        call = RegimeCall(window[-1].regime, {}, 0, True, "no signal in the lookback: the newest reconciled row")
+    override = ws.settings.evaluate.current_regime
+    return (override or call.regime), call
 
 
 def run(
@@ -80,29 +84,40 @@ def run(
 
     with actions.group("load"):
         parts = Partitions.open(ws.root)
+        shortest = min(ws.settings.horizons)
+        need = {cfg.horizon: cfg.window_rows, shortest: cfg.window_rows}
+        loaded = recent_rows(parts, need)
         if window is None:
-            window = recent_rows(parts, {cfg.horizon: cfg.window_rows})[cfg.horizon]
+            window = loaded[cfg.horizon]
+        recent = loaded[shortest] if shortest != cfg.horizon else window
         det_state, seen = evaluate_state.read_detectors(ws.root)
         new_rows: list[Row] = []
         if det_state is None or seen is None:  # cold start: the detectors replay the window only
             det_state, cursor = None, dict(parts.committed)
         else:
             new_rows, cursor = rows_since(parts, seen, cfg.horizon)
-        regime = _current_regime(ws, window)
+        regime, regime_call = _current_regime(ws, recent, window, now)
         print(
             f"evaluate: {len(window)} rows of horizon {cfg.horizon}h in the window, {len(new_rows)} new "
-            f"for the detectors, current regime {regime or 'unknown'}",
+            f"for the detectors, current regime {regime or 'unknown'} ({regime_call.reason})",
             file=actions.out,
         )
 
     with actions.group("measure"):
-        cells = risk.cell_stats(window, cfg.cvar_alpha, cfg.cvar_min_rows)
-        limits = {name: p.limits for name, p in policies.items()}
+        tail = risk.TailSettings(
+            cfg.cvar_alpha, cfg.cvar_min_rows, cfg.cvar_min_days, cfg.cvar_bootstrap_reps, cfg.cvar_confidence
+        )
+        cells = risk.cell_stats(window, tail)  # model rows only; fallback_zero rows are counted, not used
         for strategy, by_regime in cells.items():
+            pol = policies.get(strategy)
             for r, cell in by_regime.items():
-                cell["limit_bps"] = limits.get(strategy, {}).get(r)
+                cell["limit_bps"] = pol.limits.get(r) if pol else None
+                cell["limit_sigma"] = pol.sigma_limits.get(r) if pol else None
+        carry_since(evaluate_state.read_cells(ws.root), cells, now)  # how long each cell has been above
         observed = divergence.Observed(window, ws.settings.divergence)  # shared by both below
-        det_state, detections = divergence.detect(det_state, new_rows, window, ws.settings.divergence, observed)
+        det_state, detections = divergence.detect(
+            det_state, new_rows, window, ws.settings.divergence, observed, now=now
+        )
         calibration = divergence.autocorrelation_warning(
             divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence
         )
@@ -112,10 +127,14 @@ def run(
         update = alert_life.update_alerts(previous, detections, now, ws.settings.alerts)
 
     with actions.group("decide"):
-        verdicts = judge(policies, cells, regime, cfg.cvar_min_rows) if regime else []
+        verdicts = judge(policies, cells, regime, cfg.fleet_wide_share) if regime else []
         breaches = [v for v in verdicts if v.breach]
         for v in verdicts:
             print(f"  {v.strategy:<16} {v.outcome}", file=actions.out)
+        if verdicts and verdicts[0].fleet_wide:
+            note = report.fleet_note(verdicts[0])
+            print(f"  {note}", file=actions.out)
+            actions.annotate("warning", note, title="fleet-wide")
 
     result = EvaluateResult(regime, verdicts, alerts=update.doc.get("alerts", []), calibration=calibration, cells=cells)
     with actions.group("act"):
@@ -127,23 +146,19 @@ def run(
             "end": window[-1].ts if window else None,
         }
         for v in breaches:
-            ev = report.evidence(
-                v,
-                cells.get(v.strategy, {}),
-                limits.get(v.strategy, {}),
-                model.get("sim_version") if model else None,
-                win,
-            )
+            ev = report.evidence(v, cells.get(v.strategy, {}), model.get("sim_version") if model else None, win)
             _propose(ws, v, ev, now, proposals, actions, result)
         doc = _notify(ws, update, now, mailer, env, actions, result)
         if doc.get("alerts") or update.transitions:
             # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
             _comment_alerts(proposals, doc.get("alerts", []), actions, result)
         evaluate_state.write_cells(ws.root, cells)
+        if regime_call.regime is not None:
+            regime_state.write(ws.root, regime_call, regime_state.read_previous(ws.root), now)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
 
-    _summarize(actions, result, cells, limits, regime, verdicts, doc)
+    _summarize(actions, result, cells, regime, verdicts, doc)
     return result
 
 
@@ -163,7 +178,7 @@ def _propose(ws, verdict, ev, now, proposals: Proposals, actions, result) -> Non
             strategy,
             title=title,
             body=body,
-            edit=lambda text: disable_strategy(text, strategy, now, reason),
+            edit=lambda text: disable_in_kill_list(text, strategy, now, reason),
             commit_message=f"Disable strategy {strategy}\n\n{reason}",
             respect_declined_hours=ws.settings.evaluate.reopen_declined_after_hours,
         )
@@ -208,15 +223,19 @@ def _comment_alerts(proposals: Proposals, alerts, actions, result) -> None:
         actions.annotate("warning", f"could not update alert comments: {err}")
 
 
-def _summarize(actions, result, cells, limits, regime, verdicts, doc) -> None:
+def _summarize(actions, result, cells, regime, verdicts, doc) -> None:
     breaches = [v.strategy for v in verdicts if v.breach]
     md = [
         "## Evaluate",
         "",
         f"Current regime: **{regime or 'unknown'}**",
         "",
-        report.cells_table(cells, limits, regime, verdicts),
+        report.cells_table(cells, regime, verdicts),
         "",
+    ]
+    if verdicts and verdicts[0].fleet_wide:
+        md += [f"> {report.fleet_note(verdicts[0])}", ""]
+    md += [
         f"### Breaches: {len(breaches)}",
         "",
     ]
