@@ -188,6 +188,20 @@ def test_retuning_keeps_the_statistic_and_the_episode(trigger):
 
 
 @pytest.mark.parametrize("trigger", EACH)
+def test_an_alarm_report_keeps_the_threshold_it_crossed(trigger):
+    """The evidence says "CUSUM s > h" with the h it crossed, whatever a later retune sets."""
+    rng = np.random.default_rng(19)
+    det, hour = _chart(trigger), 0.0
+    while not det.alarm:
+        det.update_many(*det.simulate(rng, 10, shifted=True), [None] * 10, [hour] * 10)
+        hour += 1.0
+    crossed = det.h
+    assert det.report["statistic"] > det.report["threshold"] == crossed
+    det.retune(10 * crossed, det.clear_hours)
+    assert det.report["threshold"] == crossed
+
+
+@pytest.mark.parametrize("trigger", EACH)
 def test_an_episode_clears_on_time_not_on_rows(trigger):
     """clear_hours after the latest crossing: by row times, or by `advance(now)` with no row."""
     rng = np.random.default_rng(17)

@@ -137,3 +137,19 @@ def test_alert_comment_is_updated_when_the_alerts_clear(root, github, sendgrid):
     assert any(t["to"] == "cleared" for t in alerts["history"])
     (comment,) = [c for c in github.comments(pr["number"]) if "meta-supervisor:alerts" in c["body"]]
     assert "macro-bad" not in comment["body"]
+
+
+def test_a_dry_run_records_nothing_as_done(root, github, sendgrid):
+    """A dry run before the hourly run: the real run still opens the PR and mails the alert."""
+    _world(root)
+    _diverging_agent(root)
+    dry = evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z")
+    assert dry.alerts and (root / "outbox/mail").exists()
+    saved = json.loads((root / "state/divergence_alerts.json").read_text())["alerts"]
+    assert saved and not any(a.get("last_notified") for a in saved)
+    env, pulls, mailer = _adapters(github, sendgrid)
+    real = evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:30:00Z")
+    assert real.exit_code == 0, real.failures
+    assert [p["head"] for p in github.pulls] == ["auto/disable-macro"]
+    (mail,) = sendgrid.received
+    assert "macro-bad" in mail["content"][0]["value"]

@@ -275,7 +275,8 @@ def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dic
             continue
         rep = det.report
         what, unit, high = det.describe(s)
-        detail = f"{what} since {short_ts(det.change_ts)} (CUSUM {rep['statistic']:.1f} > h {det.h:.1f})"
+        h = rep.get("threshold", det.h)  # reports saved before the field existed: today's h
+        detail = f"{what} since {short_ts(det.change_ts)} (CUSUM {rep['statistic']:.1f} > h {h:.1f})"
         out.append(
             detection(
                 key,
@@ -286,7 +287,7 @@ def _cusum_detections(key: str, stream: dict, s: DivergenceSettings) -> list[dic
                 rep["shift"],
                 unit,
                 rep["statistic"],
-                det.h,
+                h,
                 rep["rows"],
                 detail,
                 rep["last_row_ts"],

@@ -148,7 +148,7 @@ def run(
         for v in breaches:
             ev = report.evidence(v, cells.get(v.strategy, {}), model.get("sim_version") if model else None, win)
             _propose(ws, v, ev, now, proposals, actions, result)
-        doc = _notify(ws, update, now, mailer, env, actions, result)
+        doc = _notify(ws, update, now, mailer, env, actions, result, dry_run)
         if doc.get("alerts") or update.transitions:
             # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
             _comment_alerts(proposals, doc.get("alerts", []), actions, result)
@@ -192,13 +192,15 @@ def _propose(ws, verdict, ev, now, proposals: Proposals, actions, result) -> Non
         result.pull_numbers.append(pr.number)
 
 
-def _notify(ws, update, now, mailer, env, actions, result) -> dict:
+def _notify(ws, update, now, mailer, env, actions, result, dry_run: bool) -> dict:
     doc = update.doc
     if update.to_notify:
         msg = compose_alert_mail(update.to_notify, now, env.get("GITHUB_REPOSITORY"))
         rep: DeliveryReport | None = deliver(ws.root, [msg], mailer, log=lambda m: print(m, file=actions.out))
-        # Queued (pending) counts as notified: the mailbox re-sends it until it is delivered.
-        doc = alert_life.mark_notified(doc, [a["key"] for a in update.to_notify], now)
+        # Queued (pending) counts as notified: the mailbox re-sends it until it is delivered. A dry
+        # run records nothing as done: the real run after it mails exactly as if it had not run.
+        if not dry_run:
+            doc = alert_life.mark_notified(doc, [a["key"] for a in update.to_notify], now)
     else:
         rep = deliver(ws.root, [], mailer, log=lambda m: print(m, file=actions.out)) if mailer else None
     if rep is not None and not rep.ok:

@@ -205,6 +205,7 @@ class LatchedCusum:
                 last = hr
                 report = {
                     "statistic": s,
+                    "threshold": h,  # h when it crossed: a later retune must not rewrite the evidence
                     "rows": ep_n,
                     "shift": self._shift(ep_n, ep_sum, ep_sum2),
                     "aux": ep_sum2 / ep_n,
