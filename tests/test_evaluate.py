@@ -13,7 +13,6 @@ from meta_supervisor.files.policy_yaml.edit import disable_strategy
 from meta_supervisor.jobs import evaluate
 from tests.conftest import KILL_LIST, make_root, run_script
 
-
 NOW = "2026-11-28T01:00:00Z"  # the day after the market rows of _world
 
 
