@@ -66,7 +66,18 @@ class Partitions:
             # No commit record (state copied by hand, or written by an older version): trust the
             # files, minus a torn last line.
             committed = {n: _trim_to_newline(self.dir / n, s) for n, s in files.items()}
-        self.committed = {n: min(s, files.get(n, 0)) for n, s in committed.items() if n in files}
+        # A committed partition that is gone or shorter than committed lost rows (a hand edit, a bad
+        # merge, a deleted month): refused, not silently read as less history.
+        lost = sorted(n for n, s in committed.items() if s > 0 and n not in files)
+        short = sorted(n for n, s in committed.items() if n in files and files[n] < s)
+        if lost or short:
+            what = [f"{RECONCILED_DIR}/{n} is missing" for n in lost]
+            what += [f"{RECONCILED_DIR}/{n} has {files[n]} bytes, {committed[n]} were committed" for n in short]
+            raise UserError(
+                f"{'; '.join(what)}: the history lost rows since state/reconcile_state.json recorded it; "
+                "restore the file(s) from git (git checkout -- state/reconciled/)"
+            )
+        self.committed = {n: s for n, s in committed.items() if n in files}
         # (offset, ts) tuples, not the decoded lists: the garbage collector stops tracking tuples
         # of plain values, so two years of checkpoints do not slow every collection of a run.
         self.checkpoints = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import Pending
 from meta_supervisor.core.records import event_from_json
 from meta_supervisor.files.jsonio import read_json, write_json
@@ -50,8 +51,17 @@ def read_commit(root: Path) -> Commit | None:
 
 
 def load(root: Path) -> ReconcileState:
+    """Reconcile's record. Missing beside a non-empty history, it is refused: starting over would
+    re-read every input from the start and append all of it again (24,300 rows became 48,690)."""
     doc = _read(root)
     if doc is None:
+        history = sorted(p.name for p in (Path(root) / "state/reconciled").glob("*.jsonl") if p.stat().st_size)
+        if history:
+            raise UserError(
+                f"{PATH} is missing but state/reconciled/ holds {len(history)} partition(s) ({history[0]} .. "
+                f"{history[-1]}): restore it (git checkout -- {PATH}), or move state/reconciled/ away to rebuild "
+                "the history from the inputs"
+            )
         return ReconcileState(None)
     pending = [
         Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))

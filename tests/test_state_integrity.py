@@ -1,0 +1,46 @@
+"""State files checked against each other: history that lost rows, or a lost commit record, is
+refused with one line instead of silently re-read or read short."""
+
+from __future__ import annotations
+
+from tests.conftest import read_rows, run_script
+from tests.test_reconcile import _world
+
+
+def _reconciled(root):
+    _world(root, n_events=300)
+    run_script("reconcile", root, check=True)
+    return sorted((root / "state/reconciled").glob("*.jsonl"))
+
+
+def _one_line_refusal(proc, *words):
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    for w in words:
+        assert w in proc.stderr, proc.stderr
+
+
+def test_a_missing_commit_record_beside_history_is_refused_not_reread(root):
+    parts = _reconciled(root)
+    rows = len(read_rows(root))
+    (root / "state/reconcile_state.json").unlink()
+    proc = run_script("reconcile", root)
+    _one_line_refusal(proc, "state/reconcile_state.json is missing", "git checkout -- state/reconcile_state.json")
+    assert len(read_rows(root)) == rows  # nothing appended again (it doubled the history)
+    assert sorted((root / "state/reconciled").glob("*.jsonl")) == parts
+
+
+def test_a_truncated_partition_is_refused_by_every_job(root):
+    (part, *_) = _reconciled(root)
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])  # cut mid-line, far below the committed size
+    for verb, args in (("reconcile", ()), ("train", ()), ("evaluate", ("--dry-run",))):
+        proc = run_script(verb, root, *args)
+        _one_line_refusal(proc, f"state/reconciled/{part.name} has {len(data) // 2} bytes", "were committed")
+    assert len(part.read_bytes()) == len(data) // 2  # nothing appended to the torn file
+
+
+def test_a_deleted_partition_is_refused(root):
+    (part, *_) = _reconciled(root)
+    part.unlink()
+    _one_line_refusal(run_script("evaluate", root, "--dry-run"), f"state/reconciled/{part.name} is missing")
