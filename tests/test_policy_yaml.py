@@ -164,8 +164,8 @@ def test_empty_status_value_gets_one():
         ("{macro: {status: ENABLED}}\n", "1: the kill list must be a block mapping"),
         ("- macro\n", "1: the kill list must be a block mapping"),
         ("macro:\n", "1: strategy 'macro' is not a mapping"),
-        ("macro: &m\n  status: ENABLED\nclone: *m\n", "1: strategy 'macro' is shared through a YAML anchor"),
-        ("base: &b {x: 1}\nmacro:\n  <<: *b\n", "3: strategy 'macro' uses a merge key"),
+        ("macro: &m\n  status: ENABLED\nclone: *m\n", "3: YAML aliases (*m) are not allowed in policy files"),
+        ("base: &b {x: 1}\nmacro:\n  <<: *b\n", "3: YAML aliases (*b) are not allowed in policy files"),
         ("macro:\n  status:\n    - ENABLED\n", "2: macro.status: expected a single value"),
         ("? macro\n: status: ENABLED\n", "1: strategy 'macro': write the key as `macro:` alone on its line"),
         ("macro:\n  status: ENABLED\n  status: DISABLED\n", "3: found duplicate key"),
@@ -369,3 +369,23 @@ def test_disable_keeps_a_sigma_limit_and_the_result_is_a_valid_kill_list():
     pol = parse_kill_list(parse_yaml_text(out, P).data)["macro"]
     assert pol.status == "DISABLED" and pol.sigma_limits == {"TREND": 2.6, "RANGE": 3.0}
     assert kill_list_edit.disable_in_kill_list(out, "macro", AT, "r") is None
+
+
+BILLION_LAUGHS = (
+    "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n" for i in range(9))
+    + "macro:\n  status: ENABLED\n  notes: *l8\n"
+)
+
+
+def test_an_alias_bomb_is_refused_at_once_by_the_loader_and_the_edit(tmp_path):
+    """Nine levels of nine aliases expand to 9^9 nodes; the edit's checkers used to walk them."""
+    import time
+
+    path = tmp_path / "kill.yaml"
+    path.write_text(BILLION_LAUGHS)
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"kill.yaml:2: YAML aliases \(\*l0\) are not allowed"):
+        load_yaml(path, display_path="kill.yaml")
+    with pytest.raises(UserError, match="YAML aliases"):
+        disable_strategy(BILLION_LAUGHS, "macro", AT, "r")
+    assert time.monotonic() - started < 5

@@ -19,6 +19,7 @@ import sys
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
@@ -93,6 +94,7 @@ def load_yaml(path, display_path: str | None = None) -> YamlDoc:
 def parse_yaml_text(text: str, display_path: str) -> YamlDoc:
     """Parse YAML text (one document) with the round-trip loader; same contract as `load_yaml`."""
     try:
+        _refuse_aliases(text, display_path)
         root = _rt_yaml().load(text)
     except (YAMLError, RecursionError) as exc:
         raise _one_line_error(exc, text, display_path) from None
@@ -104,6 +106,7 @@ def compose_text(text: str, display_path: str):
     character indexes into `text`, `flow_style`, `style`), or None for an empty document. Syntax errors ->
     one-line UserError. Aliases are the same node object as their anchor."""
     try:
+        _refuse_aliases(text, display_path)
         return _rt_yaml().compose(text)
     except (YAMLError, RecursionError) as exc:
         raise _one_line_error(exc, text, display_path) from None
@@ -139,6 +142,16 @@ def _rt_yaml() -> YAML:
     yaml.width = sys.maxsize  # never re-wrap a long line
     yaml.allow_duplicate_keys = False  # a duplicated policy key is ambiguous: refuse it
     return yaml
+
+
+def _refuse_aliases(text: str, display: str) -> None:
+    """A policy file has no use for anchors and aliases, and nine nested aliases of ten each expand
+    to a billion nodes (a "billion laughs"): the edit's checkers walked it for ever. Refused at the
+    first alias, from the parser's events (linear in the text, nothing expanded)."""
+    for event in _rt_yaml().parse(text):
+        if isinstance(event, AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            raise UserError(f"{display}:{line}: YAML aliases (*{event.anchor}) are not allowed in policy files")
 
 
 def _detect_indent(node) -> tuple[int, int, int]:
