@@ -16,10 +16,13 @@ per bar END time; the team's copy covers 8 instruments over 2011-2012):
   regime (per symbol, causal): TREND when the efficiency ratio of its last 24 bars
   |c_t - c_t-24| / sum |c_i - c_i-1| is >= 0.3, else RANGE (a random walk averages ~0.2).
 - planted faults (times in the result JSON, `faults`): mom-3 sign flip at 35 % of the replay,
-  mr-3 edge decay (side a coin flip) at 50 %, brk-3 variance blow-up (trades only the fresh
-  symbol with the largest 48-bar volatility) at 65 %.
+  mr-2 slippage (its fills, sent as the event's `price`, half a day's sigma worse than the close)
+  at 40 %, mr-3 edge decay (side a coin flip) at 50 %, brk-3 variance blow-up (trades only the
+  fresh symbol with the largest 48-bar volatility) at 65 %. Only slippage moves z by construction:
+  these rules have almost no edge, so a flip or a coin-flip side leaves the error distribution
+  as it was, and a per-symbol sigma absorbs the volatile symbol (see "mean z before/after").
 - policy: every strategy ENABLED, one limit per regime for all of them, set as a desk would from
-  history before the replay: 1.25 x the CVaR95 of the fleet's adverse 24 h error (expected 0) over
+  history before the replay (`--limits bps`): 1.25 x the CVaR95 of the fleet's adverse 24 h error (expected 0) over
   the 90 days before --start, per regime. supervisor.yaml only points the inputs at the folders:
   every other setting is the default (error_autocorrelation 0 included).
 
@@ -68,7 +71,12 @@ AGENTS = [  # (name, rule = strategy class)
     *[(f"brk-{i}", "breakout") for i in (1, 2, 3)],
     ("coin-1", "noise"),
 ]
-FAULTS = {"mom-3": ("sign_flip", 0.35), "mr-3": ("edge_decay", 0.50), "brk-3": ("variance_blowup", 0.65)}
+FAULTS = {
+    "mom-3": ("sign_flip", 0.35),
+    "mr-2": ("slippage", 0.40),
+    "mr-3": ("edge_decay", 0.50),
+    "brk-3": ("variance_blowup", 0.65),
+}
 H = 3600
 
 
@@ -147,6 +155,10 @@ def generate(bars, t0: int, t1: int, seed: int, phase: int, faults: dict) -> lis
                 elif broken and fault[0] == "edge_decay":
                     side = int(rng.choice([-1, 1]))
                 ts = t + 60 * (k + 1) + int(rng.integers(0, 60))  # a few minutes after the close
+                extra = {}
+                if broken and fault[0] == "slippage":  # fills half a day's sigma worse than the close
+                    slip = 0.5 * vol48(b, i) * np.sqrt(24)
+                    extra = {"price": round(float(b["c"][i]) * (1 + slip if side > 0 else 1 - slip), 8)}
                 events.append(
                     {
                         "event_id": f"{agent}-{iso(ts)}-{sym}",
@@ -159,6 +171,7 @@ def generate(bars, t0: int, t1: int, seed: int, phase: int, faults: dict) -> lis
                         "regime": regime_of(b, i),
                         "_t": ts,
                         "_entry": float(b["c"][i]),
+                        **extra,
                     }
                 )
     return sorted(events, key=lambda e: (e["_t"], e["event_id"]))
@@ -183,13 +196,23 @@ def limits_from_history(bars, start: int, seed: int) -> dict:
     return {r: 5 * round(1.25 * es95(a) / 5) for r, a in sorted(adverse.items())}
 
 
-def write_world(root: Path, limits: dict) -> None:
+# `--limits sigma`: the ES of the adverse error in units of each row's sigma, 1.25 x what a
+# calibrated Gaussian sim shows (ES95 of N(0, 1) = phi(1.645) / 0.05 = 2.063): a limit that scales
+# with volatility, as DESIGN's example (2.6) does.
+SIGMA_LIMIT = round(1.25 * 2.0627, 2)
+
+
+def write_world(root: Path, limits: dict, kind: str = "bps") -> None:
     for d in ("policy", "data/prices", "data/alpha_events", "state"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "policy/agents.yaml").write_text("".join(f"{a}: {c}\n" for a, c in AGENTS))
+    limit = (
+        (lambda r, v: f"      max_cvar_error_bps: {v}\n")
+        if kind == "bps"
+        else (lambda r, v: f"      max_cvar_error_sigma: {SIGMA_LIMIT}\n")
+    )
     kill = "".join(
-        f"{c}:\n  status: ENABLED\n  by_regime:\n"
-        + "".join(f"    {r}:\n      max_cvar_error_bps: {v}\n" for r, v in limits.items())
+        f"{c}:\n  status: ENABLED\n  by_regime:\n" + "".join(f"    {r}:\n{limit(r, v)}" for r, v in limits.items())
         for c in sorted({c for _, c in AGENTS})
     )
     (root / "policy/strategy_kill_list.yaml").write_text(kill)
@@ -247,7 +270,9 @@ def replay(bars, root: Path, code: Path, events: list[dict], start: int, end: in
         append_jsonl(root / "data/prices", new_ticks)
         append_jsonl(root / "data/alpha_events", new_events)
         rec = {"t": T, "now": now, "rc": {}}
-        runs = [("reconcile",)] + ([("train",)] if now[:10] != trained_day else []) + [("evaluate", "--dry-run")]
+        # Not --dry-run: without GitHub / SendGrid variables evaluate writes to the outbox anyway, and
+        # a dry run does not keep the regime's hysteresis (state/market_regime.json) for the next run.
+        runs = [("reconcile",)] + ([("train",)] if now[:10] != trained_day else []) + [("evaluate",)]
         for name, *extra in runs:
             p = run_script(code, name, root, now, *extra)
             rec["rc"][name] = p.returncode
@@ -258,7 +283,8 @@ def replay(bars, root: Path, code: Path, events: list[dict], start: int, end: in
             if name == "evaluate":
                 out = p.stdout + p.stderr
                 line = next((ln for ln in out.splitlines() if ln.startswith("evaluate:")), "")
-                rec["regime"] = line.rsplit("current regime ", 1)[-1].strip() if "current regime" in line else None
+                named = line.rsplit("current regime ", 1)[-1].split() if "current regime" in line else []
+                rec["regime"] = named[0] if named else None
                 rec["proposals_stdout"] = sorted(
                     ln.split("Disable strategy: ")[1].split(" ->")[0]
                     for ln in out.splitlines()
@@ -461,6 +487,7 @@ def main() -> int:
         "--start", default="2011-07-01", help="replay start, UTC date (>= 2011-04-04: limits use 90 days before)"
     )
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--limits", choices=("bps", "sigma"), default="bps", help="kill-list limits in bps or sigma units")
     env_data = os.environ.get("MARKET_DATA")
     ap.add_argument("--data", type=Path, default=Path(env_data) if env_data else None, help="hourly bars CSV(.gz)")
     ap.add_argument(
@@ -481,7 +508,7 @@ def main() -> int:
         shutil.copytree(REPO / d, code / d, ignore=shutil.ignore_patterns("__pycache__"))
     git = lambda *a: subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
     limits = limits_from_history(bars, start, args.seed)
-    write_world(root, limits)
+    write_world(root, limits, args.limits)
     events = generate(bars, start, end, args.seed, 1, faults)
     (work / "faults.json").write_text(
         json.dumps({a: {"fault": k, "start": iso(t)} for a, (k, t) in faults.items()}, indent=2)
@@ -491,6 +518,7 @@ def main() -> int:
     vol = market_vol(bars, [s["t"] for s in steps])
     summary = summarize(steps, faults, reconciled_rows(root), vol, start, end, args.step_hours * H)
     meta = {
+        "limit_kind": args.limits,
         "start": iso(start),
         "end": iso(end),
         "step_hours": args.step_hours,

@@ -439,3 +439,39 @@ def test_calibration_warning_only_when_errors_are_clearly_more_autocorrelated_th
     assert autocorrelation_warning(error_autocorrelation(rows, assumed), assumed) is None
     iid = _ar_rows(1500, 0.0, "iid", 6)
     assert autocorrelation_warning(error_autocorrelation(iid, s), s) is None
+
+
+@pytest.mark.parametrize("per_hour", [1, 4, 8])
+def test_an_alarm_raised_by_rows_that_just_matured_survives_the_run(per_hour):
+    """A 24 h row is charted a day after its signal; `now` must not clear, in the same run, the
+    alarm those rows raised (with clear_hours of one horizon it did)."""
+    from meta_supervisor.core.divergence import detect
+    from meta_supervisor.core.timeutil import parse_ts
+
+    rng, out = random.Random(0), []
+    for t in range(3000):
+        err = rng.gauss(120.0 if t >= 2900 else 0.0, 60.0)
+        out.append(
+            dict(
+                event_id=f"a-{t:05d}",
+                ts=format_ts(1767225600 + int(3600 * t / per_hour)),
+                agent="a1",
+                strategy_class="macro",
+                symbol=f"S{t % per_hour}",
+                realized_pnl_bps=5 + err,
+                expected_pnl_bps=5.0,
+                expected_sigma_bps=60.0,
+                pnl_error_bps=err,
+                abs_error_bps=abs(err),
+                sim_version="ridge_h24@abc",
+                horizon_hours=24,
+            )
+        )
+    rows = as_rows(out)
+    s = DivergenceSettings(seed_rules=False, strategy_streams=False)
+    matured = format_ts(parse_ts(rows[-1].ts) + int(24.3 * 3600))
+    _, firing = detect(None, [], rows, s, now=matured)
+    assert "cusum_bias_up" in {d["trigger"] for d in firing}
+    much_later = format_ts(parse_ts(rows[-1].ts) + 24 * 3600 + 400 * 3600)
+    _, later = detect(None, [], rows, s, now=much_later)
+    assert "cusum_bias_up" not in {d["trigger"] for d in later}  # past clear_max_hours: cleared

@@ -129,9 +129,9 @@ def test_alert_comment_is_updated_when_the_alerts_clear(root, github, sendgrid):
     evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z")
     (pr,) = github.pulls
     # the agent recovers, and time passes: an episode clears after its clear_hours without a
-    # re-alarm (at most divergence.clear_max_hours, 14 days)
+    # re-alarm (at most divergence.clear_max_hours, 14 days, counted in signal time: rows mature a day late)
     put_rows(root, rows_for("macro", "TREND", 1200, start=37640, seed=11, agent="macro-bad"))
-    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-12-12T01:00:00Z")
+    evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-12-13T01:00:00Z")
     alerts = json.loads((root / "state/divergence_alerts.json").read_text())
     assert not [a for a in alerts["alerts"] if a.get("agent") == "macro-bad"]
     assert any(t["to"] == "cleared" for t in alerts["history"])

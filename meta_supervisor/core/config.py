@@ -94,8 +94,10 @@ class EvaluateSettings:
             raise ValueError("cvar_alpha must be in [0.5, 1)")
         if self.reopen_declined_after_hours < 0:
             raise ValueError("reopen_declined_after_hours must be >= 0")
-        if self.window_rows < 1 or self.cvar_min_rows < 1 or self.cvar_min_days < 1:
-            raise ValueError("window_rows, cvar_min_rows and cvar_min_days must be >= 1")
+        if self.window_rows < 1 or self.cvar_min_rows < 1:
+            raise ValueError("window_rows and cvar_min_rows must be >= 1")
+        if self.cvar_min_days < 2:  # one day has no day-block interval: such a cell could never breach
+            raise ValueError("cvar_min_days must be >= 2")
         if self.cvar_bootstrap_reps < 100:
             raise ValueError("cvar_bootstrap_reps must be >= 100")
         if not 0.5 < self.cvar_confidence < 1:

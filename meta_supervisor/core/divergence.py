@@ -235,7 +235,11 @@ def detect(
             streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown", "detectors": new_detectors(s)}
         _feed(streams[key], obs, ix, s)
     if now is not None:
-        hour = parse_ts(now) / HOUR
+        # The charts' clock is signal time, and a row is charted only once it has matured: at `now`
+        # the newest possible row was signalled a horizon ago. Advancing to `now` itself cleared an
+        # alarm in the very run that raised it whenever its clear time was one horizon.
+        lag = max((float(o.horizon.max()) for o in (window_obs, obs) if len(o.horizon)), default=0.0)
+        hour = parse_ts(now) / HOUR - lag
         for st in streams.values():
             for det in st["detectors"].values():
                 det.advance(hour)

@@ -146,6 +146,7 @@ def _model_cell(strategy, regime, realized, expected, sigma, cell_ts, tail: Tail
         "days": int(day_names.size),
         "cvar95_error_bps": round(es_bps, 4),
         "cvar95_ci_bps": ci_bps,
+        "ci_confidence": tail.confidence,  # each bound is one-sided at this level
         "cvar95_error_sigma": round(es_sigma, 4),
         "cvar95_sigma_ci": ci_sigma,
         "calibrated_cvar95_bps": round(gaussian_mixture_es(sigma, tail.alpha), 4),

@@ -66,7 +66,10 @@ def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
         cache: dict[tuple[int, ...], tuple] = {}
         for chart in CHARTS:
             pos, values = chart.charted(obs, ix, s)
-            pairs = cache.setdefault(tuple(pos), _pairs(obs, list(pos)))
+            at = tuple(pos)
+            if at not in cache:  # setdefault would build the pairs on every call
+                cache[at] = _pairs(obs, list(pos))
+            pairs = cache[at]
             m = dependence.moments(values, pairs)
             raw[(key, chart.kind)] = m
             pools[(scope, chart.kind)] = pools.get((scope, chart.kind), dependence.NO_MOMENTS) + m

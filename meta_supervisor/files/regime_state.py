@@ -1,10 +1,10 @@
-"""`state/market_regime.json`: the current market regime and how it was called; this module alone
-knows its path and layout.
+"""`state/market_regime.json`: the current market regime; this module alone knows its path and layout.
 
-`{"regime": "TREND", "since": "<UTC ISO>", "shares": {label: share}, "symbols": n}` -- `since` is
-when the regime last changed (the reason is in the run's log); the next evaluate keeps the regime unless the
-market moves past the switch margin (core/regime.py). No run timestamp: an unchanged market leaves
-the file byte-identical, so it adds nothing to the hourly state commit.
+`{"regime": "TREND", "since": "<UTC ISO>"}` -- `since` is when the regime last changed. The shares
+and the reason go to the run's log: stored, they would change every hour as old votes expire. The
+next evaluate keeps the regime unless the market moves past the switch margin (core/regime.py). No
+run timestamp either: an unchanged market leaves the file byte-identical, so it adds nothing to the
+hourly state commit. A dry run does not write it (its hysteresis belongs to the real runs).
 """
 
 from __future__ import annotations
@@ -30,7 +30,5 @@ def write(root: Path, call: RegimeCall, previous: dict, now: str) -> None:
     doc = {
         "regime": call.regime,
         "since": since,
-        "shares": {label: round(share, 6) for label, share in call.shares.items()},
-        "symbols": call.symbols,
     }
     write_json(Path(root) / PATH, doc)

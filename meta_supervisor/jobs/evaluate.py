@@ -153,7 +153,7 @@ def run(
             # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
             _comment_alerts(proposals, doc.get("alerts", []), actions, result)
         evaluate_state.write_cells(ws.root, cells)
-        if regime_call.regime is not None:
+        if regime_call.regime is not None and not dry_run:  # the next real run's hysteresis is its own
             regime_state.write(ws.root, regime_call, regime_state.read_previous(ws.root), now)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)

@@ -28,18 +28,25 @@ def _ci(ci, fmt="{:.1f}") -> str:
     return "n/a" if not ci else f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
 
 
+def _levels(c: dict) -> tuple[str, str]:
+    """("95%", "90%"): the one-sided level of each bound and the two-sided level of the interval."""
+    one = float(c.get("ci_confidence") or 0.95)
+    return f"{100 * one:g}%", f"{100 * (2 * one - 1):g}%"
+
+
 def disabled_reason(verdict) -> str:
     """One line: each exceeded ES with its lower bound and limit, the regime and the evidence."""
     c = verdict.cell
+    one, _ = _levels(c)
     parts = []
     if "bps" in verdict.exceeded or not verdict.exceeded:
         parts.append(
-            f"CVaR95 adverse error {c['cvar95_error_bps']:.1f} bps (95% lower bound "
+            f"CVaR95 adverse error {c['cvar95_error_bps']:.1f} bps ({one} lower bound "
             f"{_num((c['cvar95_ci_bps'] or [None])[0])} bps) > limit {_num(verdict.limit, '{:g}')} bps"
         )
     if "sigma" in verdict.exceeded:
         parts.append(
-            f"CVaR95 adverse error {c['cvar95_error_sigma']:.2f} sigma (95% lower bound "
+            f"CVaR95 adverse error {c['cvar95_error_sigma']:.2f} sigma ({one} lower bound "
             f"{c['cvar95_sigma_ci'][0]:.2f}) > limit {verdict.sigma_limit:g} sigma"
         )
     return (
@@ -112,6 +119,7 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
     limit = "no bps limit" if ev["limit_bps"] is None else f"limit {ev['limit_bps']:g} bps"
     sigma_limit = "no sigma limit" if ev["limit_sigma"] is None else f"limit {ev['limit_sigma']:g} sigma"
     low = (c["cvar95_ci_bps"] or [None])[0]
+    one, two = _levels(c)
     return [
         ("Regime (current)", f"`{ev['regime']}`"),
         (
@@ -121,12 +129,13 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
         ),
         (
             "**CVaR95 adverse error**",
-            f"**{c['cvar95_error_bps']:.1f} bps**, 90% interval {_ci(c['cvar95_ci_bps'])}: "
-            f"the one-sided 95% lower bound {_num(low)} bps against the {limit}",
+            f"**{c['cvar95_error_bps']:.1f} bps**, {two} interval {_ci(c['cvar95_ci_bps'])}: "
+            f"the one-sided {one} lower bound {_num(low)} bps against the {limit}",
         ),
         (
             "CVaR95 in units of the sim's sigma",
-            f"{c['cvar95_error_sigma']:.2f} sigma, 90% interval {_ci(c['cvar95_sigma_ci'], '{:.2f}')} ({sigma_limit})",
+            f"{c['cvar95_error_sigma']:.2f} sigma, {two} interval "
+            f"{_ci(c['cvar95_sigma_ci'], '{:.2f}')} ({sigma_limit})",
         ),
         (
             "A calibrated sim would show",
@@ -157,7 +166,8 @@ def pr_body(ev: dict) -> str:
     s = ev["strategy"]
     lines = [
         f"meta-supervisor proposes to **disable `{s}`**: in the current regime `{ev['regime']}` its "
-        f"live results fall short of the simulation by more than the kill list allows, with 95% confidence.",
+        f"live results fall short of the simulation by more than the kill list allows, with "
+        f"{_levels(ev['cell'])[0]} confidence.",
         "",
         "| Evidence | Value |",
         "|---|---|",
