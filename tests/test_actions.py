@@ -48,7 +48,7 @@ def test_evaluate_writes_summary_outputs_and_breach_annotation(root, tmp_path):
     actions, out = _actions(tmp_path)
     evaluate.run(root, dry_run=True, actions=actions, now="2026-11-28T01:00:00Z")
     summary = (tmp_path / "summary.md").read_text()
-    assert "## Evaluate" in summary and "| macro | TREND (current) |" in summary
+    assert "## Evaluate" in summary and "| `macro` | `TREND` (current) |" in summary
     assert "### Breaches: 1" in summary and "outbox/pulls/macro.md" in summary
     assert "### Divergence alerts" in summary
     outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines() if "=" in line)

@@ -284,3 +284,26 @@ def test_calibrated_es_degenerate_inputs():
     assert gaussian_mixture_es([10.0], 0.99) == pytest.approx(
         10 * math.exp(-(2.3263478740408408**2) / 2) / math.sqrt(2 * math.pi) / 0.01, rel=1e-9
     )
+
+
+def test_the_block_lower_bound_covers_the_true_es_on_overlapping_heavy_tailed_rows():
+    """Rows with overlapping 24 h horizons (each the sum of the next 24 hourly t4 shocks, signals
+    spread over the day, so neighbouring days share shocks): the one-sided 95% lower bound from
+    circular 2-day blocks stays below the true ES in at least 90% of worlds (measured 97%)."""
+    from meta_supervisor.core import es_bootstrap
+
+    def world(rng, days=30, per_day=24):
+        path = np.concatenate([[0.0], np.cumsum(rng.standard_t(4, size=days * 24 + 24))])
+        t = np.sort(rng.integers(0, days * 24, size=days * per_day))
+        return (path[t + 24] - path[t]) / np.sqrt(24), t // 24
+
+    rng = np.random.default_rng(1)
+    truth = float(np.mean([expected_shortfall(world(rng)[0]) for _ in range(300)]))
+    covered = 0
+    for k in range(60):
+        values, days = world(rng)
+        counts = es_bootstrap.block_counts(30, 500, np.random.default_rng(k), 2)
+        assert (counts.sum(axis=1) == 30).all()
+        low, _ = es_bootstrap.percentile_bounds(es_bootstrap.replicate_es(values, days, counts), 0.95)
+        covered += low <= truth
+    assert covered >= 54, covered

@@ -3,9 +3,10 @@
 Rows of one UTC signal day are not independent: several signals a day on the same symbols have
 overlapping 24 h horizons, so they share most of one price path. Resampling rows one by one would
 treat a single bad day as many independent losses and give bounds far too tight. The day-block
-bootstrap resamples whole days instead (Künsch 1989; blocks = days, which fits evaluate's 24 h
-horizon): with D distinct days, a replicate draws D days with replacement and takes every row of
-each drawn day; day d drawn c_d times gives each of its rows the integer weight c_d.
+bootstrap resamples whole days instead (Künsch 1989), in circular blocks of consecutive days
+(`block_counts`: a horizon that straddles midnight ties neighbouring days too; evaluate uses blocks
+of ceil(h / 24) + 1 days, 2 for 24 h): with D distinct days, a replicate draws D days and takes
+every row of each drawn day; day d drawn c_d times gives each of its rows the integer weight c_d.
 
 The ES of a replicate is the Acerbi–Tasche ES of the expanded sample. With the values sorted
 descending once, a_1 >= a_2 >= ..., row weights w_i, N = sum w_i and tail mass m = N (1 - alpha):
@@ -46,6 +47,29 @@ def day_counts(n_days: int, reps: int, rng: np.random.Generator) -> np.ndarray:
     draws = rng.integers(0, n_days, size=(reps, n_days))
     offsets = (np.arange(reps) * n_days)[:, None]
     return np.bincount((draws + offsets).ravel(), minlength=reps * n_days).reshape(reps, n_days)
+
+
+def block_counts(n_days: int, reps: int, rng: np.random.Generator, block: int) -> np.ndarray:
+    """(reps, n_days): a circular block bootstrap over the days (Politis & Romano 1992). Each
+    replicate draws ceil(D / L) blocks of L consecutive days (day indexes in time order, wrapping
+    at the end so the first and last days are drawn as often as the rest) and keeps the first D
+    days drawn. L = 1 is `day_counts`'s plain day bootstrap in distribution.
+
+    Why blocks of days: a 24 h horizon straddles midnight, so the days' mean errors of one symbol
+    are themselves correlated (lag-1 about 0.25 for evenly spread signals); resampling single days
+    then underestimates the spread of the ES by about a fifth and the lower bound is optimistic.
+
+    >>> c = block_counts(5, 3, np.random.default_rng(0), 2); c.shape, c.sum(axis=1).tolist()
+    ((3, 5), [5, 5, 5])
+    """
+    if block <= 1 or n_days <= 1:
+        return day_counts(n_days, reps, rng)
+    block = min(block, n_days)
+    blocks = math.ceil(n_days / block)
+    starts = rng.integers(0, n_days, size=(reps, blocks))
+    days = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(reps, blocks * block)[:, :n_days] % n_days
+    offsets = (np.arange(reps) * n_days)[:, None]
+    return np.bincount((days + offsets).ravel(), minlength=reps * n_days).reshape(reps, n_days)
 
 
 def replicate_es(values, day_index, counts: np.ndarray, alpha: float = 0.95) -> np.ndarray:

@@ -63,6 +63,7 @@ class TailSettings:
     min_days: int = 3
     bootstrap_reps: int = 1000
     confidence: float = 0.95
+    block_days: int = 2  # days per bootstrap block: ceil(horizon / 24) + 1 (core/es_bootstrap.py)
 
 
 _CELL_FIELDS = (
@@ -139,7 +140,9 @@ def _model_cell(strategy, regime, realized, expected, sigma, cell_ts, tail: Tail
     ci_bps = ci_sigma = None
     if day_names.size >= 2:  # one day resampled is always that day: no spread to measure
         seed = es_bootstrap.content_seed(strategy, regime, adverse, sigma, day_index)
-        counts = es_bootstrap.day_counts(day_names.size, tail.bootstrap_reps, np.random.default_rng(seed))
+        counts = es_bootstrap.block_counts(
+            day_names.size, tail.bootstrap_reps, np.random.default_rng(seed), tail.block_days
+        )
         ci_bps = _rounded(es_bootstrap.replicate_es(adverse, day_index, counts, tail.alpha), tail.confidence)
         ci_sigma = _rounded(es_bootstrap.replicate_es(adverse_sigma, day_index, counts, tail.alpha), tail.confidence)
     return {

@@ -7,6 +7,7 @@ and state files. Policy problems stop the run before any side effect.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from meta_supervisor.core.policy import carry_since, judge
 from meta_supervisor.core.records import Row
 from meta_supervisor.core.regime import RegimeCall, current_regime, symbol_votes
 from meta_supervisor.core.render import report
+from meta_supervisor.core.render.escape import code
 from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import now_ts
 from meta_supervisor.files import evaluate_state, regime_state
@@ -105,7 +107,12 @@ def run(
 
     with actions.group("measure"):
         tail = risk.TailSettings(
-            cfg.cvar_alpha, cfg.cvar_min_rows, cfg.cvar_min_days, cfg.cvar_bootstrap_reps, cfg.cvar_confidence
+            cfg.cvar_alpha,
+            cfg.cvar_min_rows,
+            cfg.cvar_min_days,
+            cfg.cvar_bootstrap_reps,
+            cfg.cvar_confidence,
+            block_days=math.ceil(cfg.horizon / 24) + 1,  # a horizon ties that many neighbouring days
         )
         cells = risk.cell_stats(window, tail)  # model rows only; fallback_zero rows are counted, not used
         for strategy, by_regime in cells.items():
@@ -216,7 +223,7 @@ def _comment_alerts(proposals: Proposals, alerts, actions, result) -> None:
             mine = [a for a in alerts if a.get("strategy_class") == strategy]
             rest = [a for a in alerts if a.get("strategy_class") != strategy]
             body = (
-                f"{ALERTS_MARKER}\n### Active divergence alerts\n\n**Agents of `{strategy}`**\n\n"
+                f"{ALERTS_MARKER}\n### Active divergence alerts\n\n**Agents of {code(strategy)}**\n\n"
                 f"{report.alerts_table(mine)}\n\n**Other agents**\n\n{report.alerts_table(rest)}\n"
             )
             proposals.upsert_comment(number, ALERTS_MARKER, body)
@@ -230,7 +237,7 @@ def _summarize(actions, result, cells, regime, verdicts, doc) -> None:
     md = [
         "## Evaluate",
         "",
-        f"Current regime: **{regime or 'unknown'}**",
+        f"Current regime: **{code(regime or 'unknown')}**",
         "",
         report.cells_table(cells, regime, verdicts),
         "",
@@ -241,7 +248,7 @@ def _summarize(actions, result, cells, regime, verdicts, doc) -> None:
         f"### Breaches: {len(breaches)}",
         "",
     ]
-    md += [f"- `{s}` -> {where}" for s, where in result.proposals] or ["None."]
+    md += [f"- {code(s)} -> {where}" for s, where in result.proposals] or ["None."]  # where: ours (URL or path)
     md += ["", f"### Divergence alerts: {len(doc.get('alerts', []))}", "", report.alerts_table(doc.get("alerts", []))]
     if result.calibration:
         md += ["", f"> Detector calibration: {result.calibration}"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from meta_supervisor.core.render.escape import code
+
 EVIDENCE_MARKER = "meta-supervisor:evidence"
 KILL_LIST = "policy/strategy_kill_list.yaml"
 
@@ -111,7 +113,9 @@ def _mermaid(ev: dict) -> list[str]:
 
 def _marker_json(ev: dict) -> str:
     # "--" cannot appear in an HTML comment; in JSON it can only sit inside a string.
-    return json.dumps(ev, sort_keys=True, ensure_ascii=True).replace("--", "-\\u002d")
+    # ... and no "<" or ">": nothing in the comment can look like markup to any reader.
+    text = json.dumps(ev, sort_keys=True, ensure_ascii=True).replace("--", "-\\u002d")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
@@ -121,7 +125,7 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
     low = (c["cvar95_ci_bps"] or [None])[0]
     one, two = _levels(c)
     return [
-        ("Regime (current)", f"`{ev['regime']}`"),
+        ("Regime (current)", code(ev["regime"], cell=True)),
         (
             "Evidence",
             f"{c['n']} rows with a model prediction over {c['days']} signal days; "
@@ -152,20 +156,21 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
         ("PnL mean / total (model rows)", f"{c['mean_pnl_bps']:+.1f} / {c['sum_pnl_bps']:+.0f} bps"),
         ("Cell window (signal time)", f"{c['first_ts']} .. {c['last_ts']}"),
         ("Evaluation window", f"last {w['rows']} rows of horizon {w['horizon_hours']}h, {w['start']} .. {w['end']}"),
-        ("Model", f"`{ev['model_version'] or 'none (fallback_zero)'}`"),
+        ("Model", code(ev["model_version"] or "none (fallback_zero)", cell=True)),
     ]
 
 
 def fleet_note_from(ev: dict) -> str:
     f = ev["fleet"]
-    share = f"{f['above']} of {f['judged']} strategies with a limit and enough data in `{ev['regime']}` are above it"
+    regime = code(ev["regime"], cell=True)
+    share = f"{f['above']} of {f['judged']} strategies with a limit and enough data in {regime} are above it"
     return f"**fleet-wide**: {share} (a market event is more likely)" if f["wide"] else f"specific: {share}"
 
 
 def pr_body(ev: dict) -> str:
     s = ev["strategy"]
     lines = [
-        f"meta-supervisor proposes to **disable `{s}`**: in the current regime `{ev['regime']}` its "
+        f"meta-supervisor proposes to **disable {code(s)}**: in the current regime {code(ev['regime'])} its "
         f"live results fall short of the simulation by more than the kill list allows, with "
         f"{_levels(ev['cell'])[0]} confidence.",
         "",
@@ -182,7 +187,7 @@ def pr_body(ev: dict) -> str:
     for r, v in ev["regimes"].items():
         flag = " ⚠" if r == ev["regime"] else ""
         lines.append(
-            f"| `{r}`{flag} | {v['n']} | {_num(v['days'], '{:d}')} | {_num(v['cvar95_error_bps'])} | "
+            f"| {code(r, cell=True)}{flag} | {v['n']} | {_num(v['days'], '{:d}')} | {_num(v['cvar95_error_bps'])} | "
             f"{_ci(v['cvar95_ci_bps'])} | {_num(v['limit_bps'], '{:g}')} |"
         )
     chart = _mermaid(ev)
@@ -192,7 +197,7 @@ def pr_body(ev: dict) -> str:
         "",
         "### What merging does",
         "",
-        f"Sets `status: DISABLED` for `{s}` in `{KILL_LIST}` (with `disabled_at` and "
+        f"Sets `status: DISABLED` for {code(s)} in `{KILL_LIST}` (with `disabled_at` and "
         "`disabled_reason`); no other line of the file changes. The live trading system reads the "
         "kill list from the default branch and stops the strategy. To turn it back on later, set "
         "`status: ENABLED` in a normal PR. Closing this PR without merging leaves the strategy on, and "
@@ -223,7 +228,8 @@ def cells_table(cells: dict, regime: str, verdicts) -> str:
             verdict = outcome.get(strategy, "") if r == regime else ""
             mark = "**" if verdict == "breach" else ""
             lines.append(
-                f"| {strategy} | {r}{' (current)' if r == regime else ''} | {c['n']} | {c['n_without_model']} | "
+                f"| {code(strategy, cell=True)} | {code(r, cell=True)}{' (current)' if r == regime else ''} | "
+                f"{c['n']} | {c['n_without_model']} | "
                 f"{_num(c['days'], '{:d}')} | {mark}{_num(c['cvar95_error_bps'])}{mark} | {_ci(c['cvar95_ci_bps'])} | "
                 f"{_num(c.get('limit_bps'), '{:g}')} | {_num(c['cvar95_error_sigma'], '{:.2f}')} | "
                 f"{_num(c.get('limit_sigma'), '{:g}')} | {_num(c['calibrated_cvar95_bps'])} | "
@@ -243,8 +249,9 @@ def alerts_table(alerts: list[dict]) -> str:
     for a in sorted(alerts, key=lambda a: (a.get("strategy_class") or "", a.get("agent") or "", a.get("trigger"))):
         shift = "" if a.get("shift") is None else f"{a['shift']:+.2f} {a.get('shift_unit', '')}"
         lines.append(
-            f"| {a.get('agent') or '(all)'} | {a.get('strategy_class')} | {a.get('trigger')} | "
-            f"{a.get('severity')} | {a.get('status')} | {shift} | {a.get('change_ts') or ''} | "
-            f"{a.get('detail', '')} |"
+            f"| {code(a.get('agent') or '(all)', cell=True)} | {code(a.get('strategy_class'), cell=True)} | "
+            f"{code(a.get('trigger'), cell=True)} | {code(a.get('severity'), cell=True)} | "
+            f"{code(a.get('status'), cell=True)} | {shift} | {code(a.get('change_ts') or '', cell=True)} | "
+            f"{code(a.get('detail', ''), cell=True, limit=200)} |"
         )
     return "\n".join(lines)
