@@ -320,7 +320,7 @@ def _peak_mb() -> float:
 
 
 def child_seed(flat: str, out_dir: str) -> dict:
-    """The seed's modules (see /work/shared/seed), paths parameterized, logic unchanged."""
+    """The seed's modules (the user's original sketch), paths parameterized, logic unchanged."""
     from collections import defaultdict
     from datetime import datetime
 

@@ -40,7 +40,7 @@ most volatile quarter of steps (trailing 5-day vol of every symbol / its median 
 averaged); regime flaps per day of the printed current regime; RMS of z = pnl_error / sigma per
 symbol over the 24 h rows that carry a model.
 
-Run:  .venv/bin/python bench/market_world.py --data ../shared/market-data/hourly_2011_2012.csv.gz
+Run:  .venv/bin/python bench/market_world.py --data PATH/TO/hourly_bars.csv.gz
       --months 3 --step-hours 6   (~15 min on 2 cores)
 Out:  bench/out/market_world-<timestamp>.json, world and code copy in bench/out/market_world/.
 """

@@ -11,7 +11,7 @@ at least `--lag-hours` old, 1 h by default):
 Measured per rule: flips per day, the median and 10th percentile time between flips (hours) and
 the share of hours in TREND.
 
-Run:  .venv/bin/python bench/regime_flaps.py --data ../shared/market-data/hourly_2011_2012.csv.gz
+Run:  .venv/bin/python bench/regime_flaps.py --data PATH/TO/hourly_bars.csv.gz
 Out:  a markdown table on stdout (docs/detection.md, "Current regime").
 """
 

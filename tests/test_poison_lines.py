@@ -8,17 +8,9 @@ import json
 import pytest
 
 from tests.conftest import read_rows, run_script, write_jsonl
+from tests.test_reconcile import ev
 
-GOOD = {
-    "event_id": "good",
-    "ts": "2026-11-24T10:00:00Z",
-    "agent": "a1",
-    "symbol": "BTC",
-    "side": "long",
-    "score_final": 0.5,
-    "confidence": 0.8,
-    "regime": "TREND",
-}
+GOOD = ev("good", "2026-11-24T10:00:00Z")
 LATER = dict(GOOD, event_id="later", ts="2026-11-24T10:30:00Z")
 
 

@@ -17,6 +17,7 @@ from meta_supervisor.files.jsonio import read_json, write_json
 from meta_supervisor.jobs import reconcile, train
 from tests.conftest import read_rows, write_jsonl
 from tests.rows import row
+from tests.test_reconcile import ev
 
 T0 = 1_700_000_000
 SIGMAS = {"EURUSD": 8.0, "SPY": 40.0, "BAC": 160.0}
@@ -179,18 +180,7 @@ def test_a_malformed_scale_model_makes_the_card_unusable_not_half_trusted(root):
     write_json(root / "state/models/ridge_h1.json", card)
     write_jsonl(
         root / "data/alpha_events.jsonl",
-        [
-            {
-                "event_id": "e1",
-                "ts": format_ts(T0),
-                "agent": "a1",
-                "symbol": "BTC",
-                "side": "long",
-                "score_final": 0.5,
-                "confidence": 0.8,
-                "regime": "TREND",
-            }
-        ],
+        [ev("e1", format_ts(T0))],
     )
     write_jsonl(root / "data/prices.jsonl", [_tick(T0, 100.0, "BTC"), _tick(T0 + 3600, 101.0, "BTC")])
     reconcile.run(root)

@@ -48,17 +48,19 @@ class EvaluateResult:
         return 2 if self.failures else 0
 
 
-def _current_regime(ws: Workspace, recent: list[Row], window: list[Row], now: str) -> tuple[str | None, RegimeCall]:
+def _current_regime(
+    ws: Workspace, recent: list[Row], window: list[Row], now: str
+) -> tuple[str | None, RegimeCall, dict]:
     """The market's regime (core/regime.py) from the signals of the last lookback hours, as the
     shortest horizon's rows show them (they mature first), and the previous run's regime; the
-    `current_regime` setting overrides it."""
+    `current_regime` setting overrides it. Also returns the previous run's record (for `since`)."""
     s = ws.settings.regime
-    previous = regime_state.read_previous(ws.root).get("regime")
-    call = current_regime(symbol_votes(recent, now, s.lookback_hours), previous, s.switch_margin)
+    record = regime_state.read_previous(ws.root)
+    call = current_regime(symbol_votes(recent, now, s.lookback_hours), record.get("regime"), s.switch_margin)
     if call.regime is None and window:  # first run, no recent signal: the newest reconciled one
         call = RegimeCall(window[-1].regime, {}, 0, True, "no signal in the lookback: the newest reconciled row")
     override = ws.settings.evaluate.current_regime
-    return (override or call.regime), call
+    return (override or call.regime), call, record
 
 
 def run(
@@ -98,7 +100,7 @@ def run(
             det_state, cursor = None, dict(parts.committed)
         else:
             new_rows, cursor = rows_since(parts, seen, cfg.horizon)
-        regime, regime_call = _current_regime(ws, recent, window, now)
+        regime, regime_call, regime_record = _current_regime(ws, recent, window, now)
         print(
             f"evaluate: {len(window)} rows of horizon {cfg.horizon}h in the window, {len(new_rows)} new "
             f"for the detectors, current regime {regime or 'unknown'} ({regime_call.reason})",
@@ -161,7 +163,7 @@ def run(
             _comment_alerts(proposals, doc.get("alerts", []), actions, result)
         evaluate_state.write_cells(ws.root, cells)
         if regime_call.regime is not None and not dry_run:  # the next real run's hysteresis is its own
-            regime_state.write(ws.root, regime_call, regime_state.read_previous(ws.root), now)
+            regime_state.write(ws.root, regime_call, regime_record, now)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
 
