@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.regime import RegimeSettings, current_regime, symbol_votes
 from meta_supervisor.core.timeutil import format_ts, parse_ts
 from meta_supervisor.files import regime_state
@@ -95,8 +96,11 @@ def test_state_round_trip_keeps_since_until_a_switch(tmp_path):
     assert (doc["regime"], doc["since"]) == ("RANGE", "2026-03-01T02:00:00Z")
 
 
-def test_a_malformed_state_file_is_a_cold_start(tmp_path):
+@pytest.mark.parametrize("text", ['["TREND"]', '{"regime": 3, "since": "2026-11-28T00:00:00Z"}', '{"regime": "TREND"}'])
+def test_a_malformed_state_file_is_refused_with_one_line(tmp_path, text):
     path = tmp_path / regime_state.PATH
     path.parent.mkdir(parents=True)
-    path.write_text('["TREND"]')
-    assert regime_state.read_previous(tmp_path) == {}
+    path.write_text(text)
+    with pytest.raises(UserError, match=r"^state/market_regime.json: not a valid state file \(") as err:
+        regime_state.read_previous(tmp_path)
+    assert "\n" not in str(err.value)

@@ -152,6 +152,8 @@ def usable(card) -> bool:
         return (
             bool(card.get("ok"))
             and len(card["weights"]) == len(card["features"]) + 1
+            and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in card["weights"])
+            and all(isinstance(f, str) for f in card["features"])
             and math.isfinite(card["rmse_bps"])
             and card["rmse_bps"] > 0
             and "model_hash" in card

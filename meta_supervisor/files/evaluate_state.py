@@ -13,20 +13,80 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypedDict
 
+from meta_supervisor.core.detectors import LatchedCusum
+from meta_supervisor.core.errors import UserError
 from meta_supervisor.files.jsonio import read_json, write_json
 
 CELLS = "state/strategy_cvar_regime.json"
 DETECTORS = "state/detectors.json"
 ALERTS = "state/divergence_alerts.json"
 
+# The layouts, as far as the next run reads them back (validated on every read; other fields are
+# kept as they are).
+
+
+class _Stream(TypedDict):
+    scope: str
+    name: str
+    strategy_class: str
+    detectors: dict[str, dict[str, Any]]  # kind-tagged charts: each checked by LatchedCusum.from_dict
+
+
+class DetectorsSchema(TypedDict, total=False):
+    version: int
+    params: dict[str, Any]
+    streams: dict[str, _Stream]
+    cursor: dict[str, int]
+
+
+class _Alert(TypedDict, total=False):
+    key: str
+    status: str
+    first_seen: str
+    last_seen: str | None
+    last_notified: str | None
+    severity: str
+    strategy_class: str | None
+    agent: str | None
+
+
+class _Keyed(TypedDict, total=False):
+    key: str
+    first_seen: str
+
+
+class AlertsSchema(TypedDict, total=False):
+    generated_at: str | None
+    alerts: list[_Alert]
+    history: list[dict[str, Any]]
+    notices: list[_Keyed]
+
+
+class _Cell(TypedDict, total=False):
+    above_limit_since: str | None
+    breach_since: str | None
+
+
+CellsSchema = dict[str, dict[str, _Cell]]
+
 
 def read_detectors(root: Path) -> tuple[dict | None, dict | None]:
     """(detector state, cursor); (None, None) on a cold start (no file, or one without a cursor)."""
-    doc = read_json(Path(root) / DETECTORS, display=DETECTORS)
+    doc = read_json(Path(root) / DETECTORS, display=DETECTORS, schema=DetectorsSchema)
     cursor = doc.pop("cursor", None) if doc else None
     if doc is None or cursor is None:
         return None, None
+    for name, stream in doc.get("streams", {}).items():
+        for kind, chart in stream["detectors"].items():
+            try:
+                LatchedCusum.from_dict(chart)
+            except (KeyError, TypeError, ValueError) as err:
+                raise UserError(
+                    f"{DETECTORS}: stream {name[:80]!r}, chart {kind[:40]!r} is not valid ({type(err).__name__}: "
+                    f"{str(err)[:100]}); restore it from git, or delete the file to restart the detectors"
+                ) from None
     return doc, cursor
 
 
@@ -35,7 +95,7 @@ def write_detectors(root: Path, state: dict, cursor: dict) -> None:
 
 
 def read_alerts(root: Path) -> dict | None:
-    return read_json(Path(root) / ALERTS, display=ALERTS)
+    return read_json(Path(root) / ALERTS, display=ALERTS, schema=AlertsSchema)
 
 
 def write_alerts(root: Path, doc: dict) -> None:
@@ -43,9 +103,8 @@ def write_alerts(root: Path, doc: dict) -> None:
 
 
 def read_cells(root: Path) -> dict | None:
-    """The previous run's cells, or None on a first run (or a file that is not a mapping)."""
-    doc = read_json(Path(root) / CELLS, display=CELLS)
-    return doc if isinstance(doc, dict) else None
+    """The previous run's cells, or None on a first run."""
+    return read_json(Path(root) / CELLS, display=CELLS, schema=CellsSchema)
 
 
 def write_cells(root: Path, cells: dict) -> None:

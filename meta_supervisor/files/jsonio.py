@@ -68,13 +68,34 @@ def write_json(path: Path, obj) -> bool:
     return write_atomic(path, dumps(obj))
 
 
-def read_json(path: Path, default=None, display: str | None = None):
-    """Parsed JSON of `path`, or `default` when it does not exist; a corrupt file is a UserError."""
+def read_json(path: Path, default=None, display: str | None = None, schema=None):
+    """Parsed JSON of `path`, or `default` when it does not exist; a corrupt file is a UserError.
+    With `schema` (a typed description: TypedDicts, lists, dicts of plain types), a file that parses
+    but does not match it is a UserError too, naming the first wrong place (`$.pending[3].event`):
+    a state file of the wrong shape stops a run with one line, not a traceback deep inside it.
+    The parsed document is returned as it is (validation only: fields the schema does not name
+    are kept)."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return default
+    name = display or path
     try:
-        return msgspec.json.decode(data)
+        doc = msgspec.json.decode(data)
     except msgspec.DecodeError as err:
-        raise UserError(f"{display or path}: not valid JSON ({err})") from None
+        raise UserError(f"{name}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise UserError(f"{name}: not valid JSON (nested too deeply)") from None
+    if schema is not None:
+        check(doc, schema, name)
+    return doc
+
+
+def check(doc, schema, name) -> None:
+    """UserError unless `doc` matches `schema` (see read_json)."""
+    try:
+        msgspec.convert(doc, schema)
+    except msgspec.ValidationError as err:
+        raise UserError(
+            f"{name}: not a valid state file ({err}); restore it from git (git checkout -- {name})"
+        ) from None

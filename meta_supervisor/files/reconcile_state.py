@@ -13,14 +13,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import Pending
-from meta_supervisor.core.records import event_from_json
+from meta_supervisor.core.records import Rejected, event_from_json
 from meta_supervisor.files.jsonio import read_json, write_json
 
 PATH = "state/reconcile_state.json"
 VERSION = 1
+
+
+class _Cursor(TypedDict):
+    offset: int
+    line: int
+
+
+class _Pending(TypedDict):
+    event: dict[str, Any]  # an input event, checked by the same validator as an input line
+    strategy_class: str
+    horizons_left: list[int]
+
+
+class Schema(TypedDict, total=False):
+    """The layout of the file (validated on every read: files/jsonio.read_json)."""
+
+    version: int
+    partitions: dict[str, int]
+    checkpoints: dict[str, list[tuple[int, str]]]
+    max_ts: dict[str, str]
+    events_cursor: dict[str, _Cursor]
+    pending: list[_Pending]
 
 
 @dataclass(frozen=True)
@@ -40,7 +63,7 @@ class ReconcileState:
 
 
 def _read(root: Path) -> dict | None:
-    return read_json(Path(root) / PATH, display=PATH)
+    return read_json(Path(root) / PATH, display=PATH, schema=Schema)
 
 
 def read_commit(root: Path) -> Commit | None:
@@ -63,10 +86,13 @@ def load(root: Path) -> ReconcileState:
                 "the history from the inputs"
             )
         return ReconcileState(None)
-    pending = [
-        Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
-        for d in doc.get("pending", [])
-    ]
+    try:
+        pending = [
+            Pending(event_from_json(d["event"]), d["strategy_class"], list(d["horizons_left"]))
+            for d in doc.get("pending", [])
+        ]
+    except Rejected as err:
+        raise UserError(f"{PATH}: a pending event is not valid ({err}); restore it from git") from None
     partitions = doc.get("partitions")
     commit = None if partitions is None else Commit(partitions, doc.get("checkpoints") or {}, doc.get("max_ts") or {})
     return ReconcileState(commit, doc.get("events_cursor", {}), pending)

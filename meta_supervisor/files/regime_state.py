@@ -10,6 +10,7 @@ hourly state commit. A dry run does not write it (its hysteresis belongs to the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from meta_supervisor.core.regime import RegimeCall
 from meta_supervisor.files.jsonio import read_json, write_json
@@ -17,12 +18,14 @@ from meta_supervisor.files.jsonio import read_json, write_json
 PATH = "state/market_regime.json"
 
 
+class Schema(TypedDict):
+    regime: str
+    since: str
+
+
 def read_previous(root: Path) -> dict:
-    """The last run's record ({} without one, or when it is not a mapping with a string regime)."""
-    doc = read_json(Path(root) / PATH, display=PATH)
-    if not isinstance(doc, dict) or not isinstance(doc.get("regime"), str):
-        return {}
-    return doc
+    """The last run's record ({} without one)."""
+    return read_json(Path(root) / PATH, {}, display=PATH, schema=Schema)
 
 
 def write(root: Path, call: RegimeCall, previous: dict, now: str) -> None:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from meta_supervisor.adapters.actions import Actions
-from meta_supervisor.adapters.mail.mailbox import DeliveryReport, deliver
+from meta_supervisor.adapters.mail import mailbox
 from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
 from meta_supervisor.core import divergence, risk
@@ -28,6 +28,7 @@ from meta_supervisor.files import evaluate_state, regime_state
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
+from meta_supervisor.jobs.failpoint import failpoint
 
 ALERTS_MARKER = "<!-- meta-supervisor:alerts -->"
 
@@ -81,6 +82,7 @@ def run(
     ws = Workspace.open(root)
     cfg = ws.settings.evaluate
     policies, _ = ws.kill_list()  # validated before anything is written
+    queue = mailbox.load_queue(ws.root)  # so is the mail queue: a corrupt one stops the run before a PR
     log = lambda msg: print(msg, file=actions.out)
     proposals = pulls if pulls is not None and not dry_run else proposals_from_env(env, ws.root, dry_run, log)
     mailer = None if dry_run else (mailer if mailer is not None else _mailer_from_env(env))
@@ -134,6 +136,7 @@ def run(
             actions.annotate("warning", calibration, title="detector calibration")
         previous = evaluate_state.read_alerts(ws.root)
         update = alert_life.update_alerts(previous, detections, now, ws.settings.alerts)
+        update = _already_queued(update, queue, previous)
 
     with actions.group("decide"):
         verdicts = judge(policies, cells, regime, cfg.fleet_wide_share) if regime else []
@@ -157,7 +160,7 @@ def run(
         for v in breaches:
             ev = report.evidence(v, cells.get(v.strategy, {}), model.get("sim_version") if model else None, win)
             _propose(ws, v, ev, now, proposals, actions, result)
-        doc = _notify(ws, update, now, mailer, env, actions, result, dry_run)
+        doc = _notify(ws, update, queue, now, mailer, env, actions, result, dry_run)
         if doc.get("alerts") or update.transitions:
             # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
             _comment_alerts(proposals, doc.get("alerts", []), actions, result)
@@ -201,17 +204,40 @@ def _propose(ws, verdict, ev, now, proposals: Proposals, actions, result) -> Non
         result.pull_numbers.append(pr.number)
 
 
-def _notify(ws, update, now, mailer, env, actions, result, dry_run: bool) -> dict:
+def _already_queued(update: alert_life.AlertUpdate, queue: list[dict], previous: dict | None):
+    """A run killed after queueing its mail and before recording the alerts as notified left
+    alerts that look due but are already being mailed (the queue says which): record them as
+    notified when queued, and do not mail them again."""
+    notified = {a["key"]: a.get("last_notified") for a in (previous or {}).get("alerts", [])}
+    queued = mailbox.unrecorded_keys(queue, notified)
+    if not queued:
+        return update
     doc = update.doc
+    for at in sorted(set(queued.values())):
+        doc = alert_life.mark_notified(doc, [k for k, t in queued.items() if t == at], at)
+    to_notify = [a for a in update.to_notify if a["key"] not in queued]
+    return alert_life.AlertUpdate(doc=doc, transitions=update.transitions, to_notify=to_notify)
+
+
+def _notify(ws, update, queue, now, mailer, env, actions, result, dry_run: bool) -> dict:
+    """Queue the mail, record its alerts as notified, then send: each step atomic, so a kill at
+    any point neither loses the mail nor sends it twice, except in the window between SendGrid's
+    acceptance and the queue rewrite (adapters/mail/mailbox.py). A dry run records nothing as
+    done: the real run after it mails exactly as if it had not run."""
+    doc = update.doc
+    log = lambda m: print(m, file=actions.out)
+    report = mailbox.DeliveryReport()
     if update.to_notify:
         msg = compose_alert_mail(update.to_notify, now, env.get("GITHUB_REPOSITORY"))
-        rep: DeliveryReport | None = deliver(ws.root, [msg], mailer, log=lambda m: print(m, file=actions.out))
-        # Queued (pending) counts as notified: the mailbox re-sends it until it is delivered. A dry
-        # run records nothing as done: the real run after it mails exactly as if it had not run.
+        keys = [a["key"] for a in update.to_notify]
+        report = mailbox.enqueue(ws.root, queue, [msg], mailer, log, alert_keys=keys, now=now)
+        failpoint("mail_queued")
         if not dry_run:
-            doc = alert_life.mark_notified(doc, [a["key"] for a in update.to_notify], now)
-    else:
-        rep = deliver(ws.root, [], mailer, log=lambda m: print(m, file=actions.out)) if mailer else None
+            # Queued (pending) counts as notified: the queue re-sends it until it is delivered.
+            doc = alert_life.mark_notified(doc, keys, now)
+            evaluate_state.write_alerts(ws.root, doc)
+            failpoint("alerts_recorded")
+    rep = mailbox.send(ws.root, queue, mailer, report, log) if (mailer or update.to_notify) else None
     if rep is not None and not rep.ok:
         result.failures.extend(f"mail: {e}" for e in rep.errors)
         for e in rep.errors:

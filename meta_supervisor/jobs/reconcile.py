@@ -6,8 +6,6 @@ append rows -> commit state (the commit point) -> report.
 
 from __future__ import annotations
 
-import os
-import signal
 from dataclasses import dataclass
 
 from meta_supervisor.adapters.actions import Actions
@@ -20,6 +18,7 @@ from meta_supervisor.files.history import RECONCILED_DIR, Partitions, rows_by_pa
 from meta_supervisor.files.inputs import Rejection, read_events, read_prices
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.files.workspace import Workspace
+from meta_supervisor.jobs.failpoint import failpoint
 
 REPORT = "state/reconcile_report.json"
 MAX_REPORTED = 1000
@@ -32,13 +31,6 @@ class ReconcileResult:
     rejected: list
     dropped: int
     report: dict
-
-
-def _failpoint(name: str) -> None:
-    """Crash-test hook: META_SUPERVISOR_FAILPOINT=<name> kills the process here, as a power cut
-    would (SIGKILL: no cleanup, no atexit). Used by the crash-safety tests only."""
-    if os.environ.get("META_SUPERVISOR_FAILPOINT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _predictor(models: dict):
@@ -111,7 +103,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
             # crash during the append is recognised (and undone) by the next run.
             reconcile_state.save(ws.root, parts.commit(), {}, [])
         commit = parts.append(rows)
-        _failpoint("after_append")
+        failpoint("after_append")
         reconcile_state.save(ws.root, commit, cursor, still)  # the commit point
         report = {
             "generated_at": now,

@@ -62,6 +62,7 @@ class FakeSendGrid:
         self.headers: list[dict] = []  # headers of every POST (for inspection)
         self.requests = 0  # every POST to /v3/mail/send
         self.delay_s = 0.0  # applied to every request
+        self.on_accept = None  # called after a mail is accepted, before the reply (crash tests)
         self._script: deque[_Scripted] = deque()
         self._lock = threading.Lock()
         self._mode = "up"  # up | drop
@@ -174,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(scripted.status, payload)
         with fake._lock:
             fake.received.append(body)
+        if fake.on_accept is not None:
+            fake.on_accept(body)
         self._reply(scripted.status if scripted else 202, None, {"X-Message-Id": secrets.token_urlsafe(16)})
 
     def do_GET(self) -> None:

@@ -9,8 +9,11 @@ Files (relative to the root):
 - `state/mail_pending.json`: the queue, committed with the rest of `state/`, holding the whole
   message so a later run can send it without the outbox. Only used when a mailer is configured.
 
-Order of effects per message: send -> rewrite the queue without it (atomic) -> move the .eml.
-A crash between the first two re-sends at most that one in-flight mail; nothing is ever dropped.
+Order of effects (evaluate): queue the new message with the alert keys it notifies (atomic) ->
+record the alerts as notified (state/divergence_alerts.json, atomic) -> send -> rewrite the queue
+without it (atomic) -> move the .eml. A kill before the second step is repaired by the next run
+(`unrecorded_keys`); only a kill between SendGrid's acceptance and the queue rewrite, or a reply
+lost after acceptance, sends that one message twice; nothing is ever dropped.
 A failure keeps the entry (attempt count, last error); an outage (timeout, refused, 5xx) or an auth
 failure (401/403) stops the loop, since the rest would fail the same way; a mail-specific 4xx does
 not block the mails behind it.
@@ -54,20 +57,79 @@ class DeliveryReport:
 
 
 def deliver(
-    root: Path, new: list[MailMessage], mailer: SendgridMailer | None, log: Callable[[str], None] = print
+    root: Path,
+    new: list[MailMessage],
+    mailer: SendgridMailer | None,
+    log: Callable[[str], None] = print,
+    queue: list[dict] | None = None,
+    alert_keys: list[str] | tuple = (),
 ) -> DeliveryReport:
-    """Write `new` to the outbox, queue them when a mailer exists, then send the whole queue."""
+    """Queue `new` (`enqueue`), then send the whole queue (`send`). Evaluate calls the two steps
+    itself, to record the alerts as notified in between (docs/reliability.md, "Mail")."""
+    queue = load_queue(root) if queue is None else queue
+    report = enqueue(root, queue, new, mailer, log, alert_keys)
+    return send(root, queue, mailer, report, log)
+
+
+def enqueue(
+    root: Path,
+    queue: list[dict],
+    new: list[MailMessage],
+    mailer: SendgridMailer | None,
+    log: Callable[[str], None] = print,
+    alert_keys: list[str] | tuple = (),
+    now: str | None = None,
+) -> DeliveryReport:
+    """Write `new` to the outbox and, when a mailer exists, add them to `queue` (from `load_queue`)
+    and save it: from then on they are sent by this run or a later one. Each entry records the
+    alert keys it notifies and when it was queued, so a run killed before it recorded the alerts
+    as notified is recognised by the next one (`unrecorded_keys`)."""
     root = Path(root)
-    queue = _load_queue(root)  # validate before any side effect
     report = DeliveryReport()
     sender = getattr(mailer, "sender", None)
     recipients = getattr(mailer, "recipients", None)
-
     for msg in _unique(new):
         path = OUTBOX / eml_name(msg)
         write_atomic(root / path, to_eml(msg, sender, recipients))
         report.outbox_files.append(path.as_posix())
+    if mailer is None:
+        return report
+    queued_ids = {e["message"]["id"] for e in queue}
+    added = False
+    for msg, rel in zip(_unique(new), report.outbox_files):
+        if msg.id not in queued_ids:
+            queue.append(
+                {
+                    "message": msg.to_dict(),
+                    "eml": rel,
+                    "alert_keys": sorted(alert_keys),
+                    "queued_at": now or msg.created_at,
+                    "attempts": 0,
+                    "last_error": None,
+                    "last_attempt_at": None,
+                }
+            )
+            queued_ids.add(msg.id)
+            added = True
+    queue.sort(key=lambda e: e["message"]["created_at"])  # stable: ties keep queue order
+    if added:
+        _save_queue(root, queue)
+    return report
 
+
+def send(
+    root: Path,
+    queue: list[dict],
+    mailer: SendgridMailer | None,
+    report: DeliveryReport | None = None,
+    log: Callable[[str], None] = print,
+) -> DeliveryReport:
+    """Send every queued message, oldest first; each delivered one leaves the queue at once
+    (atomic rewrite), so a later run never sends it again. Without a mailer nothing is sent."""
+    root = Path(root)
+    report = report or DeliveryReport()
+    sender = getattr(mailer, "sender", None)
+    recipients = getattr(mailer, "recipients", None)
     if mailer is None:
         if report.outbox_files:
             log(
@@ -81,17 +143,6 @@ def deliver(
                 "the next run with SendGrid configured sends them"
             )
         return report
-
-    queued_ids = {e["message"]["id"] for e in queue}
-    for msg, rel in zip(_unique(new), report.outbox_files):
-        if msg.id not in queued_ids:
-            queue.append(
-                {"message": msg.to_dict(), "eml": rel, "attempts": 0, "last_error": None, "last_attempt_at": None}
-            )
-            queued_ids.add(msg.id)
-    queue.sort(key=lambda e: e["message"]["created_at"])  # stable: ties keep queue order
-    if new:
-        _save_queue(root, queue)
 
     for entry in list(queue):
         msg = MailMessage.from_dict(entry["message"])
@@ -107,6 +158,8 @@ def deliver(
             if getattr(err, "transient", False) or getattr(err, "status", None) in (401, 403):
                 break
             continue
+        # The at-least-once window: from SendGrid's acceptance to this rename (a kill in between,
+        # or a reply lost after acceptance, sends the message again on the next run).
         queue.remove(entry)
         _save_queue(root, queue)
         _file_as_sent(root, msg, sender, recipients)
@@ -117,6 +170,20 @@ def deliver(
     if queue:
         log(f"mail: {len(queue)} message(s) still pending in {QUEUE.as_posix()}; the next run retries them")
     return report
+
+
+def unrecorded_keys(queue: list[dict], notified: dict[str, str | None]) -> dict[str, str]:
+    """{alert key: queued_at} of queued mails whose alerts the alert document does not show as
+    notified since they were queued (`notified`: key -> last_notified): a run was killed between
+    queueing the mail and recording the alerts. Those alerts are already being mailed."""
+    out: dict[str, str] = {}
+    for entry in queue:
+        at = entry.get("queued_at")
+        for key in entry.get("alert_keys", []):
+            last = notified.get(key)
+            if at and (last is None or last < at):
+                out[key] = max(at, out.get(key, at))
+    return out
 
 
 # ---------------------------------------------------------------- .eml files
@@ -157,8 +224,10 @@ def _file_as_sent(root: Path, msg: MailMessage, sender, recipients) -> None:
 # ---------------------------------------------------------------- queue
 
 
-def _load_queue(root: Path) -> list[dict]:
-    path = root / QUEUE
+def load_queue(root: Path) -> list[dict]:
+    """The queue, validated (one line naming the file on any problem): evaluate calls this before
+    any side effect, so a corrupt queue stops the run before a PR is opened."""
+    path = Path(root) / QUEUE
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -166,12 +235,19 @@ def _load_queue(root: Path) -> list[dict]:
     try:
         doc = json.loads(raw)
         entries = doc["messages"]
+        if not isinstance(entries, list):
+            raise TypeError("messages must be a list")
         for e in entries:
             MailMessage.from_dict(e["message"])
             e.setdefault("attempts", 0)
             e.setdefault("last_error", None)
             e.setdefault("last_attempt_at", None)
-    except (ValueError, KeyError, TypeError) as err:
+            keys, at = e.setdefault("alert_keys", []), e.setdefault("queued_at", None)
+            if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+                raise TypeError("alert_keys must be a list of strings")
+            if not (at is None or isinstance(at, str)) or not isinstance(e["attempts"], int):
+                raise TypeError("queued_at must be a string and attempts a number")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise UserError(
             f"{QUEUE.as_posix()} is not a valid mail queue ({_first_line(err)}); "
             "fix it or move it aside (its mails are also in outbox/mail/)"

@@ -90,6 +90,26 @@ def clear_hours_for(s, arl1: float, tuning: Tuning) -> float:
     return float(min(s.clear_max_hours, max(tuning.horizon_hours, hours)))
 
 
+_NUMBER, _COUNT = (int, float), (int,)
+# The JSON types of the shared state (a saved chart is checked against them: a wrong type would
+# surface as a TypeError deep inside the next run's recursion).
+_STATE_TYPES: dict[str, tuple] = {
+    **dict.fromkeys(("statistic", "run_sum", "run_sum2", "ep_sum", "ep_sum2"), _NUMBER),
+    **dict.fromkeys(("n", "run_n", "alarms", "ep_n"), _COUNT),
+    **dict.fromkeys(("drift_detected", "alarm"), (bool,)),
+    **dict.fromkeys(("run_start_ts", "change_ts"), (str, type(None))),
+    "last_alarm_hour": (int, float, type(None)),
+    "report": (dict, type(None)),
+}
+
+
+def _expect(data: dict, name: str, types: tuple):
+    value = data[name]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise TypeError(f"field {name!r} is {type(value).__name__}")
+    return value
+
+
 class LatchedCusum:
     """Shared mechanics: the recursion, change-time bookkeeping and the alarm latch.
 
@@ -249,9 +269,11 @@ class LatchedCusum:
         """A chart from `to_dict`; called on LatchedCusum, the class comes from `data["kind"]`."""
         if cls is LatchedCusum:
             cls = KINDS[data["kind"]]
+        for name in ("h", "clear_hours"):
+            _expect(data, name, _NUMBER)
         obj = cls(h=data["h"], clear_hours=data["clear_hours"], **{name: data[name] for name in cls._params})
         for name in cls._state:
-            value = data[name]
+            value = _expect(data, name, _STATE_TYPES[name])
             setattr(obj, name, dict(value) if isinstance(value, dict) else value)
         return obj
 
