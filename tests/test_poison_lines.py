@@ -25,6 +25,16 @@ POISON = {
     "ts in year 1": (_event_bytes(ts="0001-01-01T00:00:00Z"), "outside 1970..2199"),
     "ts in year 9999": (_event_bytes(ts="9999-12-31T23:59:59Z"), "outside 1970..2199"),
     "5000-digit integer": (_event_bytes(agent=1).replace(b'"agent": 1', b'"agent": ' + b"7" * 5000), "out of range"),
+    "duplicate key": (
+        _event_bytes().replace(b'"score_final": 0.5', b'"score_final": 0.5, "score_final": 9'),
+        "duplicate key 'score_final'",
+    ),
+    "duplicate key, escaped": (
+        _event_bytes().replace(b'"score_final": 0.5', b'"score_final": 0.5, "sc\\u006fre_final": 9'),
+        "duplicate key 'score_final'",
+    ),
+    "side is a list (found by tests/test_line_fuzz.py)": (_event_bytes(side=[]), "field 'side' must be"),
+    "ts in 2100": (_event_bytes(ts="2100-01-01T00:00:00Z"), "more than max_clock_skew_hours (1) after this run's time"),
 }
 
 
@@ -84,3 +94,47 @@ def test_a_poison_price_line_is_rejected_and_the_join_goes_on(root):
     proc = run_script("reconcile", root, check=True)
     assert "data/prices.jsonl:2: rejected: field 'price' is too large a number (400 digits)" in proc.stderr
     assert [(r["horizon_hours"], r["exit_price"]) for r in read_rows(root)] == [(1, 100.0)]
+
+
+def test_a_key_written_twice_only_inside_a_string_is_not_a_duplicate(root):
+    _prices(root)
+    write_jsonl(root / "data/alpha_events.jsonl", [dict(GOOD, agent='a "price" agent', price=100.0)])
+    proc = run_script("reconcile", root, check=True)
+    assert "rejected:" not in proc.stderr
+    assert {r["agent"] for r in read_rows(root)} == {'a "price" agent'}
+
+
+def test_a_far_future_tick_neither_matures_a_pair_nor_prices_it(root):
+    _prices(root)
+    write_jsonl(root / "data/prices.jsonl", [{"ts": "2030-01-01T00:00:00Z", "symbol": "BTC", "price": 500.0}])
+    write_jsonl(root / "data/alpha_events.jsonl", [GOOD])
+    proc = run_script("reconcile", root, "--now", "2026-11-24T13:00:00Z", check=True)
+    assert "data/prices.jsonl:3: rejected: field 'ts' 2030-01-01T00:00:00Z is more than max_clock_skew_hours" in (
+        proc.stderr
+    )
+    # without the bound the 2030 tick "matured" the 4 h and 24 h pairs at 101.0
+    assert [(r["horizon_hours"], r["exit_price"]) for r in read_rows(root)] == [(1, 100.0)]
+
+
+def test_an_event_sent_again_after_all_its_horizons_were_written_is_a_duplicate(root):
+    write_jsonl(
+        root / "data/prices.jsonl",
+        [{"ts": t, "symbol": "BTC", "price": 100.0} for t in ("2026-11-24T09:00:00Z", "2026-11-25T11:00:00Z")],
+    )
+    write_jsonl(root / "data/alpha_events.jsonl", [GOOD])
+    run_script("reconcile", root, check=True)
+    assert len(read_rows(root)) == 3  # 1, 4 and 24 h: nothing pending
+    write_jsonl(root / "data/alpha_events.jsonl", [GOOD, dict(GOOD, event_id="other")])
+    proc = run_script("reconcile", root, check=True)
+    assert (
+        "data/alpha_events.jsonl:2: rejected: duplicate event_id 'good': already reconciled "
+        "(state/reconciled/2026-11.jsonl)" in proc.stderr
+    )
+    assert sorted((r["event_id"], r["horizon_hours"]) for r in read_rows(root)) == [
+        ("good", 1),
+        ("good", 4),
+        ("good", 24),
+        ("other", 1),
+        ("other", 4),
+        ("other", 24),
+    ]

@@ -28,10 +28,16 @@ class InputSettings:
     # A pending pair whose symbol has had no tick this long past maturity, while other symbols
     # moved on, is dropped and reported (a delisted symbol must not stay pending forever).
     stale_after_hours: int = 168
+    # A signal or tick stamped later than the run's time by more than this is rejected: clocks of
+    # synced machines differ by seconds, a local time written with "Z" east of UTC is hours
+    # ahead, and a far-future `ts` would stay pending for ever (or mature a pair on a bogus tick).
+    max_clock_skew_hours: float = 1.0
 
     def __post_init__(self):
         if self.entry_lookback_hours < 0 or self.stale_after_hours < 1:
             raise ValueError("entry_lookback_hours must be >= 0 and stale_after_hours >= 1")
+        if not self.max_clock_skew_hours >= 0:
+            raise ValueError("max_clock_skew_hours must be >= 0")
 
 
 @dataclass(frozen=True)

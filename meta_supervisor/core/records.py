@@ -146,7 +146,8 @@ def event_from_json(obj) -> Event:
     if "side" not in obj:
         raise Rejected("missing field 'side'")
     key = raw_side.lower() if isinstance(raw_side, str) else raw_side
-    if isinstance(key, bool) or isinstance(key, float) or key not in SIDES:
+    # only a str or an int can name a side (a list or an object is unhashable: it crashed here)
+    if not isinstance(key, (str, int)) or isinstance(key, bool) or key not in SIDES:
         raise Rejected(f"field 'side' must be long/short, buy/sell or 1/-1, got {_show(raw_side)}")
     sign = SIDES[key]
     return Event(

@@ -7,6 +7,7 @@ partitions that can hold the entry and exit ticks of the events still pending.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -109,10 +110,46 @@ def _parse(line, validate, batch: Batch) -> None:
     except RecursionError:  # msgspec's decoder recurses per nesting level
         batch.rejected.append(Rejection(line.file, line.number, "not valid JSON (nested too deeply)"))
         return
+    duplicate = _duplicate_key(line.raw, obj)
+    if duplicate is not None:
+        batch.rejected.append(Rejection(line.file, line.number, duplicate))
+        return
     try:
         batch.records.append((line, validate(obj)))
     except Rejected as err:
         batch.rejected.append(Rejection(line.file, line.number, str(err)))
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs):
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _duplicate_key(raw: bytes, obj) -> str | None:
+    """Why the line is refused if its object names a key twice, else None. JSON leaves a repeated
+    key undefined and decoders keep the last value silently: `{"price": 1, "price": 100}` is
+    refused rather than guessed. Fast path: a line with no escape that writes each of its keys
+    once holds no duplicate key (nested objects are not read, so not checked); only the others
+    (rare) are parsed again, exactly."""
+    if not isinstance(obj, dict):
+        return None
+    if b"\\" not in raw and all(raw.count(b'"%s"' % k.encode()) == 1 for k in obj):
+        return None
+    try:
+        json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _Duplicate as err:
+        return f"duplicate key {str(err.args[0])[:60]!r} in a JSON object (which value is meant is undefined)"
+    except (ValueError, RecursionError):  # decoded by msgspec already; nothing more to say
+        return None
+    return None
 
 
 def _display(root: Path, path: Path) -> str:

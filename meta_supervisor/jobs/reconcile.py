@@ -12,10 +12,11 @@ from meta_supervisor.adapters.actions import Actions
 from meta_supervisor.core import reconcile as core
 from meta_supervisor.core import sim_model
 from meta_supervisor.core.records import Event
-from meta_supervisor.core.timeutil import HOUR, format_ts, now_ts
+from meta_supervisor.core.timeutil import HOUR, format_ts, now_ts, parse_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.history import RECONCILED_DIR, Partitions, rows_by_partition
 from meta_supervisor.files.inputs import Rejection, read_events, read_prices
+from meta_supervisor.files.jsonio import compact as _json_string
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.files.workspace import Workspace
 from meta_supervisor.jobs.failpoint import failpoint
@@ -73,10 +74,23 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         pending = state.pending
         events, cursor = read_events(ws.root, cfg.inputs.alpha_events, state.events_cursor)
         rejected: list[Rejection] = list(events.rejected)
+        latest = parse_ts(now) + round(cfg.inputs.max_clock_skew_hours * HOUR)
+        accepted = _not_ahead(events.records, latest, now, cfg.inputs.max_clock_skew_hours, rejected)
+        done = _reconciled_ids(parts, accepted)
         seen = {p.event.event_id: None for p in pending}
-        for line, event in events.records:
+        for line, event in accepted:
             if event.event_id in seen:
                 rejected.append(Rejection(line.file, line.number, f"duplicate event_id {event.event_id!r}"))
+                continue
+            partition = done.get(event.event_id)
+            if partition is not None:
+                rejected.append(
+                    Rejection(
+                        line.file,
+                        line.number,
+                        f"duplicate event_id {event.event_id!r}: already reconciled ({RECONCILED_DIR}/{partition})",
+                    )
+                )
                 continue
             seen[event.event_id] = None
             pending.append(core.Pending(event, agents.get(event.agent, "unknown"), list(cfg.horizons)))
@@ -84,6 +98,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         if pending:
             since = min(p.event.ts for p in pending) - cfg.inputs.entry_lookback_hours * HOUR
             prices = read_prices(ws.root, cfg.inputs.prices, since)
+            prices.records = _not_ahead(prices.records, latest, now, cfg.inputs.max_clock_skew_hours, rejected)
             rejected.extend(prices.rejected)
         print(
             f"reconcile: {len(events.records)} new events from {len(events.files_read)} file(s), "
@@ -132,6 +147,43 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
 
     _report(actions, report, rejected)
     return ReconcileResult(len(rows), len(still), rejected, len(dropped), report)
+
+
+def _not_ahead(records: list, latest: int, now: str, skew_hours: float, rejected: list[Rejection]) -> list:
+    """The (line, record) pairs stamped at most `max_clock_skew_hours` after the run's time; the
+    others go to `rejected`: a far-future signal would wait for ever, a far-future tick would
+    mature pairs early on a price that has not happened."""
+    kept = []
+    for line, record in records:
+        if record.ts > latest:
+            rejected.append(
+                Rejection(
+                    line.file,
+                    line.number,
+                    f"field 'ts' {format_ts(record.ts)} is more than max_clock_skew_hours ({skew_hours:g}) "
+                    f"after this run's time {now}",
+                )
+            )
+        else:
+            kept.append((line, record))
+    return kept
+
+
+def _reconciled_ids(parts: Partitions, records: list) -> dict[str, str]:
+    """{event_id: partition} of the new events that already have rows in the history: an event
+    re-sent after all its horizons were written is a duplicate, not a new signal. Rows live in
+    the partition of their signal's month, so only those months are scanned (the exact record is
+    the history itself: nothing extra to store or to bound)."""
+    by_month: dict[str, list] = {}
+    for _, event in records:
+        by_month.setdefault(f"{format_ts(event.ts)[:7]}.jsonl", []).append(event)
+    out = {}
+    for name, events in by_month.items():
+        if name not in parts.committed:
+            continue
+        ids = parts.event_ids(name)
+        out.update({e.event_id: name for e in events if _json_string(e.event_id) in ids})
+    return out
 
 
 def _count_by_file(rejected) -> dict:
