@@ -3,6 +3,8 @@ refused with one line instead of silently re-read or read short."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import read_rows, run_script
 from tests.test_reconcile import _world
 
@@ -44,3 +46,40 @@ def test_a_deleted_partition_is_refused(root):
     (part, *_) = _reconciled(root)
     part.unlink()
     _one_line_refusal(run_script("evaluate", root, "--dry-run"), f"state/reconciled/{part.name} is missing")
+
+
+def test_a_partition_edited_in_place_at_the_same_size_is_refused_by_every_job(root):
+    (part, *_) = _reconciled(root)
+    data = part.read_bytes()
+    at = data.index(b'"realized_pnl_bps":') + len(b'"realized_pnl_bps":')
+    digit = data[at : at + 1]
+    edited = data[:at] + (b"9" if digit != b"9" else b"8") + data[at + 1 :]  # one digit of one row
+    assert len(edited) == len(data)
+    part.write_bytes(edited)
+    for verb, args in (("train", ()), ("evaluate", ("--dry-run",))):  # each reads the partition
+        proc = run_script(verb, root, *args)
+        _one_line_refusal(proc, f"state/reconciled/{part.name}: its bytes differ from the ones committed")
+    # reconcile reads a partition only to append to it, and then checks it first
+    from meta_supervisor.core.errors import UserError
+    from meta_supervisor.core.records import Row
+    from meta_supervisor.files.history import Partitions
+
+    row = Row(**read_rows(root)[0])
+    with pytest.raises(UserError, match="its bytes differ from the ones committed"):
+        Partitions.open(root).append([row])
+    assert part.read_bytes() == edited  # nothing appended
+    part.write_bytes(data)  # restored: every job goes on
+    assert run_script("evaluate", root, "--dry-run").returncode == 0
+
+
+def test_history_committed_before_checksums_gets_them_on_the_next_reconcile(root):
+    import json
+
+    _reconciled(root)
+    path = root / "state/reconcile_state.json"
+    doc = json.loads(path.read_text())
+    del doc["checksums"]
+    path.write_text(json.dumps(doc))
+    assert run_script("reconcile", root).returncode == 0
+    sums = json.loads(path.read_text())["checksums"]
+    assert sorted(sums) == sorted(doc["partitions"]) and all(s.startswith("sha256:") for s in sums.values())

@@ -17,6 +17,7 @@ decoding the same bytes line by line into dicts, which made parsing the largest 
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import re
@@ -87,6 +88,8 @@ class Partitions:
             if (kept := [(c[0], c[1]) for c in (checkpoints or {}).get(n, []) if c[0] <= s])
         }
         self.max_ts = {n: t for n, t in (max_ts or {}).items() if n in self.committed}
+        self.checksums = {n: c for n, c in (commit.checksums if commit else {}).items() if n in self.committed}
+        self._verified: set[str] = set()
 
     @classmethod
     def open(cls, root: Path) -> Partitions:
@@ -95,7 +98,27 @@ class Partitions:
 
     def commit(self) -> Commit:
         """The committed view as a commit record (what a first run records before appending)."""
-        return Commit(dict(self.committed), {n: list(c) for n, c in self.checkpoints.items()}, dict(self.max_ts))
+        return Commit(
+            dict(self.committed),
+            {n: list(c) for n, c in self.checkpoints.items()},
+            dict(self.max_ts),
+            dict(self.checksums),
+        )
+
+    def _verify(self, name: str, data) -> None:
+        """Refuse a partition whose committed bytes are not the ones recorded at commit (an edit
+        in place keeps the size, so only a checksum shows it). Once per partition and process:
+        sha256 reads about 1.3 GB/s here, a month of 50 MB in under 40 ms."""
+        want = self.checksums.get(name)
+        if want is None or name in self._verified:
+            return
+        if _digest(data) != want:
+            raise UserError(
+                f"{RECONCILED_DIR}/{name}: its bytes differ from the ones committed (sha256 recorded in "
+                f"state/reconcile_state.json): the file was edited in place; restore it from git "
+                f"(git checkout -- {RECONCILED_DIR}/{name})"
+            )
+        self._verified.add(name)
 
     def names_newest_first(self) -> list[str]:
         return sorted(self.committed, reverse=True)
@@ -122,6 +145,7 @@ class Partitions:
             memoryview(mapping) as whole,
             whole[:size] as view,
         ):
+            self._verify(name, view)
             yield view
 
     def event_ids(self, name: str) -> set[bytes]:
@@ -154,18 +178,32 @@ class Partitions:
         for name in sorted(by_part):
             part = by_part[name]
             start = out.partitions.get(name, 0)
+            digest = hashlib.sha256()
+            with self.mapped(name) as committed:  # verified against its checksum on the way
+                digest.update(committed)
+            data = b"".join(_encoder.encode(row) + b"\n" for row in part)
             with open(self.dir / name, "ab") as handle:
-                handle.write(b"".join(_encoder.encode(row) + b"\n" for row in part))
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
                 out.partitions[name] = handle.tell()
+            digest.update(data)
+            out.checksums[name] = f"sha256:{digest.hexdigest()}"
             newest = max(row.ts for row in part)
             if start == 0 or name in out.max_ts:  # else: history from before checkpoints existed
                 if start > 0:
                     out.checkpoints.setdefault(name, []).append([start, out.max_ts[name]])
                     out.checkpoints[name] = out.checkpoints[name][-CHECKPOINTS_KEPT:]
                 out.max_ts[name] = max(newest, out.max_ts.get(name, newest))
+        for name in self.committed:  # history committed before checksums existed: recorded once
+            if name not in out.checksums:
+                with self.mapped(name) as committed:
+                    out.checksums[name] = _digest(committed)
         return out
+
+
+def _digest(data) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
 def rows_by_partition(rows: list[Row]) -> dict[str, int]:

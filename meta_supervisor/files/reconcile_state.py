@@ -3,6 +3,7 @@
 It holds what one reconcile run hands to the next, written in one atomic rename (the commit
 point of a run, docs/architecture.md "State files"):
 - `partitions`: the committed size of every history partition (bytes past it are a crashed run's);
+- `checksums`: per partition, the sha256 of its committed bytes (an edit in place is refused);
 - `checkpoints`, `max_ts`: per partition, where each append started and the newest signal time
   before it, so readers can stop early (files/history.py);
 - `events_cursor`: per input file, the byte offset and line number read so far;
@@ -42,6 +43,7 @@ class Schema(TypedDict, total=False):
     partitions: dict[str, int]
     checkpoints: dict[str, list[tuple[int, str]]]
     max_ts: dict[str, str]
+    checksums: dict[str, str]
     events_cursor: dict[str, _Cursor]
     pending: list[_Pending]
 
@@ -53,6 +55,7 @@ class Commit:
     partitions: dict[str, int]
     checkpoints: dict = field(default_factory=dict)
     max_ts: dict = field(default_factory=dict)
+    checksums: dict = field(default_factory=dict)  # {partition: "sha256:<hex>" of its committed bytes}
 
 
 @dataclass
@@ -70,7 +73,11 @@ def read_commit(root: Path) -> Commit | None:
     doc = _read(root)
     if doc is None:
         return None
-    return Commit(doc.get("partitions", {}), doc.get("checkpoints") or {}, doc.get("max_ts") or {})
+    return _commit(doc, doc.get("partitions", {}))
+
+
+def _commit(doc: dict, partitions: dict) -> Commit:
+    return Commit(partitions, doc.get("checkpoints") or {}, doc.get("max_ts") or {}, doc.get("checksums") or {})
 
 
 def load(root: Path) -> ReconcileState:
@@ -94,7 +101,7 @@ def load(root: Path) -> ReconcileState:
     except Rejected as err:
         raise UserError(f"{PATH}: a pending event is not valid ({err}); restore it from git") from None
     partitions = doc.get("partitions")
-    commit = None if partitions is None else Commit(partitions, doc.get("checkpoints") or {}, doc.get("max_ts") or {})
+    commit = None if partitions is None else _commit(doc, partitions)
     return ReconcileState(commit, doc.get("events_cursor", {}), pending)
 
 
@@ -111,6 +118,7 @@ def save(root: Path, commit: Commit, events_cursor: dict, pending: list[Pending]
             "partitions": commit.partitions,
             "checkpoints": commit.checkpoints,
             "max_ts": commit.max_ts,
+            "checksums": commit.checksums,
             "events_cursor": events_cursor,
             "pending": [
                 {"event": p.event.to_dict(), "strategy_class": p.strategy_class, "horizons_left": p.horizons_left}
