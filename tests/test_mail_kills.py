@@ -122,3 +122,12 @@ def test_a_corrupt_mail_queue_stops_evaluate_before_any_pr(world, sendgrid):
         )
         assert gh.pulls == [] and gh.ref_writes == []
     assert sendgrid.requests == 0
+
+
+def test_two_evaluates_started_together_mail_once(world, sendgrid):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SENDGRID_", "META_EMAIL"))}
+    cmd = [sys.executable, str(REPO / "scripts/evaluate.py"), "--root", str(world), "--now", NOW]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen(cmd, env={**env, **_env(sendgrid)}, **quiet) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]  # the second waited for the root lock
+    assert len(sendgrid.received) == 1

@@ -20,7 +20,8 @@ def _event_bytes(**override) -> bytes:
 
 POISON = {
     "invalid UTF-8": (_event_bytes(agent="a1").replace(b'"poison"', b'"p\xffison"'), "not valid UTF-8"),
-    "nested 100k deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "nested 30k deep": (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+    "nested 100k deep (then also too long)": (b"[" * 100_000 + b"]" * 100_000, "more than 65536"),
     "400-digit integer": (_event_bytes().replace(b'"score_final": 0.5', b'"score_final": ' + b"9" * 400), "too large"),
     "ts in year 1": (_event_bytes(ts="0001-01-01T00:00:00Z"), "outside 1970..2199"),
     "ts in year 9999": (_event_bytes(ts="9999-12-31T23:59:59Z"), "outside 1970..2199"),
@@ -34,6 +35,7 @@ POISON = {
         "duplicate key 'score_final'",
     ),
     "side is a list (found by tests/test_line_fuzz.py)": (_event_bytes(side=[]), "field 'side' must be"),
+    "a 1 MB line": (_event_bytes(regime="R" * 1_000_000), "more than 65536"),
     "ts in 2100": (_event_bytes(ts="2100-01-01T00:00:00Z"), "more than max_clock_skew_hours (1) after this run's time"),
 }
 

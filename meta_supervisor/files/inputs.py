@@ -21,6 +21,9 @@ from meta_supervisor.core.timeutil import day_of
 
 _DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 BOM = b"\xef\xbb\xbf"
+# A signal or a tick is a few hundred bytes; a longer line is not one (a runaway producer, a binary
+# file) and is refused unparsed, so no line costs more than this much work.
+MAX_LINE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ class Batch:
 def _parse(line, validate, batch: Batch) -> None:
     """One line into `batch`: a record, or a rejection naming the line. Nothing a line holds may
     raise past here: a line that crashed the run would crash every later run at the same place."""
+    if len(line.raw) > MAX_LINE_BYTES:
+        why = f"line is {len(line.raw)} bytes, more than {MAX_LINE_BYTES} (not a signal or a tick)"
+        batch.rejected.append(Rejection(line.file, line.number, why))
+        return
     try:
         obj = msgspec.json.decode(line.raw)
     except msgspec.DecodeError as err:
