@@ -78,7 +78,7 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str, setti
         before = old.get(key)
         if before is None:
             alert = {**det, "status": "new", "first_seen": now, "last_notified": None}
-        elif _detection_part(before) == det:
+        elif _detection_part(before) == _detection_part(det):  # a detection may name its action
             alert = dict(before)
         else:
             rose = before.get("severity") != "high" and det.get("severity") == "high"
@@ -89,7 +89,7 @@ def update_alerts(previous: dict | None, detections: list[dict], now: str, setti
                 "last_notified": None if rose else before.get("last_notified"),
             }
         alert["last_seen"] = det.get("last_row_ts")
-        alert["action"] = ACTION
+        alert["action"] = det.get("action") or ACTION  # an input alert names its own (CHECK_INPUT_FEED)
         old_status = None if before is None else before.get("status")
         if alert["status"] != old_status:
             transitions.append({"key": key, "from": old_status, "to": alert["status"], "at": now})

@@ -94,8 +94,14 @@ class EvaluateSettings:
     current_regime: str | None = None
     # A proposal a reviewer closed without merging is not re-opened for this long (0: always re-open).
     reopen_declined_after_hours: float = 168.0
+    # A `stale_input` alert when the newest signal or price is older than this. 72 h: in two years
+    # of real hourly bars (US equities, FX, gold) the newest tick of any symbol was never older
+    # than 50 h (FX weekends); an equities-only fleet has 90 h gaps (3-day weekends): use 120.
+    max_input_age_hours: float = 72.0
 
     def __post_init__(self):
+        if not self.max_input_age_hours > 0:
+            raise ValueError("max_input_age_hours must be > 0")
         if not 0.5 <= self.cvar_alpha < 1:
             raise ValueError("cvar_alpha must be in [0.5, 1)")
         if self.reopen_declined_after_hours < 0:

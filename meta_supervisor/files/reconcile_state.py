@@ -7,7 +7,9 @@ point of a run, docs/architecture.md "State files"):
 - `checkpoints`, `max_ts`: per partition, where each append started and the newest signal time
   before it, so readers can stop early (files/history.py);
 - `events_cursor`: per input file, the byte offset and line number read so far;
-- `pending`: accepted events with the horizons that have not matured yet.
+- `pending`: accepted events with the horizons that have not matured yet;
+- `newest_input_ts`: the newest `ts` accepted so far from each input (`alpha_events`, `prices`),
+  which evaluate's freshness check reads (core/freshness.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, TypedDict
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import Pending
 from meta_supervisor.core.records import Rejected, event_from_json
+from meta_supervisor.core.timeutil import format_ts, parse_ts
 from meta_supervisor.files.jsonio import read_json, write_json
 
 PATH = "state/reconcile_state.json"
@@ -46,6 +49,7 @@ class Schema(TypedDict, total=False):
     checksums: dict[str, str]
     events_cursor: dict[str, _Cursor]
     pending: list[_Pending]
+    newest_input_ts: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class ReconcileState:
     commit: Commit | None  # None: no commit record yet (first run, or lost)
     events_cursor: dict = field(default_factory=dict)
     pending: list[Pending] = field(default_factory=list)
+    newest_input_ts: dict = field(default_factory=dict)  # {"alpha_events"|"prices": epoch seconds}
 
 
 def _read(root: Path) -> dict | None:
@@ -102,14 +107,28 @@ def load(root: Path) -> ReconcileState:
         raise UserError(f"{PATH}: a pending event is not valid ({err}); restore it from git") from None
     partitions = doc.get("partitions")
     commit = None if partitions is None else _commit(doc, partitions)
-    return ReconcileState(commit, doc.get("events_cursor", {}), pending)
+    return ReconcileState(commit, doc.get("events_cursor", {}), pending, _newest(doc))
+
+
+def newest_input_ts(root: Path) -> dict[str, int]:
+    """{input: epoch seconds of the newest ts reconcile accepted from it} (empty before any)."""
+    return _newest(_read(root) or {})
+
+
+def _newest(doc: dict) -> dict[str, int]:
+    try:
+        return {k: parse_ts(v) for k, v in doc.get("newest_input_ts", {}).items()}
+    except ValueError as err:
+        raise UserError(f"{PATH}: newest_input_ts holds a time that is not ISO 8601 UTC ({err})") from None
 
 
 def exists(root: Path) -> bool:
     return (Path(root) / PATH).exists()
 
 
-def save(root: Path, commit: Commit, events_cursor: dict, pending: list[Pending]) -> None:
+def save(
+    root: Path, commit: Commit, events_cursor: dict, pending: list[Pending], newest_input_ts: dict | None = None
+) -> None:
     """Write the whole record in one atomic rename: after it, the run's rows are committed."""
     write_json(
         Path(root) / PATH,
@@ -120,6 +139,7 @@ def save(root: Path, commit: Commit, events_cursor: dict, pending: list[Pending]
             "max_ts": commit.max_ts,
             "checksums": commit.checksums,
             "events_cursor": events_cursor,
+            "newest_input_ts": {k: format_ts(v) for k, v in sorted((newest_input_ts or {}).items())},
             "pending": [
                 {"event": p.event.to_dict(), "strategy_class": p.strategy_class, "horizons_left": p.horizons_left}
                 for p in pending

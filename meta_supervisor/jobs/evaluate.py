@@ -17,6 +17,7 @@ from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
 from meta_supervisor.core import divergence, risk
 from meta_supervisor.core.errors import UserError
+from meta_supervisor.core.freshness import stale_inputs
 from meta_supervisor.core.policy import carry_since, judge
 from meta_supervisor.core.records import Row
 from meta_supervisor.core.regime import RegimeCall, current_regime, symbol_votes
@@ -24,7 +25,7 @@ from meta_supervisor.core.render import report
 from meta_supervisor.core.render.escape import code
 from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import now_ts
-from meta_supervisor.files import evaluate_state, regime_state
+from meta_supervisor.files import evaluate_state, reconcile_state, regime_state
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
@@ -103,6 +104,13 @@ def run(
         else:
             new_rows, cursor = rows_since(parts, seen, cfg.horizon)
         regime, regime_call, regime_record = _current_regime(ws, recent, window, now)
+        if not window:
+            actions.annotate(
+                "warning",
+                f"no reconciled rows of horizon {cfg.horizon}h: nothing to measure or judge (has reconcile run, "
+                "and have signals matured?)",
+                title="empty window",
+            )
         print(
             f"evaluate: {len(window)} rows of horizon {cfg.horizon}h in the window, {len(new_rows)} new "
             f"for the detectors, current regime {regime or 'unknown'} ({regime_call.reason})",
@@ -128,6 +136,11 @@ def run(
         observed = divergence.Observed(window, ws.settings.divergence)  # shared by both below
         det_state, detections = divergence.detect(
             det_state, new_rows, window, ws.settings.divergence, observed, now=now
+        )
+        # A stopped feed is an alert too (core/freshness.py), not a quiet fleet.
+        detections = sorted(
+            detections + stale_inputs(reconcile_state.newest_input_ts(ws.root), now, cfg.max_input_age_hours),
+            key=lambda d: d["key"],
         )
         calibration = divergence.autocorrelation_warning(
             divergence.error_autocorrelation(observed, ws.settings.divergence), ws.settings.divergence

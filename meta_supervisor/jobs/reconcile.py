@@ -119,7 +119,11 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
             reconcile_state.save(ws.root, parts.commit(), {}, [])
         commit = parts.append(rows)
         failpoint("after_append")
-        reconcile_state.save(ws.root, commit, cursor, still)  # the commit point
+        newest = dict(state.newest_input_ts)
+        for name, records in (("alpha_events", accepted), ("prices", prices.records if prices else [])):
+            if records:
+                newest[name] = max(newest.get(name, 0), max(r.ts for _, r in records))
+        reconcile_state.save(ws.root, commit, cursor, still, newest)  # the commit point
         report = {
             "generated_at": now,
             "events_read": len(events.records),

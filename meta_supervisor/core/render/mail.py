@@ -40,9 +40,12 @@ TRIGGER_MEANINGS = {
     **CHART_MEANINGS,
     "mean_abs_error": "rolling mean |realized - expected| over the recent rows is at or above its limit.",
     "mean_error": "rolling |mean(realized - expected)| over the recent rows is at or above its limit.",
+    "stale_input": "the newest line of an input (signals or prices) is older than max_input_age_hours: the feed "
+    "may have stopped, and a quiet fleet is not evidence of a healthy one.",
 }
 ACTION_MEANINGS = {
     "REDUCE_ALLOC_AND_BLOCK_PROMOTION": "reduce the agent's allocation and block its promotion until the alert clears.",
+    "CHECK_INPUT_FEED": "check the producer of that input; nothing is measured on data that does not arrive.",
 }
 _SHIFT_FORMATS = {"sigma": "{:+.2f} sigma", "bps": "{:+.1f} bps", "hit_rate": "{:+.3f} hit rate"}
 _STATUS_ORDER = ("new", "escalated", "ongoing", "cleared")
@@ -50,6 +53,7 @@ _SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 _STATUS_RANK = {"escalated": 0, "new": 1, "ongoing": 2, "cleared": 3}
 
 AGENT_COLUMNS = ("Trigger", "Severity", "Status", "Shift", "Since", "Strategy", "Detail")
+INPUT_COLUMNS = ("Strategy", "Trigger", "Severity", "Status", "Since", "Detail")  # Strategy holds the input
 STRATEGY_COLUMNS = ("Strategy", "Trigger", "Severity", "Status", "Shift", "Since", "Detail")
 
 
@@ -106,14 +110,19 @@ def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = No
         raise ValueError("compose_alert_mail needs at least one alert")
     created_at = format_ts(parse_ts(now))  # ValueError unless ISO 8601 with a zone
     agent_groups, strategy_rows = _group(alerts)
-    subject = _subject(alerts, list(agent_groups), strategy_rows)
+    input_rows = [r for r in strategy_rows if r.trigger == "stale_input"]  # the input's name is in .strategy
+    strategy_rows = [r for r in strategy_rows if r.trigger != "stale_input"]
+    subject = _subject(alerts, list(agent_groups), strategy_rows, sorted({r.strategy for r in input_rows}))
     repo = _clean(repository) if repository else None
 
-    sections = []  # (heading, columns, rows): shared by the text and the HTML renderings
+    # (heading, columns, rows): shared by the text and the HTML renderings
+    sections: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]] = []
     for agent, rows in agent_groups.items():
         strategies = sorted({r.strategy for r in rows if r.strategy != "-"})
         heading = f"Agent {agent}" + (f" (strategy {', '.join(strategies)})" if strategies else "")
         sections.append((heading, AGENT_COLUMNS, [r.cells(AGENT_COLUMNS) for r in rows]))
+    if input_rows:
+        sections.append(("Input alerts", ("Input",) + INPUT_COLUMNS[1:], [r.cells(INPUT_COLUMNS) for r in input_rows]))
     if strategy_rows:
         sections.append(("Strategy-level alerts", STRATEGY_COLUMNS, [r.cells(STRATEGY_COLUMNS) for r in strategy_rows]))
 
@@ -159,8 +168,8 @@ def _row(alert: dict) -> AlertRow:
         status=_clean(alert.get("status")),
         shift=_fmt_shift(alert.get("shift"), alert.get("shift_unit")),
         since=_clean(since),
-        strategy=_clean(alert.get("strategy_class")),
-        detail=_clean(alert.get("detail")),
+        strategy=_clean(alert.get("input") if alert.get("trigger") == "stale_input" else alert.get("strategy_class")),
+        detail=_clean(alert.get("detail") or alert.get("message")),
     )
 
 
@@ -180,7 +189,9 @@ def _group(alerts: list[dict]) -> tuple[dict[str, list[AlertRow]], list[AlertRow
     return groups, sorted(strategy_rows, key=lambda r: (r.strategy,) + _sort_key(r))
 
 
-def _subject(alerts: list[dict], agents: list[str], strategy_rows: list[AlertRow]) -> str:
+def _subject(
+    alerts: list[dict], agents: list[str], strategy_rows: list[AlertRow], inputs: list[str] | None = None
+) -> str:
     counts: dict[str, int] = {}
     for alert in alerts:
         status = _clean(alert.get("status"), 20)
@@ -192,6 +203,8 @@ def _subject(alerts: list[dict], agents: list[str], strategy_rows: list[AlertRow
     strategies = sorted({r.strategy for r in strategy_rows})
     if strategies:
         parts.append(_name_list("strategy", strategies, plural="strategies"))
+    if inputs:
+        parts.append(_name_list("input", list(inputs)))
     tally = ", ".join(f"{counts[s]} {s}" for s in order)
     return f"{SUBJECT_PREFIX}: {tally} — {'; '.join(parts)}"
 
@@ -209,7 +222,9 @@ def _actions(alerts: list[dict]) -> list[tuple[str, str, str]]:
     for alert in alerts:
         if alert.get("status") == "cleared" or not alert.get("action"):
             continue
-        name = _clean(alert.get("strategy_class") if _is_strategy_level(alert) else alert.get("agent"), 80)
+        name = _clean(
+            alert.get("input") or alert.get("strategy_class") if _is_strategy_level(alert) else alert.get("agent"), 80
+        )
         targets = who.setdefault(_clean(alert["action"], 80), [])
         if name not in targets:
             targets.append(name)
