@@ -438,7 +438,10 @@ def print_report(s: dict, meta: dict) -> None:
         f"{s['steps']} steps, {meta['events']} signals, wall {meta['wall_s']} s, "
         f"script failures {s['script_failures']}\n"
     )
-    p(f"limits (max_cvar_error_bps, all strategies): {meta['limits']}\n")
+    if meta.get("limit_kind") == "sigma":
+        p(f"limits (max_cvar_error_sigma, all strategies and regimes): {SIGMA_LIMIT}\n")
+    else:
+        p(f"limits (max_cvar_error_bps, all strategies): {meta['limits']}\n")
     p("| measure | value |\n|---|---|")
     p(
         f"| honest agent false alert onsets | {s['honest_agent_false_onsets']} in "
