@@ -364,7 +364,7 @@ def test_open_auto_prs_maps_strategies_to_numbers(gh):
     assert client.api.open_auto_prs() == {"macro": 1, "mean_rev": 2}
     gh.close_pull(1)
     assert client.api.open_auto_prs() == {"mean_rev": 2}
-    assert client.api.open_auto_prs(label="other") == {}
+    assert client.api.open_auto_prs("enable") == {}  # only auto/enable- branches with the auto-enable label
 
 
 def test_pulls_from_env():

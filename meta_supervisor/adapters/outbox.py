@@ -65,8 +65,30 @@ class Outbox:
         write_atomic(self.root / PULLS / f"{safe_name(strategy)}.yaml", edited.encode())
         return Drafted(strategy, "written", where)
 
-    def open_auto_prs(self) -> dict[str, int]:
+    def propose_enable(
+        self,
+        strategy: str,
+        *,
+        title: str,
+        body: str,
+        edit: Callable[[str], str | None],
+        commit_message: str,
+        respect_declined_hours: float = 168.0,
+    ) -> Drafted:
+        """The re-enable PR as `outbox/pulls/<name>.enable.md` (+ `.enable.yaml`)."""
+        edited = edit((self.root / self.kill_list_path).read_bytes().decode("utf-8"))
+        where = f"{PULLS}/{safe_name(strategy)}.enable.md"
+        write_atomic(self.root / where, f"{title}\n\n{body}".encode())
+        if edited is None:
+            return Drafted(strategy, "already_enabled", where)
+        write_atomic(self.root / PULLS / f"{safe_name(strategy)}.enable.yaml", edited.encode())
+        return Drafted(strategy, "written", where)
+
+    def open_auto_prs(self, kind: str = "disable") -> dict[str, int]:
         return {}
+
+    def close_stale(self, strategy: str, kind: str, body: str) -> str:
+        return "none"  # no PRs here
 
     def upsert_comment(self, number: int, marker: str, body: str) -> str:
         return "unchanged"

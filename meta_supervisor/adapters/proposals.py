@@ -54,8 +54,25 @@ class Proposals(Protocol):
         """Propose `edit` of the kill list (None: already disabled) as the change titled `title`."""
         ...
 
-    def open_auto_prs(self) -> dict[str, int]:
-        """strategy -> number of each open auto-disable PR."""
+    def propose_enable(
+        self,
+        strategy: str,
+        *,
+        title: str,
+        body: str,
+        edit: Callable[[str], str | None],
+        commit_message: str,
+        respect_declined_hours: float = 168.0,
+    ) -> Proposed:
+        """Propose `edit` that re-enables a strategy (None: not DISABLED)."""
+        ...
+
+    def open_auto_prs(self, kind: str = "disable") -> dict[str, int]:
+        """strategy -> number of each open automatic PR of `kind` ("disable" or "enable")."""
+        ...
+
+    def close_stale(self, strategy: str, kind: str, body: str) -> str:
+        """Comment on (and, if only meta-supervisor wrote to it, close) the open `kind` PR of `strategy`."""
         ...
 
     def upsert_comment(self, number: int, marker: str, body: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from meta_supervisor.core.alerts import AlertSettings
 from meta_supervisor.core.divergence import DivergenceSettings
 from meta_supervisor.core.errors import ConfigError
+from meta_supervisor.core.lifecycle import LifecycleSettings
 from meta_supervisor.core.regime import RegimeSettings
 
 
@@ -98,10 +99,21 @@ class EvaluateSettings:
     # of real hourly bars (US equities, FX, gold) the newest tick of any symbol was never older
     # than 50 h (FX weekends); an equities-only fleet has 90 h gaps (3-day weekends): use 120.
     max_input_age_hours: float = 72.0
+    # The PR lifecycle (core/lifecycle.py): an open disable PR is closed once the breach has been
+    # cleared this long; a strategy meta-supervisor disabled is proposed for re-enabling once its
+    # whole ES interval has stayed under reenable_margin x its limit for reenable_after_hours.
+    autoclose_after_hours: float = 24.0
+    reenable_after_hours: float = 72.0
+    reenable_margin: float = 0.8
+
+    @property
+    def lifecycle(self) -> LifecycleSettings:
+        return LifecycleSettings(self.autoclose_after_hours, self.reenable_after_hours, self.reenable_margin)
 
     def __post_init__(self):
         if not self.max_input_age_hours > 0:
             raise ValueError("max_input_age_hours must be > 0")
+        _ = self.lifecycle  # checks autoclose_after_hours, reenable_after_hours, reenable_margin
         if not 0.5 <= self.cvar_alpha < 1:
             raise ValueError("cvar_alpha must be in [0.5, 1)")
         if self.reopen_declined_after_hours < 0:
@@ -145,7 +157,7 @@ def settings_from_mapping(data) -> Settings:
     >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    meta_supervisor.core.errors.ConfigError: evaluate.widow_rows: unknown setting (known: current_regime, ...)
+    meta_supervisor.core.errors.ConfigError: evaluate.widow_rows: unknown setting (known: autoclose_after_hours, ...)
     """
     return _build(Settings, {} if data is None else data, ())
 

@@ -30,6 +30,8 @@ class StrategyPolicy:
     status: str = "ENABLED"
     limits: dict = field(default_factory=dict)  # regime -> max_cvar_error_bps
     sigma_limits: dict = field(default_factory=dict)  # regime -> max_cvar_error_sigma
+    # set by meta-supervisor's disable edit: only such a strategy is ever proposed for re-enabling
+    disabled_by_supervisor: bool = field(default=False, compare=False, repr=False)
 
     def limited(self, regime: str) -> bool:
         return regime in self.limits or regime in self.sigma_limits
@@ -76,7 +78,8 @@ def parse_kill_list(data) -> dict[str, StrategyPolicy]:
             for key, into in zip(LIMIT_KEYS, (limits, sigma_limits)):
                 if key in spec:
                     into[str(regime)] = _positive(spec[key], where + (key,))
-        out[name] = StrategyPolicy(name, status, limits, sigma_limits)
+        auto = status == "DISABLED" and bool(body.get("disabled_at"))
+        out[name] = StrategyPolicy(name, status, limits, sigma_limits, disabled_by_supervisor=auto)
     return out
 
 

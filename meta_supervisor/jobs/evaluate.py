@@ -15,7 +15,7 @@ from meta_supervisor.adapters.actions import Actions
 from meta_supervisor.adapters.mail import mailbox
 from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
-from meta_supervisor.core import divergence, risk
+from meta_supervisor.core import divergence, lifecycle, risk
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.freshness import stale_inputs
 from meta_supervisor.core.policy import carry_since, judge
@@ -25,9 +25,9 @@ from meta_supervisor.core.render import report
 from meta_supervisor.core.render.escape import code
 from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import now_ts
-from meta_supervisor.files import evaluate_state, reconcile_state, regime_state
+from meta_supervisor.files import evaluate_state, lifecycle_state, reconcile_state, regime_state
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
-from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list
+from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list, enable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
 from meta_supervisor.jobs.failpoint import failpoint
 
@@ -39,6 +39,8 @@ class EvaluateResult:
     regime: str | None
     verdicts: list
     proposals: list = field(default_factory=list)  # (strategy, where) pairs
+    enables: list = field(default_factory=list)  # (strategy, where) pairs of re-enable proposals
+    closed: list = field(default_factory=list)  # (strategy, kind, "closed" | "commented") of stale PRs
     pull_numbers: list = field(default_factory=list)  # PRs created or updated by this run
     alerts: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # delivery problems: the run exits 2
@@ -173,18 +175,68 @@ def run(
         for v in breaches:
             ev = report.evidence(v, cells.get(v.strategy, {}), model.get("sim_version") if model else None, win)
             _propose(ws, v, ev, now, proposals, actions, result)
+        life = lifecycle.update(lifecycle_state.read(ws.root), policies, verdicts, cells, regime, now, cfg.lifecycle)
+        _close_stale(proposals, life, cells, regime, actions, result)
+        for strategy, why in sorted(life.recovered.items()):
+            _propose_enable(ws, strategy, why, cells, regime, proposals, actions, result)
         doc = _notify(ws, update, queue, now, mailer, env, actions, result, dry_run)
         if doc.get("alerts") or update.transitions:
             # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
             _comment_alerts(proposals, doc.get("alerts", []), actions, result)
         evaluate_state.write_cells(ws.root, cells)
-        if regime_call.regime is not None and not dry_run:  # the next real run's hysteresis is its own
-            regime_state.write(ws.root, regime_call, regime_record, now)
+        if not dry_run:  # the next real run's hysteresis and clocks are its own
+            if regime_call.regime is not None:
+                regime_state.write(ws.root, regime_call, regime_record, now)
+            lifecycle_state.write(ws.root, life.state)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
 
     _summarize(actions, result, cells, regime, verdicts, doc)
     return result
+
+
+def _close_stale(proposals: Proposals, life, cells, regime, actions, result) -> None:
+    """Comment on and close the open automatic PRs whose reason no longer holds (core/lifecycle.py)."""
+    for kind, stale in (("disable", life.stale_disable), ("enable", life.stale_enable)):
+        if not stale:
+            continue
+        try:
+            open_prs = proposals.open_auto_prs(kind)
+            for strategy in sorted(set(open_prs) & set(stale)):
+                body = report.autoclose_comment(
+                    strategy, kind, stale[strategy], regime, cells.get(strategy, {}).get(regime)
+                )
+                what = proposals.close_stale(strategy, kind, body)
+                print(
+                    f"stale {kind} PR #{open_prs[strategy]} of {strategy}: {what} ({stale[strategy]})", file=actions.out
+                )
+                result.closed.append((strategy, kind, what))
+        except proposals.proposal_errors as err:
+            result.failures.append(f"stale {kind} PRs: {err}")
+            actions.annotate("error", f"could not close stale {kind} PRs: {err}")
+
+
+def _propose_enable(ws, strategy, why, cells, regime, proposals: Proposals, actions, result) -> None:
+    cfg = ws.settings.evaluate
+    title = report.enable_title(strategy)
+    body = report.enable_body(strategy, regime, cells.get(strategy, {}).get(regime), why, cfg.reenable_margin)
+    try:
+        pr = proposals.propose_enable(
+            strategy,
+            title=title,
+            body=body,
+            edit=lambda text: enable_in_kill_list(text, strategy),
+            commit_message=f"Re-enable strategy {strategy}\n\n{why}",
+            respect_declined_hours=cfg.reopen_declined_after_hours,
+        )
+    except proposals.proposal_errors as err:
+        result.failures.append(f"re-enable PR for {strategy}: {err}")
+        actions.annotate("error", f"could not open the re-enable PR for {strategy}: {err}")
+        return
+    print(f"proposal: {title} -> {pr.where}" + (f" ({pr.note})" if pr.note else ""), file=actions.out)
+    result.enables.append((strategy, pr.where))
+    if pr.number and pr.action != "declined":
+        result.pull_numbers.append(pr.number)
 
 
 def _mailer_from_env(env):
@@ -290,6 +342,12 @@ def _summarize(actions, result, cells, regime, verdicts, doc) -> None:
         "",
     ]
     md += [f"- {code(s)} -> {where}" for s, where in result.proposals] or ["None."]  # where: ours (URL or path)
+    if result.enables:
+        md += ["", f"### Re-enable proposals: {len(result.enables)}", ""]
+        md += [f"- {code(s)} -> {where}" for s, where in result.enables]
+    if result.closed:
+        md += ["", f"### Stale proposals: {len(result.closed)}", ""]
+        md += [f"- {code(s)} ({kind}): {what}" for s, kind, what in result.closed]
     md += ["", f"### Divergence alerts: {len(doc.get('alerts', []))}", "", report.alerts_table(doc.get("alerts", []))]
     if result.calibration:
         md += ["", f"> Detector calibration: {result.calibration}"]
@@ -300,3 +358,5 @@ def _summarize(actions, result, cells, regime, verdicts, doc) -> None:
     actions.output("breached_strategies", ",".join(breaches))
     actions.output("alerts", len(doc.get("alerts", [])))
     actions.output("pull_requests", ",".join(str(n) for n in result.pull_numbers))
+    actions.output("reenable_proposals", len(result.enables))
+    actions.output("closed_stale", len(result.closed))

@@ -666,6 +666,8 @@ class FakeGitHub:
 
     def _edit_pull(self, n, body, **_):
         pull = self._pull(int(n))
+        if body.get("state") == "closed" and pull["state"] == "open":  # GitHub stamps the close
+            pull["closed_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for key in ("title", "body", "state"):
             if key in body:
                 pull[key] = body[key]

@@ -19,17 +19,21 @@ from meta_supervisor.adapters.github_rest.transport import PullsError, Transport
 
 BOT_TRAILER = "Meta-Supervisor: auto-disable"
 BRANCH_PREFIX = "auto/disable-"
+# The two kinds of proposal: branch prefix and commit trailer of each.
+PREFIXES = {"disable": BRANCH_PREFIX, "enable": "auto/enable-"}
+TRAILERS = {"disable": BOT_TRAILER, "enable": "Meta-Supervisor: auto-enable"}
 _BOT_AUTHOR = ("meta-supervisor", "meta-supervisor@users.noreply.github.com")
 _STRATEGY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 Edit = Callable[[str], str | None]
 
 
-def branch_for(strategy: str) -> str:
-    """`auto/disable-<strategy>`, or a PullsError when the name cannot be part of a branch name."""
+def branch_for(strategy: str, kind: str = "disable") -> str:
+    """`auto/disable-<strategy>` (or `auto/enable-<strategy>`), or a PullsError when the name cannot
+    be part of a branch name."""
     if not _STRATEGY.fullmatch(strategy) or strategy.endswith(".lock") or ".." in strategy:
         raise PullsError(f"strategy name {strategy!r} cannot be used in a branch name")
-    return BRANCH_PREFIX + strategy
+    return PREFIXES[kind] + strategy
 
 
 def edited(edit: Edit, text: str) -> str | None:
@@ -63,7 +67,8 @@ class GitData:
             return True, 0
         cmp = self._t.call("compare branch", lambda: self._t.repo().compare(base_sha, head_sha))
         commits = self._t.call("compare branch", lambda: list(cmp.commits))
-        bot_only = all(BOT_TRAILER in (c.commit.message or "").splitlines() for c in commits) and all(
+        trailers = set(TRAILERS.values())
+        bot_only = all(trailers & set((c.commit.message or "").splitlines()) for c in commits) and all(
             f.filename == self.kill_list_path for f in cmp.files
         )
         return bot_only, cmp.behind_by
@@ -93,15 +98,22 @@ class GitData:
         ref = self._t.call(f"read branch {branch}", lambda: self._t.repo().get_git_ref(f"heads/{branch}"))
         self._t.call(f"reset branch {branch}", lambda: ref.edit(sha, force=True))  # idempotent
 
-    def commit(self, branch: str, edit: Edit, message: str) -> None:
+    def delete_branch(self, branch: str) -> None:
+        """Delete `branch` (the caller checked that it is bot-only); gone already is fine."""
+        self._guard(branch)
+        ref = self._t.get_or_none(f"read branch {branch}", lambda: self._t.repo().get_git_ref(f"heads/{branch}"))
+        if ref is not None:
+            self._t.call(f"delete branch {branch}", ref.delete)
+
+    def commit(self, branch: str, edit: Edit, message: str, trailer: str = BOT_TRAILER) -> None:
         """Commit `edit` of the branch's kill list with the bot trailer; nothing when it is a no-op."""
         self._guard(branch)
         text, blob = self.read(branch)
         new = edited(edit, text)
         if new is None:
             return
-        if BOT_TRAILER not in message.splitlines():
-            message = f"{message.rstrip()}\n\n{BOT_TRAILER}\n"
+        if trailer not in message.splitlines():
+            message = f"{message.rstrip()}\n\n{trailer}\n"
         author = InputGitAuthor(*_BOT_AUTHOR)
         path = self.kill_list_path
         put = lambda: self._t.repo().update_file(path, message, new, blob, branch=branch, author=author)
@@ -113,5 +125,5 @@ class GitData:
                 raise
 
     def _guard(self, branch: str) -> None:
-        if not branch.startswith(BRANCH_PREFIX) or branch == self._t.repo().default_branch:
+        if not branch.startswith(tuple(PREFIXES.values())) or branch == self._t.repo().default_branch:
             raise RuntimeError(f"refusing to write branch {branch}")  # a bug, not a user error

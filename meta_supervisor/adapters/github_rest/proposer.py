@@ -18,18 +18,21 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from meta_supervisor.adapters.deadline import Deadlines
-from meta_supervisor.adapters.github_rest.git_data import Edit, GitData, branch_for, edited
+from meta_supervisor.adapters.github_rest.git_data import PREFIXES, TRAILERS, Edit, GitData, branch_for, edited
 from meta_supervisor.adapters.github_rest.pulls import Pulls, has_label
 from meta_supervisor.adapters.github_rest.transport import PullsError, Transport
 from meta_supervisor.core.errors import UserError
 
 EVIDENCE_MARKER = "<!-- meta-supervisor:evidence -->"
+AUTOCLOSE_MARKER = "<!-- meta-supervisor:autoclose -->"
+LABELS = {"disable": "auto-disable", "enable": "auto-enable"}
 
 
 @dataclass(frozen=True)
 class PullResult:
     strategy: str
-    action: str  # "created" | "updated" | "unchanged" | "already_disabled" | "human_edited" | "declined"
+    # "created" | "updated" | "unchanged" | "already_disabled" | "already_enabled" | "human_edited" | "declined"
+    action: str
     number: int | None
     url: str | None
     branch: str
@@ -98,19 +101,57 @@ class PullRequests:
         """Open (or converge) the PR on `auto/disable-<strategy>`. `edit(text)` must be pure: it may be
         called on the default branch's kill list and on the branch's. It returns the edited text, or
         None when the strategy is already disabled in `text` (an unchanged text counts the same)."""
-        branch = branch_for(strategy)
-        with self._t.failing(f"proposing to disable {strategy}"):
-            return self._propose(strategy, branch, title, body, edit, commit_message, label, respect_declined_hours)
+        return self._proposal("disable", strategy, title, body, edit, commit_message, label, respect_declined_hours)
+
+    def propose_enable(
+        self,
+        strategy: str,
+        *,
+        title: str,
+        body: str,
+        edit: Edit,
+        commit_message: str,
+        respect_declined_hours: float = 168.0,
+    ) -> PullResult:
+        """The same convergence on `auto/enable-<strategy>`, label `auto-enable`; `edit` returns None
+        when the strategy is not DISABLED in the text (nothing to re-enable)."""
+        label, hours = LABELS["enable"], respect_declined_hours
+        return self._proposal("enable", strategy, title, body, edit, commit_message, label, hours)
+
+    def close_stale(self, strategy: str, kind: str, body: str) -> str:
+        """The open `kind` PR of `strategy` no longer says what is true: comment `body`, and close it and
+        delete its branch if only meta-supervisor wrote to it; a person's commits are never deleted (the
+        comment only). Returns "closed", "commented" or "none" (no open PR)."""
+        branch = branch_for(strategy, kind)
+        with self._t.failing(f"closing the stale {kind} PR of {strategy}"):
+            pr = self._pulls.find_open(branch)
+            if pr is None:
+                return "none"
+            self._pulls.upsert_comment(pr.number, AUTOCLOSE_MARKER, f"{AUTOCLOSE_MARKER}\n{body}")
+            head, base = self._git.head(branch), self._git.head(self._t.repo().default_branch)
+            bot_only = head is not None and base is not None and self._git.branch_state(base, head)[0]
+            if not bot_only:
+                self._t.log(f"{strategy}: PR #{pr.number} is stale but a person pushed to {branch}: comment only")
+                return "commented"
+            self._pulls.close(pr)
+            self._git.delete_branch(branch)
+            self._t.log(f"{strategy}: PR #{pr.number} closed as stale, {branch} deleted")
+            return "closed"
+
+    def _proposal(self, kind, strategy, title, body, edit, commit_message, label, declined_hours) -> PullResult:
+        branch = branch_for(strategy, kind)
+        with self._t.failing(f"proposing to {kind} {strategy}"):
+            return self._propose(strategy, branch, title, body, edit, commit_message, label, declined_hours, kind)
 
     def upsert_comment(self, number: int, marker: str, body: str) -> str:
         """Create or update the comment on issue/PR `number` whose body contains `marker`."""
         with self._t.failing(f"commenting on #{number}"):
             return self._pulls.upsert_comment(number, marker, body)
 
-    def open_auto_prs(self, label: str = "auto-disable") -> dict[str, int]:
-        """strategy -> number of each open PR from this repo's `auto/disable-<strategy>` carrying `label`."""
+    def open_auto_prs(self, kind: str = "disable") -> dict[str, int]:
+        """strategy -> number of each open PR from this repo's `auto/<kind>-<strategy>` with its label."""
         with self._t.failing("listing open PRs"):
-            return self._pulls.open_auto(label)
+            return self._pulls.open_auto(LABELS[kind], PREFIXES[kind])
 
     # ---- the story ---------------------------------------------------------------------------
     def _propose(
@@ -123,6 +164,7 @@ class PullRequests:
         commit_message: str,
         label: str,
         declined_hours: float,
+        kind: str = "disable",
     ) -> PullResult:
         git, pulls, log = self._git, self._pulls, self._t.log
         default = self._t.repo().default_branch
@@ -130,8 +172,9 @@ class PullRequests:
         if base_sha is None:
             raise PullsError(f"default branch {default} of {self.repository} not found")
         if edited(edit, git.read(base_sha)[0]) is None:
-            log(f"{strategy}: already DISABLED on {default}; no pull request")
-            return PullResult(strategy, "already_disabled", None, None, branch)
+            state = "DISABLED" if kind == "disable" else "not DISABLED"
+            log(f"{strategy}: already {state} on {default}; no pull request")
+            return PullResult(strategy, f"already_{kind}d", None, None, branch)
         pr = pulls.find_open(branch)
         if pr is None:
             declined = pulls.recently_declined(branch, declined_hours)
@@ -155,7 +198,7 @@ class PullRequests:
             # would consider the PR merged. Without a PR, a fresh start off the default head is cleaner.
             if pr is None and head_sha != base_sha:
                 git.reset_branch(branch, base_sha)
-            git.commit(branch, edit, commit_message)
+            git.commit(branch, edit, commit_message, TRAILERS[kind])
             changed = True
         created = False
         if pr is None:

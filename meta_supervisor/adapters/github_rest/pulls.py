@@ -20,6 +20,7 @@ from meta_supervisor.adapters.github_rest.git_data import BRANCH_PREFIX
 from meta_supervisor.adapters.github_rest.transport import PullsError, Transport, refused
 
 LABEL_COLOR, LABEL_DESCRIPTION = "d73a4a", "Opened by meta-supervisor"
+CLOSED_LABEL = "auto-closed"  # a PR meta-supervisor closed itself: not a reviewer's decision
 
 
 class Pulls:
@@ -43,7 +44,7 @@ class Pulls:
         closed = self._t.call("find closed PRs", lambda: list(repo.get_pulls(state="closed", head=f"{owner}:{branch}")))
         now = self._t.clock()
         for p in closed:
-            if p.head.ref != branch or p.merged_at is not None or p.closed_at is None:
+            if p.head.ref != branch or p.merged_at is not None or p.closed_at is None or has_label(p, CLOSED_LABEL):
                 continue
             closed_at = p.closed_at if p.closed_at.tzinfo else p.closed_at.replace(tzinfo=UTC)
             if now - closed_at.timestamp() < hours * 3600:
@@ -101,14 +102,20 @@ class Pulls:
         self._t.call(f"edit comment {comment.id}", lambda: comment.edit(body))  # PATCH is idempotent
         return "updated"
 
-    def open_auto(self, label: str) -> dict[str, int]:
-        """strategy -> number of each open PR from this repo's `auto/disable-<strategy>` carrying `label`."""
+    def close(self, pr: Any) -> None:
+        """Close `pr` as meta-supervisor's own decision (labelled CLOSED_LABEL first, so it is never
+        read as a reviewer declining it)."""
+        self.add_label(pr, CLOSED_LABEL)
+        self._t.call(f"close PR #{pr.number}", lambda: pr.edit(state="closed"))  # a PATCH: idempotent
+
+    def open_auto(self, label: str, prefix: str = BRANCH_PREFIX) -> dict[str, int]:
+        """strategy -> number of each open PR from this repo's `<prefix><strategy>` carrying `label`."""
         repo = self._t.repo()
         pulls = self._t.call("list open PRs", lambda: list(repo.get_pulls(state="open")))
         return {
-            p.head.ref.removeprefix(BRANCH_PREFIX): p.number
+            p.head.ref.removeprefix(prefix): p.number
             for p in pulls
-            if p.head.ref.startswith(BRANCH_PREFIX)
+            if p.head.ref.startswith(prefix)
             and p.head.repo is not None
             and p.head.repo.full_name == repo.full_name
             and has_label(p, label)

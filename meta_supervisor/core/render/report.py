@@ -255,3 +255,65 @@ def alerts_table(alerts: list[dict]) -> str:
             f"{code(a.get('detail', ''), cell=True, limit=200)} |"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the PR lifecycle
+
+
+def enable_title(strategy: str) -> str:
+    return f"[AUTO] Re-enable strategy: {strategy}"
+
+
+def _cell_rows(regime: str | None, cell: dict | None) -> list[str]:
+    if not cell:
+        return [f"No model rows in the current regime {code(regime or 'unknown')}."]
+    return [
+        "| Regime | n (model) | Days | CVaR95 (bps) | 90% CI (bps) | Limit (bps) | CVaR95 (sigma) | CI (sigma) "
+        "| Limit (sigma) |",
+        "|---|---:|---:|---:|---|---:|---:|---|---:|",
+        f"| {code(regime or 'unknown', cell=True)} | {cell.get('n')} | {_num(cell.get('days'), '{:d}')} | "
+        f"{_num(cell.get('cvar95_error_bps'))} | {_ci(cell.get('cvar95_ci_bps'))} | "
+        f"{_num(cell.get('limit_bps'), '{:g}')} | {_num(cell.get('cvar95_error_sigma'), '{:.2f}')} | "
+        f"{_ci(cell.get('cvar95_sigma_ci'), '{:.2f}')} | {_num(cell.get('limit_sigma'), '{:g}')} |",
+    ]
+
+
+def enable_body(strategy: str, regime: str | None, cell: dict | None, why: str, margin: float) -> str:
+    """The re-enable PR: why (the hysteresis held), the evidence, and what merging does."""
+    return "\n".join(
+        [
+            f"## Re-enable {code(strategy)}",
+            "",
+            f"meta-supervisor disabled this strategy earlier. Since then its rows (signals keep being "
+            f"reconciled while it is disabled) show the whole confidence interval of its ES95 below "
+            f"{margin:g} x the limit in the current regime: {code(why)}.",
+            "",
+            *_cell_rows(regime, cell),
+            "",
+            "### What merging does",
+            "",
+            f"Sets `status: ENABLED` for {code(strategy)} in `{KILL_LIST}` and removes its `disabled_at` and "
+            "`disabled_reason`; nothing else in the file changes. The live system trades the strategy again.",
+            "",
+            "Hysteresis: a re-enable needs the interval's upper end under the margin for `reenable_after_hours`; "
+            "a disable needs a confirmed breach (the lower end above the limit). Between the two, nothing is "
+            "proposed, so a strategy near its limit does not flap.",
+        ]
+    )
+
+
+def autoclose_comment(strategy: str, kind: str, why: str, regime: str | None, cell: dict | None) -> str:
+    """The comment on a stale automatic PR, with the latest evidence."""
+    what = "breach that this PR disables for" if kind == "disable" else "recovery this PR re-enables on"
+    return "\n".join(
+        [
+            f"### This proposal is stale: {code(strategy)}",
+            "",
+            f"The {what} no longer holds: {code(why)}. Latest evidence:",
+            "",
+            *_cell_rows(regime, cell),
+            "",
+            "If only meta-supervisor wrote to this branch, the PR is closed and its branch deleted; a branch a "
+            "person pushed to is left as it is. A new breach (or recovery) opens a fresh proposal.",
+        ]
+    )

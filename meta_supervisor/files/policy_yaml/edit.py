@@ -106,6 +106,73 @@ def disable_in_kill_list(
     return new
 
 
+def enable_strategy(text: str, strategy: str, display_path: str = "policy/strategy_kill_list.yaml") -> str | None:
+    """The kill list `text` with `strategy` set back to `status: ENABLED` and its `disabled_at` /
+    `disabled_reason` lines removed; None when it is not `status: DISABLED` (nothing to re-enable).
+    The same checks as the disable edit: both parsers must read exactly that change, and the line
+    diff may touch only those lines (RuntimeError otherwise: a bug)."""
+    doc = policy_yaml.parse_yaml_text(text, display_path)
+    root = policy_yaml.compose_text(text, display_path)
+    index, _, block = _find_block(root, text, strategy, display_path)
+    entries = _entries(root, block, text, strategy, display_path)
+    status = entries.get("status")
+    if status is None or status[1].value != "DISABLED":
+        return None
+    start, end = status[1].start_mark.index, _value_end(text, *status)
+    replacement = "ENABLED"
+    gap = re.compile(r"( +)#").match(text, end)
+    if gap:  # keep the inline comment's column
+        replacement += " " * max(1, len(gap.group(1)) - (len(replacement) - (end - start)))
+        end = gap.end(1)
+    edits = [(start, end, replacement)]
+    for name in ("disabled_at", "disabled_reason"):
+        if name in entries:
+            line_start, stop, _ = _entry_extent(text, *entries[name])
+            edits.append((line_start, stop, ""))
+    new = text
+    for a, b, r in sorted(edits, reverse=True):
+        new = new[:a] + r + new[b:]
+    _verify_enable(text, new, doc.data, index, strategy, display_path)
+    return new
+
+
+def enable_in_kill_list(text: str, strategy: str, display_path: str = "policy/strategy_kill_list.yaml") -> str | None:
+    """`enable_strategy`, then the edited file must still be a kill list evaluate accepts."""
+    new = enable_strategy(text, strategy, display_path)
+    if new is not None:
+        try:
+            policies = parse_kill_list(policy_yaml.parse_yaml_text(new, display_path).data)
+        except ConfigError as exc:
+            raise RuntimeError(f"enable_strategy({strategy!r}) produced an invalid kill list: {exc}") from exc
+        if policies[strategy].status != "ENABLED":
+            raise RuntimeError(f"enable_strategy({strategy!r}) did not enable it")
+    return new
+
+
+def _verify_enable(old, new, old_data, index, strategy, display):
+    before = yaml.safe_load(old)
+    try:
+        after, after_rt = yaml.safe_load(new), policy_yaml.parse_yaml_text(new, display).data
+    except Exception as exc:
+        raise RuntimeError(f"enable_strategy({strategy!r}) produced unreadable YAML: {exc}") from exc
+    for parsed, after_data in ((before, after), (old_data, after_rt)):
+        key = list(parsed)[index]
+        expected = copy.deepcopy(parsed)
+        expected[key] = {
+            k: ("ENABLED" if k == "status" else v) for k, v in expected[key].items() if k not in EDITED_KEYS[1:]
+        }
+        if not _same(expected, after_data):
+            raise RuntimeError(f"enable_strategy({strategy!r}) changed more than {EDITED_KEYS}: {after_data!r}")
+    old_ok, new_ok = _edited_lines(old, strategy, display), _edited_lines(new, strategy, display)
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal" and not (set(range(i1, i2)) <= old_ok and set(range(j1, j2)) <= new_ok):
+            raise RuntimeError(
+                f"enable_strategy({strategy!r}) touched other lines: {old_lines[i1:i2]!r} -> {new_lines[j1:j2]!r}"
+            )
+
+
 def one_line(s: str) -> str:
     """`s` with every run of whitespace containing a line break replaced by one space, then stripped."""
     return _LINE_BREAKS.sub(" ", str(s)).strip()
