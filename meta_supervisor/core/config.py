@@ -105,6 +105,8 @@ class EvaluateSettings:
     autoclose_after_hours: float = 24.0
     reenable_after_hours: float = 72.0
     reenable_margin: float = 0.8
+    # state/history/: one compact record per run that changed anything, kept this many days.
+    history_days: float = 90.0
 
     @property
     def lifecycle(self) -> LifecycleSettings:
@@ -113,6 +115,8 @@ class EvaluateSettings:
     def __post_init__(self):
         if not self.max_input_age_hours > 0:
             raise ValueError("max_input_age_hours must be > 0")
+        if not self.history_days > 0:
+            raise ValueError("history_days must be > 0")
         _ = self.lifecycle  # checks autoclose_after_hours, reenable_after_hours, reenable_margin
         if not 0.5 <= self.cvar_alpha < 1:
             raise ValueError("cvar_alpha must be in [0.5, 1)")

@@ -15,7 +15,7 @@ from meta_supervisor.adapters.actions import Actions
 from meta_supervisor.adapters.mail import mailbox
 from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
-from meta_supervisor.core import divergence, lifecycle, risk
+from meta_supervisor.core import divergence, history_record, lifecycle, risk
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.freshness import stale_inputs
 from meta_supervisor.core.policy import carry_since, judge
@@ -25,7 +25,7 @@ from meta_supervisor.core.render import report
 from meta_supervisor.core.render.escape import code
 from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import now_ts
-from meta_supervisor.files import evaluate_state, lifecycle_state, reconcile_state, regime_state
+from meta_supervisor.files import eval_history, evaluate_state, lifecycle_state, reconcile_state, regime_state
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list, enable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
@@ -172,8 +172,14 @@ def run(
             "start": window[0].ts if window else None,
             "end": window[-1].ts if window else None,
         }
+        # This run's record; the PR shows the cell's trajectory up to it (unchanged evidence, same chart).
+        rec = history_record.record(now, regime, cells, det_state)
+        past = eval_history.read(ws.root, days=30, now=now) if breaches else []
+        if breaches and not history_record.same_evidence(past[-1] if past else None, rec):
+            past.append(rec)
         for v in breaches:
             ev = report.evidence(v, cells.get(v.strategy, {}), model.get("sim_version") if model else None, win)
+            ev["trajectory"] = history_record.es_series(past, v.strategy, v.regime)[-200:]
             _propose(ws, v, ev, now, proposals, actions, result)
         life = lifecycle.update(lifecycle_state.read(ws.root), policies, verdicts, cells, regime, now, cfg.lifecycle)
         _close_stale(proposals, life, cells, regime, actions, result)
@@ -188,6 +194,7 @@ def run(
             if regime_call.regime is not None:
                 regime_state.write(ws.root, regime_call, regime_record, now)
             lifecycle_state.write(ws.root, life.state)
+            eval_history.append(ws.root, rec, cfg.history_days)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
 

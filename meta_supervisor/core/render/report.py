@@ -111,6 +111,30 @@ def _mermaid(ev: dict) -> list[str]:
     ]
 
 
+def _trajectory(ev: dict) -> list[str]:
+    """Mermaid line chart of the cell's ES (and its lower bound) against the limit over the runs that
+    changed the evidence (state/history/), oldest first; nothing with fewer than two points."""
+    points = [p for p in ev.get("trajectory") or [] if p[1] is not None]
+    if len(points) < 2:
+        return []
+    es = [p[1] for p in points]
+    low = [p[2] if p[2] is not None else p[1] for p in points]
+    lim = [p[3] for p in points if p[3] is not None]
+    top = max(es + lim) if lim else max(es)
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "CVaR95 (bps) over {len(points)} runs, {points[0][0][:16]} to {points[-1][0][:16]}"',
+        f'    x-axis "runs with new evidence" 1 --> {len(points)}',
+        f'    y-axis "bps" 0 --> {top * 1.15:.0f}',
+        "    line [" + ", ".join(f"{v:.1f}" for v in es) + "]",
+        "    line [" + ", ".join(f"{v:.1f}" for v in low) + "]",
+    ]
+    if len(lim) == len(points):
+        lines.append("    line [" + ", ".join(f"{v:g}" for v in lim) + "]")
+    return lines + ["```", "", "Lines: CVaR95, its 95% lower bound, the limit."]
+
+
 def _marker_json(ev: dict) -> str:
     # "--" cannot appear in an HTML comment; in JSON it can only sit inside a string.
     # ... and no "<" or ">": nothing in the comment can look like markup to any reader.
@@ -193,14 +217,19 @@ def pr_body(ev: dict) -> str:
     chart = _mermaid(ev)
     if chart:
         lines += [""] + chart
+    trajectory = _trajectory(ev)
+    if trajectory:
+        lines += ["", f"### CVaR95 over time in {code(ev['regime'])}", ""] + trajectory
     lines += [
         "",
         "### What merging does",
         "",
         f"Sets `status: DISABLED` for {code(s)} in `{KILL_LIST}` (with `disabled_at` and "
         "`disabled_reason`); no other line of the file changes. The live trading system reads the "
-        "kill list from the default branch and stops the strategy. To turn it back on later, set "
-        "`status: ENABLED` in a normal PR. Closing this PR without merging leaves the strategy on, and "
+        "kill list from the default branch and stops the strategy. Once the strategy has recovered "
+        "(its whole ES interval under `reenable_margin` x the limit for `reenable_after_hours`), "
+        "meta-supervisor proposes re-enabling it; if the breach clears before this PR is merged, it is "
+        "closed. Closing this PR without merging leaves the strategy on, and "
         "meta-supervisor will not propose it again for `evaluate.reopen_declined_after_hours` "
         "(default 7 days) even if the breach persists.",
         "",
@@ -211,7 +240,7 @@ def pr_body(ev: dict) -> str:
         "The calibrated-sim figure is what a perfectly calibrated sim with Gaussian errors would show "
         "with these rows' sigmas: a limit below it is breached by a sim that is right. See docs/tail-risk.md.",
         "",
-        f"<!-- {EVIDENCE_MARKER} {_marker_json(ev)} -->",
+        f"<!-- {EVIDENCE_MARKER} {_marker_json({k: v for k, v in ev.items() if k != 'trajectory'})} -->",
     ]
     return "\n".join(lines) + "\n"
 
