@@ -36,6 +36,17 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic world")
 
 
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="where to write the HTML page (default: report/index.html under --root)")
+
+
+def _report(args) -> int:
+    from meta_supervisor.jobs import report
+
+    report.run(args.root, out=args.out, now=args.now)
+    return 0
+
+
 def _reconcile(args) -> int:
     from meta_supervisor.jobs import reconcile
 
@@ -67,6 +78,7 @@ VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None] | None, Callabl
     "train": (_train_args, _train),
     "evaluate": (_evaluate_args, _evaluate),
     "demo": (_demo_args, _demo),
+    "report": (_report_args, _report),
 }
 
 

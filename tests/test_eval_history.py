@@ -28,7 +28,7 @@ def test_each_run_that_changed_something_appends_one_record_and_an_unchanged_one
     put_rows(root, rows_for("macro", "TREND", 60, tail_bps=900.0, start=30000, seed=7, every_minutes=30))
     evaluate.run(root, now="2026-11-28T03:00:00Z")
     assert [r["at"] for r in _records(root)] == ["2026-11-28T01:00:00Z", "2026-11-28T03:00:00Z"]
-    assert evaluate.run(root, dry_run=True, now="2026-11-28T04:00:00Z") and len(_records(root)) == 2
+    assert evaluate.run(root, dry_run=True, now="2026-11-28T04:00:00Z") and len(_records(root)) == 2  # same evidence
 
 
 def test_the_pr_body_draws_the_trajectory_once_the_evidence_moved(root):
@@ -64,11 +64,11 @@ def test_a_torn_last_line_is_skipped_and_closed_off(tmp_path):
     eval_history.append(tmp_path, record("2026-11-28T01:00:00Z", "R", cells, None), days=30)
     path = tmp_path / "state/history/2026-11-28.jsonl"
     path.write_bytes(path.read_bytes() + b'{"at": "2026-11-28T02:0')  # a run killed mid-write
-    cells["m"]["R"]["n"] = 2
+    cells["m"]["R"]["cvar95_error_bps"] = 2.0
     eval_history.append(tmp_path, record("2026-11-28T03:00:00Z", "R", cells, None), days=30)
     assert [r["at"] for r in eval_history.read(tmp_path)] == ["2026-11-28T01:00:00Z", "2026-11-28T03:00:00Z"]
     assert es_series(eval_history.read(tmp_path), "m", "R") == [
         ("2026-11-28T01:00:00Z", 1.0, 0.0, 5.0),
-        ("2026-11-28T03:00:00Z", 1.0, 0.0, 5.0),
+        ("2026-11-28T03:00:00Z", 2.0, 0.0, 5.0),
     ]
     assert json.loads(path.read_text().splitlines()[-1])["at"] == "2026-11-28T03:00:00Z"

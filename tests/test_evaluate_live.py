@@ -153,3 +153,21 @@ def test_a_dry_run_records_nothing_as_done(root, github, sendgrid):
     assert [p["head"] for p in github.pulls] == ["auto/disable-macro"]
     (mail,) = sendgrid.received
     assert "macro-bad" in mail["content"][0]["value"]
+
+
+def test_the_alert_mail_lists_breaches_with_their_prs_what_was_done_and_the_run(root, github, sendgrid):
+    _world(root)
+    _diverging_agent(root)
+    env, pulls, mailer = _adapters(github, sendgrid)
+    env = {**env, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "4242"}
+    assert evaluate.run(root, env=env, pulls=pulls, mailer=mailer, now="2026-11-28T01:00:00Z").exit_code == 0
+    (mail,) = sendgrid.received
+    text = next(c["value"] for c in mail["content"] if c["type"] == "text/plain")
+    html = next(c["value"] for c in mail["content"] if c["type"] == "text/html")
+    assert "Breaches: proposals to disable (a person reviews and merges)" in text
+    (row,) = [line for line in text.splitlines() if line.strip().startswith("macro ") and "TREND" in line]
+    assert "120.0" in row and "PR #1 created (https://github.com/acme/trading/pull/1)" in row
+    assert "Done by this run:\n  - disable PR macro: PR #1 created" in text
+    assert "Recommended: REVIEW_DISABLE_PR" in text and "Recommended: REDUCE_ALLOC_AND_BLOCK_PROMOTION" in text
+    assert text.rstrip().endswith("Workflow run: https://github.com/acme/trading/actions/runs/4242")
+    assert '<a href="https://github.com/acme/trading/actions/runs/4242">Workflow run</a>' in html

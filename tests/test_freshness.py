@@ -54,7 +54,7 @@ def test_a_stopped_feed_raises_one_stale_input_alert_that_clears_when_data_comes
     (mail,) = (root / "outbox/mail").glob("*.eml")
     text = mail.read_bytes().decode()
     assert "Subject: DIVERGENCE ALERT: 1 new =?utf-8?b?4oCU?= input alpha_events" in text
-    assert "Action: CHECK_INPUT_FEED" in text and alert["action"] == "CHECK_INPUT_FEED"
+    assert "Recommended: CHECK_INPUT_FEED" in text and alert["action"] == "CHECK_INPUT_FEED"
 
     # unchanged while the feed stays stopped: the same document, no second mail
     state = (root / "state/divergence_alerts.json").read_bytes()

@@ -37,13 +37,17 @@ def test_writes_the_pr_and_the_edited_kill_list_and_nothing_else(tmp_path):
         edit=disable("macro"),
         commit_message="Disable macro",
     )
-    assert (result.action, result.number, result.url) == ("written", None, None)
+    assert (result.action, result.number, result.url) == ("created", None, None)
     assert (result.where, result.note) == ("outbox/pulls/macro.md", "dry run: no PR opened")
     assert files(root) == {
         **before,
         "outbox/pulls/macro.md": b"[AUTO] Disable strategy: macro\n\n| a |\n| b |\n",
         "outbox/pulls/macro.yaml": disable("macro")(KILL_TEXT).encode(),
     }
+    kw = {"title": "[AUTO] Disable strategy: macro", "edit": disable("macro"), "commit_message": "Disable macro"}
+    again = Outbox(root).propose_disable("macro", body="| a |\n| b |\n", **kw)
+    assert again.action == "unchanged"
+    assert Outbox(root).propose_disable("macro", body="| c |\n", **kw).action == "written"
 
 
 def test_already_disabled_writes_the_pr_text_only(tmp_path):

@@ -28,7 +28,7 @@ def safe_name(strategy: str) -> str:
 @dataclass(frozen=True)
 class Drafted:
     strategy: str
-    action: str  # "written" | "already_disabled" (the .md only)
+    action: str  # "created" | "written" | "unchanged" | "already_disabled" | "already_enabled" (the .md only)
     where: str  # outbox/pulls/<name>.md
     number: None = None
     url: None = None
@@ -57,13 +57,7 @@ class Outbox:
         respect_declined_hours: float = 168.0,
     ) -> Drafted:
         """Write the PR `title`/`body` and the edited kill list (`commit_message` is not kept)."""
-        edited = edit((self.root / self.kill_list_path).read_bytes().decode("utf-8"))
-        where = f"{PULLS}/{safe_name(strategy)}.md"
-        write_atomic(self.root / where, f"{title}\n\n{body}".encode())
-        if edited is None:
-            return Drafted(strategy, "already_disabled", where)
-        write_atomic(self.root / PULLS / f"{safe_name(strategy)}.yaml", edited.encode())
-        return Drafted(strategy, "written", where)
+        return self._draft(strategy, "", title, body, edit, "already_disabled")
 
     def propose_enable(
         self,
@@ -76,13 +70,18 @@ class Outbox:
         respect_declined_hours: float = 168.0,
     ) -> Drafted:
         """The re-enable PR as `outbox/pulls/<name>.enable.md` (+ `.enable.yaml`)."""
+        return self._draft(strategy, ".enable", title, body, edit, "already_enabled")
+
+    def _draft(self, strategy, suffix, title, body, edit, already) -> Drafted:
+        """ "created" for a new draft, "written" when a file changed, "unchanged" when both already were."""
         edited = edit((self.root / self.kill_list_path).read_bytes().decode("utf-8"))
-        where = f"{PULLS}/{safe_name(strategy)}.enable.md"
-        write_atomic(self.root / where, f"{title}\n\n{body}".encode())
+        where = f"{PULLS}/{safe_name(strategy)}{suffix}.md"
+        new = not (self.root / where).exists()
+        changed = write_atomic(self.root / where, f"{title}\n\n{body}".encode())
         if edited is None:
-            return Drafted(strategy, "already_enabled", where)
-        write_atomic(self.root / PULLS / f"{safe_name(strategy)}.enable.yaml", edited.encode())
-        return Drafted(strategy, "written", where)
+            return Drafted(strategy, already, where)
+        changed |= write_atomic(self.root / PULLS / f"{safe_name(strategy)}{suffix}.yaml", edited.encode())
+        return Drafted(strategy, "created" if new else "written" if changed else "unchanged", where)
 
     def open_auto_prs(self, kind: str = "disable") -> dict[str, int]:
         return {}

@@ -20,7 +20,11 @@ class Proposed(Protocol):
     """What became of one proposal."""
 
     @property
-    def action(self) -> str: ...  # GitHub: "created", "updated", "unchanged", "declined", ...; outbox: "written"
+    def action(
+        self,
+    ) -> (
+        str
+    ): ...  # GitHub: "created", "updated", "unchanged", "declined", ...; outbox: "created", "written", "unchanged"
 
     @property
     def number(self) -> int | None: ...  # the PR's number, if there is a PR

@@ -6,8 +6,9 @@ Record (one JSON line):
     {"at": "<now>", "regime": "<current>",
      "cells": {strategy: {regime: [n, es_bps, ci_low, ci_high, limit_bps, es_sigma, limit_sigma]}},
      "streams": {stream: {kind: [statistic, h, alarm 0|1]}}}
+plus `"actions"` ([{"kind", "strategy", "result"}]) when the run opened, updated or closed a PR.
 Numbers are rounded (ES to 0.1 bps, sigma to 0.001, statistics to 0.01) so a record is small and an
-unchanged fleet gives an identical record, which is not appended again.
+unchanged fleet gives an identical record, which is not appended again (unless the run took an action).
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ def record(now: str, regime: str | None, cells: dict, detectors: dict | None) ->
 
 
 def same_evidence(a: dict | None, b: dict) -> bool:
-    """Whether two records differ only in their time (then the second is not stored)."""
-    return a is not None and {k: v for k, v in a.items() if k != "at"} == {k: v for k, v in b.items() if k != "at"}
+    """Whether two records hold the same evidence (they may differ in time and in the actions taken)."""
+    keep = lambda r: {k: v for k, v in r.items() if k not in ("at", "actions")}
+    return a is not None and keep(a) == keep(b)
 
 
 def es_series(records: list[dict], strategy: str, regime: str) -> list[tuple[str, float, float | None, float | None]]:
     """[(at, es_bps, ci_low, limit_bps)] of one cell over the records, oldest first."""
-    out = []
+    out: list = []
     for rec in records:
         cell = rec.get("cells", {}).get(strategy, {}).get(regime)
-        if cell and cell[1] is not None:
-            out.append((rec["at"], cell[1], cell[2], cell[4]))
+        if cell and cell[1] is not None and (not out or out[-1][1:] != (cell[1], cell[2], cell[4])):
+            out.append((rec["at"], cell[1], cell[2], cell[4]))  # a repeat (a record kept for its actions) adds nothing
     return out

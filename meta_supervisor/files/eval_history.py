@@ -61,7 +61,7 @@ def append(root: Path, rec: dict, days: float) -> bool:
     for old in files:
         if old.stem < cutoff:
             old.unlink()
-    if same_evidence(last, rec):
+    if same_evidence(last, rec) and not rec.get("actions"):
         return False
     path = Path(root) / DIR / f"{day}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ class EvaluateResult:
     proposals: list = field(default_factory=list)  # (strategy, where) pairs
     enables: list = field(default_factory=list)  # (strategy, where) pairs of re-enable proposals
     closed: list = field(default_factory=list)  # (strategy, kind, "closed" | "commented") of stale PRs
+    events: list = field(default_factory=list)  # what was done, for the history: {"kind", "strategy", "result"}
     pull_numbers: list = field(default_factory=list)  # PRs created or updated by this run
     alerts: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # delivery problems: the run exits 2
@@ -194,7 +195,11 @@ def run(
             if regime_call.regime is not None:
                 regime_state.write(ws.root, regime_call, regime_record, now)
             lifecycle_state.write(ws.root, life.state)
-            eval_history.append(ws.root, rec, cfg.history_days)
+        # The history is evidence to look at, like the cells and detectors above (a dry run writes
+        # those too); no decision reads it, so a dry run adds its record.
+        if result.events:
+            rec["actions"] = result.events
+        eval_history.append(ws.root, rec, cfg.history_days)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
 
@@ -218,6 +223,7 @@ def _close_stale(proposals: Proposals, life, cells, regime, actions, result) -> 
                     f"stale {kind} PR #{open_prs[strategy]} of {strategy}: {what} ({stale[strategy]})", file=actions.out
                 )
                 result.closed.append((strategy, kind, what))
+                result.events.append({"kind": f"stale {kind} PR", "strategy": strategy, "result": what})
         except proposals.proposal_errors as err:
             result.failures.append(f"stale {kind} PRs: {err}")
             actions.annotate("error", f"could not close stale {kind} PRs: {err}")
@@ -242,8 +248,21 @@ def _propose_enable(ws, strategy, why, cells, regime, proposals: Proposals, acti
         return
     print(f"proposal: {title} -> {pr.where}" + (f" ({pr.note})" if pr.note else ""), file=actions.out)
     result.enables.append((strategy, pr.where))
+    _event(result, "re-enable PR", strategy, pr)
     if pr.number and pr.action != "declined":
         result.pull_numbers.append(pr.number)
+
+
+def _run_url(env) -> str | None:
+    """The Actions run this is, from the variables Actions sets; None outside Actions."""
+    server, repo, run = (env.get(k, "").strip() for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server.startswith("https://") and repo and run.isdigit() else None
+
+
+def _event(result, kind: str, strategy: str, pr) -> None:
+    """A proposal opened is an event of the timeline (an open PR's hourly refresh is not)."""
+    if pr.action == "created":
+        result.events.append({"kind": kind, "strategy": strategy, "result": pr.where})
 
 
 def _mailer_from_env(env):
@@ -272,6 +291,7 @@ def _propose(ws, verdict, ev, now, proposals: Proposals, actions, result) -> Non
         return
     print(f"proposal: {title} -> {pr.where}" + (f" ({pr.note})" if pr.note else ""), file=actions.out)
     result.proposals.append((strategy, pr.where))
+    _event(result, "disable PR", strategy, pr)
     if pr.number and pr.action != "declined":
         result.pull_numbers.append(pr.number)
 
@@ -300,7 +320,26 @@ def _notify(ws, update, queue, now, mailer, env, actions, result, dry_run: bool)
     log = lambda m: print(m, file=actions.out)
     report = mailbox.DeliveryReport()
     if update.to_notify:
-        msg = compose_alert_mail(update.to_notify, now, env.get("GITHUB_REPOSITORY"))
+        where = dict(result.proposals)
+        breaches = [
+            {
+                "strategy": v.strategy,
+                "regime": v.regime,
+                "cvar95_bps": (v.cell or {}).get("cvar95_error_bps"),
+                "limit_bps": v.limit,
+                "proposal": where.get(v.strategy, "not proposed (see the run log)"),
+            }
+            for v in result.verdicts
+            if v.breach
+        ]
+        msg = compose_alert_mail(
+            update.to_notify,
+            now,
+            env.get("GITHUB_REPOSITORY"),
+            breaches=breaches,
+            taken=[f"{e['kind']} {e['strategy']}: {e['result']}" for e in result.events],
+            run_url=_run_url(env),
+        )
         keys = [a["key"] for a in update.to_notify]
         report = mailbox.enqueue(ws.root, queue, [msg], mailer, log, alert_keys=keys, now=now)
         failpoint("mail_queued")

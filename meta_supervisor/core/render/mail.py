@@ -46,6 +46,7 @@ TRIGGER_MEANINGS = {
 ACTION_MEANINGS = {
     "REDUCE_ALLOC_AND_BLOCK_PROMOTION": "reduce the agent's allocation and block its promotion until the alert clears.",
     "CHECK_INPUT_FEED": "check the producer of that input; nothing is measured on data that does not arrive.",
+    "REVIEW_DISABLE_PR": "review the evidence in the pull request and merge it to switch the strategy off.",
 }
 _SHIFT_FORMATS = {"sigma": "{:+.2f} sigma", "bps": "{:+.1f} bps", "hit_rate": "{:+.3f} hit rate"}
 _STATUS_ORDER = ("new", "escalated", "ongoing", "cleared")
@@ -100,11 +101,24 @@ def message_id(subject: str, text: str) -> str:
     return hashlib.sha256(f"{subject}\0{text}".encode()).hexdigest()[:16]
 
 
-def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = None) -> MailMessage:
+BREACH_COLUMNS = ("Strategy", "Regime", "CVaR95 (bps)", "Limit (bps)", "Proposal")
+
+
+def compose_alert_mail(
+    alerts: list[dict],
+    now: str,
+    repository: str | None = None,
+    *,
+    breaches: list[dict] | None = None,
+    taken: list[str] | None = None,
+    run_url: str | None = None,
+) -> MailMessage:
     """Render `alerts` (dicts as written by the divergence job; missing keys shown as "-").
 
-    Raises ValueError for an empty list (there is nothing to tell anyone) or a `now` that is not
-    ISO 8601 with a zone (`timeutil.parse_ts`).
+    `breaches`: this run's confirmed breaches ({"strategy", "regime", "cvar95_bps", "limit_bps",
+    "proposal"}), listed with their PRs; `taken`: one line per action this run took (PR opened,
+    updated, closed); `run_url`: the workflow run, linked at the end. Raises ValueError for an empty
+    list (there is nothing to tell anyone) or a `now` that is not ISO 8601 with a zone.
     """
     if not alerts:
         raise ValueError("compose_alert_mail needs at least one alert")
@@ -125,11 +139,28 @@ def compose_alert_mail(alerts: list[dict], now: str, repository: str | None = No
         sections.append(("Input alerts", ("Input",) + INPUT_COLUMNS[1:], [r.cells(INPUT_COLUMNS) for r in input_rows]))
     if strategy_rows:
         sections.append(("Strategy-level alerts", STRATEGY_COLUMNS, [r.cells(STRATEGY_COLUMNS) for r in strategy_rows]))
+    if breaches:
+        breach_rows: list[tuple[str, ...]] = [
+            (
+                _clean(b.get("strategy"), 80),
+                _clean(b.get("regime"), 80),
+                _fmt_num(b.get("cvar95_bps")),
+                _fmt_num(b.get("limit_bps")),
+                _clean(b.get("proposal")),
+            )
+            for b in breaches
+        ]
+        sections.append(("Breaches: proposals to disable (a person reviews and merges)", BREACH_COLUMNS, breach_rows))
 
     actions = _actions(alerts)
+    if breaches:
+        names = ", ".join(r[0] for r in breach_rows)
+        actions.append(("REVIEW_DISABLE_PR", ACTION_MEANINGS["REVIEW_DISABLE_PR"], names))
     triggers = sorted({_clean(a.get("trigger")) for a in alerts} - {"-"})
-    text = _render_text(subject, sections, actions, triggers, repo)
-    body_html = _render_html(subject, sections, actions, triggers, repo)
+    done = [_clean(t) for t in taken or []]
+    link = _clean(run_url, 400) if run_url else None
+    text = _render_text(subject, sections, actions, triggers, repo, done, link)
+    body_html = _render_html(subject, sections, actions, triggers, repo, done, link)
     return MailMessage(id=message_id(subject, text), subject=subject, text=text, html=body_html, created_at=created_at)
 
 
@@ -154,6 +185,10 @@ def _fmt_shift(shift, unit) -> str:
     if isinstance(shift, (int, float)) and not isinstance(shift, bool) and fmt:
         return fmt.format(shift)
     return _clean(f"{shift} {unit}" if unit else shift)
+
+
+def _fmt_num(value) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
 def _is_strategy_level(alert: dict) -> bool:
@@ -247,12 +282,14 @@ def _text_table(columns: tuple, rows: list[tuple]) -> list[str]:
     return [line(columns), line(["-" * w for w in widths[:-1]] + ["-" * len(columns[-1])])] + [line(r) for r in rows]
 
 
-def _render_text(subject, sections, actions, triggers, repo) -> str:
+def _render_text(subject, sections, actions, triggers, repo, done=(), link=None) -> str:
     out = [subject, ""]
     for heading, columns, rows in sections:
         out += [heading] + _text_table(columns, rows) + [""]
+    if done:
+        out += ["Done by this run:"] + [f"  - {d}" for d in done] + [""]
     for action, meaning, who in actions:
-        out.append(f"Action: {action}" + (f" — {meaning}" if meaning else ""))
+        out.append(f"Recommended: {action}" + (f" — {meaning}" if meaning else ""))
         out.append(f"  for: {who}")
     if actions:
         out.append("")
@@ -264,11 +301,12 @@ def _render_text(subject, sections, actions, triggers, repo) -> str:
         "Sent by meta-supervisor"
         + (f" for {repo}" if repo else "")
         + ". Current alert state: state/divergence_alerts.json."
+        + (f" Workflow run: {link}" if link else "")
     )
     return "\n".join(out) + "\n"
 
 
-def _render_html(subject, sections, actions, triggers, repo) -> str:
+def _render_html(subject, sections, actions, triggers, repo, done=(), link=None) -> str:
     e = html.escape
     cell = 'style="border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top"'
     out = [
@@ -284,9 +322,11 @@ def _render_html(subject, sections, actions, triggers, repo) -> str:
         for row in rows:
             out.append("<tr>" + "".join(f"<td {cell}>{e(str(c))}</td>" for c in row) + "</tr>")
         out.append("</table>")
+    if done:
+        out.append("<p>Done by this run:</p><ul>" + "".join(f"<li>{e(d)}</li>" for d in done) + "</ul>")
     for action, meaning, who in actions:
         out.append(
-            f"<p><b>Action: {e(action)}</b>" + (f" — {e(meaning)}" if meaning else "") + f"<br>for: {e(who)}</p>"
+            f"<p><b>Recommended: {e(action)}</b>" + (f" — {e(meaning)}" if meaning else "") + f"<br>for: {e(who)}</p>"
         )
     out.append("<p>What the triggers mean (shift: estimated size of the change; since: estimated change time):</p><ul>")
     for trig in triggers:
@@ -296,7 +336,9 @@ def _render_html(subject, sections, actions, triggers, repo) -> str:
     out.append(
         '<p style="color:#666">Sent by meta-supervisor'
         + (f" for {e(repo)}" if repo else "")
-        + ". Current alert state: <code>state/divergence_alerts.json</code>.</p>"
+        + ". Current alert state: <code>state/divergence_alerts.json</code>."
+        + (f' <a href="{e(link)}">Workflow run</a>.' if link and link.startswith("https://") else "")
+        + "</p>"
     )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
