@@ -14,10 +14,15 @@ def test_demo_leaves_its_workspace(tmp_path):
     card = json.loads((root / "state/models/ridge_h24.json").read_text())
     assert card["ok"] and card["skill_vs_zero"] > 0
     cells = json.loads((root / "state/strategy_cvar_regime.json").read_text())
-    assert cells["macro"]["TREND"]["cvar95_error_bps"] > cells["macro"]["TREND"]["limit_bps"]
+    # the story's end: the desk raised macro's TREND limit to 150 after merging the disable
+    assert cells["macro"]["TREND"]["limit_bps"] == 150 and cells["macro"]["TREND"]["cvar95_error_bps"] > 60
     # breaches only outside the current regime are reported, not proposed
     assert cells["arb"]["RANGE"]["cvar95_error_bps"] > cells["arb"]["RANGE"]["limit_bps"]
-    assert sorted(p.name for p in (root / "outbox/pulls").glob("*.md")) == ["macro.md"]
+    assert sorted(p.name for p in (root / "outbox/pulls").glob("*.md")) == ["macro.enable.md", "macro.md"]
+    assert "macro: outbox/pulls/macro.enable.md" in proc.stdout  # the re-enable proposal, after the hysteresis
+    assert "status: ENABLED" in (root / "outbox/pulls/macro.enable.yaml").read_text().split("macro:")[1][:40]
+    page = (root / "report/index.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count('<svg class="es"') >= 6
     alerts = json.loads((root / "state/divergence_alerts.json").read_text())["alerts"]
     # the planted drift only: with the errors' autocorrelation configured, no other agent alarms
     assert {a.get("agent") or a.get("strategy_class") for a in alerts} == {"mom-3"}
@@ -26,7 +31,7 @@ def test_demo_leaves_its_workspace(tmp_path):
     assert list((root / "outbox/mail").glob("*.eml"))
     # running it again replaces the workspace instead of mixing two worlds
     run_script("demo", root, check=True)
-    assert sorted(p.name for p in (root / "outbox/pulls").glob("*.md")) == ["macro.md"]
+    assert sorted(p.name for p in (root / "outbox/pulls").glob("*.md")) == ["macro.enable.md", "macro.md"]
 
 
 def test_demo_refuses_a_folder_that_is_not_a_demo_workspace(tmp_path):

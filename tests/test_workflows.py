@@ -341,7 +341,7 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
 
     job = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise", before_step=before)
     assert job.status == "success", job.log()
-    assert [s.outcome for s in job.steps] == ["success"] * 6 + ["skipped"], job.log()
+    assert [s.outcome for s in job.steps] == ["success"] * 7 + ["skipped"], job.log()
     assert job.step("evaluate").outputs["exit_code"] == "0"
     assert "## Evaluate" in job.summary
 
@@ -354,6 +354,7 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
     assert {"state/strategy_cvar_regime.json", "state/divergence_alerts.json", "state/reconcile_report.json"} <= set(
         files
     )
+    assert "state/report/index.html" in files  # the desk's page, published with the state
     subject = repo.git("log", "-1", "--format=%s", head)
     rows = _rows_in(repo, head)
     assert rows > 1000 and subject.startswith(f"state: reconcile +{rows} rows"), subject
@@ -374,10 +375,13 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
     assert edited.count("DISABLED") == KILL_LIST.count("DISABLED") + 1  # nothing else flipped
     assert gh.file_at("main", "policy/strategy_kill_list.yaml") == KILL_LIST
 
-    # A second run converges: no new PR, nothing new to reconcile.
+    # A second run converges: no new PR, nothing new to reconcile, no state commit (the report too is
+    # byte-identical: it is stamped with the newest history record, not the clock).
+    first = repo.head()
     job2 = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise")
     assert job2.status == "success", job2.log()
     assert len(gh.pulls) == 1
+    assert repo.head() == first, repo.files(repo.head())
 
 
 def test_supervise_commits_state_when_evaluate_cannot_deliver(repo, gh):

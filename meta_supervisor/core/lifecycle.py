@@ -39,9 +39,9 @@ class LifecycleSettings:
 @dataclass
 class LifecycleUpdate:
     state: dict  # the new state/lifecycle.json: {strategy: {...clocks}}
-    stale_disable: dict[str, str] = field(default_factory=dict)  # strategy -> why its disable PR is stale
-    stale_enable: dict[str, str] = field(default_factory=dict)  # strategy -> why its re-enable PR is stale
-    recovered: dict[str, str] = field(default_factory=dict)  # strategy -> why it may be re-enabled
+    stale_disable: dict[str, str] = field(default_factory=dict)  # strategy -> since when its breach has cleared
+    stale_enable: dict[str, str] = field(default_factory=dict)  # strategy -> since when it is out of the margin
+    recovered: dict[str, str] = field(default_factory=dict)  # strategy -> since when it is within the margin
 
 
 def recovered(cell: dict | None, limit: float | None, sigma_limit: float | None, margin: float) -> bool:
@@ -97,22 +97,14 @@ def update(
                 rec["recovered_since"] = before.get("recovered_since") or now
         out.state[name] = rec
         if rec["cleared_since"] and hours_between(rec["cleared_since"], now) >= s.autoclose_after_hours:
-            out.stale_disable[name] = (
-                f"no breach since {rec['cleared_since']} ({hours_between(rec['cleared_since'], now):.0f} h, "
-                f"autoclose_after_hours {s.autoclose_after_hours:g}); current verdict: "
-                f"{v.outcome if v else 'none'} in regime {regime or 'unknown'}"
-            )
+            out.stale_disable[name] = rec["cleared_since"]
         if rec["recovered_since"] is None:
             lost = before.get("not_recovered_since") or now
             rec["not_recovered_since"] = lost
             if hours_between(lost, now) >= s.autoclose_after_hours:
-                out.stale_enable[name] = f"not within reenable_margin x the limit since {lost}"
+                out.stale_enable[name] = lost
         else:
             rec["not_recovered_since"] = None
-            held = hours_between(rec["recovered_since"], now)
-            if held >= s.reenable_after_hours:
-                out.recovered[name] = (
-                    f"ES95 interval below {s.reenable_margin:g} x its limit in regime {regime} since "
-                    f"{rec['recovered_since']} ({held:.0f} h >= reenable_after_hours {s.reenable_after_hours:g})"
-                )
+            if hours_between(rec["recovered_since"], now) >= s.reenable_after_hours:
+                out.recovered[name] = rec["recovered_since"]
     return out

@@ -4,6 +4,7 @@ new data arrives -> reconcile -> evaluate -> summary. Leaves its workspace in --
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from meta_supervisor.core import synth
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.timeutil import HOUR, parse_ts
 from meta_supervisor.files.jsonio import compact
-from meta_supervisor.jobs import evaluate, reconcile, train
+from meta_supervisor.jobs import evaluate, reconcile, report, train
 
 MARKER = ".meta-supervisor-demo"
 START = parse_ts("2026-09-01T00:00:00Z")
@@ -75,6 +76,7 @@ SUPERVISOR = """\
 # Defaults apply to everything not set here.
 evaluate:
   cvar_min_rows: 100
+  reenable_after_hours: 24   # shortened for the demo's story (default 72)
 divergence:
   # The synthetic agents trade overlapping 24 h moves of the same symbols: their errors' lag-1
   # autocorrelation is up to ~0.26, which evaluate reports (and warns about) when this is left at 0.
@@ -129,7 +131,31 @@ def run(root, seed: int = 7) -> int:
     reconcile.run(root, actions=actions, now="2026-11-15T00:00:00Z")
     result = evaluate.run(root, dry_run=True, actions=actions, now="2026-11-15T00:10:00Z")
     _summary(root, result, out)
+    _afterwards(root, out)
     return 0
+
+
+def _afterwards(root: Path, out) -> None:
+    """The rest of a disable's life: the desk merges the macro PR, reviews the case and raises macro's
+    TREND limit; the hourly runs go on and, once macro has stayed well within the new limit for
+    reenable_after_hours, propose re-enabling it. Real (not dry) runs, so the lifecycle clocks are
+    kept, but with an empty environment: proposals and mail still go to outbox/ whatever credentials
+    the shell holds. Then the report is built."""
+    print(
+        "\n--- afterwards: the desk merges the macro PR, then raises macro's TREND limit to 150 after review", file=out
+    )
+    kill_list = root / "policy/strategy_kill_list.yaml"
+    merged = (root / "outbox/pulls/macro.yaml").read_text()
+    kill_list.write_text(
+        merged.replace("    TREND:\n      max_cvar_error_bps: 60\n", "    TREND:\n      max_cvar_error_bps: 150\n", 1)
+    )
+    quiet = Actions(env={}, out=io.StringIO())
+    for now in ("2026-11-15T01:00:00Z", "2026-11-15T13:00:00Z", "2026-11-16T01:00:00Z"):
+        result = evaluate.run(root, actions=quiet, env={}, now=now)
+        where = "; ".join(f"{s}: {w}" for s, w in result.enables) or "no re-enable proposal yet"
+        print(f"  evaluate at {now}: {where}", file=out)
+    page = report.run(root, actions=quiet, env={}, now="2026-11-16T01:00:00Z")
+    print(f"\nreport: {page}", file=out)
 
 
 def _summary(root: Path, result, out) -> None:

@@ -24,7 +24,7 @@ from meta_supervisor.core.regime import RegimeCall, current_regime, symbol_votes
 from meta_supervisor.core.render import report
 from meta_supervisor.core.render.escape import code
 from meta_supervisor.core.render.mail import compose_alert_mail
-from meta_supervisor.core.timeutil import now_ts
+from meta_supervisor.core.timeutil import hours_between, now_ts
 from meta_supervisor.files import eval_history, evaluate_state, lifecycle_state, reconcile_state, regime_state
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list, enable_in_kill_list
@@ -184,8 +184,8 @@ def run(
             _propose(ws, v, ev, now, proposals, actions, result)
         life = lifecycle.update(lifecycle_state.read(ws.root), policies, verdicts, cells, regime, now, cfg.lifecycle)
         _close_stale(proposals, life, cells, regime, actions, result)
-        for strategy, why in sorted(life.recovered.items()):
-            _propose_enable(ws, strategy, why, cells, regime, proposals, actions, result)
+        for strategy, since in sorted(life.recovered.items()):
+            _propose_enable(ws, strategy, since, cells, regime, proposals, actions, result, now)
         doc = _notify(ws, update, queue, now, mailer, env, actions, result, dry_run)
         if doc.get("alerts") or update.transitions:
             # also when the last alert cleared, so no PR keeps showing stale alerts (the outbox has no PRs)
@@ -229,10 +229,13 @@ def _close_stale(proposals: Proposals, life, cells, regime, actions, result) -> 
             actions.annotate("error", f"could not close stale {kind} PRs: {err}")
 
 
-def _propose_enable(ws, strategy, why, cells, regime, proposals: Proposals, actions, result) -> None:
+def _propose_enable(ws, strategy, since, cells, regime, proposals: Proposals, actions, result, now) -> None:
     cfg = ws.settings.evaluate
     title = report.enable_title(strategy)
-    body = report.enable_body(strategy, regime, cells.get(strategy, {}).get(regime), why, cfg.reenable_margin)
+    cell = cells.get(strategy, {}).get(regime)
+    held = hours_between(since, now)
+    body = report.enable_body(strategy, regime, cell, since, cfg.reenable_margin, cfg.reenable_after_hours)
+    why = f"Within reenable_margin x its limit in the current regime since {since} ({held:.0f} h)"
     try:
         pr = proposals.propose_enable(
             strategy,

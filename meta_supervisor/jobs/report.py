@@ -25,7 +25,10 @@ def run(root, out: str | None = None, now: str | None = None, actions: Actions |
     now = now or now_ts()
     ws = Workspace.open(root)
     records = eval_history.read(ws.root, days=ws.settings.evaluate.history_days, now=now)
-    page = html_report.render(records, evaluate_state.read_alerts(ws.root), now, env.get("GITHUB_REPOSITORY"))
+    # Stamped with the newest record, not the clock: an unchanged history gives the same bytes, so
+    # the hourly state commit does not carry a new page every hour.
+    stamp = records[-1]["at"] if records else now
+    page = html_report.render(records, evaluate_state.read_alerts(ws.root), stamp, env.get("GITHUB_REPOSITORY"))
     path = Path(out) if out else ws.root / DEFAULT_OUT
     if not path.is_absolute():
         path = ws.root / path

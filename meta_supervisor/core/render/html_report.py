@@ -141,7 +141,7 @@ def render(records: list[dict], alerts_doc: dict | None, generated_at: str, repo
         "<title>meta-supervisor report</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>meta-supervisor report</h1>",
-        f'<p class="meta">{escape(repository or "")} generated {escape(generated_at)}; {len(records)} evaluate runs '
+        f'<p class="meta">{escape(repository or "")} as of {escape(generated_at)}; {len(records)} evaluate runs '
         f"with new evidence"
         + (f", {escape(records[0]['at'])} to {escape(last['at'])}" if records else "")
         + f"; current regime <b>{escape(str(last.get('regime') or 'unknown'))}</b>.</p>",

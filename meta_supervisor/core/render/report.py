@@ -307,15 +307,21 @@ def _cell_rows(regime: str | None, cell: dict | None) -> list[str]:
     ]
 
 
-def enable_body(strategy: str, regime: str | None, cell: dict | None, why: str, margin: float) -> str:
-    """The re-enable PR: why (the hysteresis held), the evidence, and what merging does."""
+def enable_body(
+    strategy: str, regime: str | None, cell: dict | None, since: str, margin: float, after_hours: float
+) -> str:
+    """The re-enable PR: why (the hysteresis held), the evidence, and what merging does. No clock
+    in it (only `since`), so an unchanged case leaves the open PR unchanged."""
+    limit, upper = (cell or {}).get("limit_bps"), ((cell or {}).get("cvar95_ci_bps") or [None, None])[1]
+    bound = f"its 95% upper bound {_num(upper)} bps" if limit is not None else "its upper bounds"
+    under = f"{margin:g} x {limit:g} = {margin * limit:.1f} bps" if limit is not None else f"{margin:g} x its limits"
     return "\n".join(
         [
             f"## Re-enable {code(strategy)}",
             "",
-            f"meta-supervisor disabled this strategy earlier. Since then its rows (signals keep being "
-            f"reconciled while it is disabled) show the whole confidence interval of its ES95 below "
-            f"{margin:g} x the limit in the current regime: {code(why)}.",
+            f"meta-supervisor disabled this strategy earlier. Its signals have kept being reconciled, and in the "
+            f"current regime {code(regime or 'unknown')} its CVaR95 is back well within the limit: {bound} has stayed "
+            f"under {under} since {since} (`reenable_after_hours`: {after_hours:g}).",
             "",
             *_cell_rows(regime, cell),
             "",
@@ -324,21 +330,26 @@ def enable_body(strategy: str, regime: str | None, cell: dict | None, why: str, 
             f"Sets `status: ENABLED` for {code(strategy)} in `{KILL_LIST}` and removes its `disabled_at` and "
             "`disabled_reason`; nothing else in the file changes. The live system trades the strategy again.",
             "",
-            "Hysteresis: a re-enable needs the interval's upper end under the margin for `reenable_after_hours`; "
-            "a disable needs a confirmed breach (the lower end above the limit). Between the two, nothing is "
-            "proposed, so a strategy near its limit does not flap.",
+            "Hysteresis: a re-enable needs the interval's upper end under `reenable_margin` x the limit for "
+            "`reenable_after_hours`; a disable needs a confirmed breach (the lower end above the limit). Between "
+            "the two nothing is proposed, so a strategy near its limit does not flap. If the strategy leaves the "
+            "margin for `autoclose_after_hours` while this PR is open, it is closed.",
         ]
     )
 
 
-def autoclose_comment(strategy: str, kind: str, why: str, regime: str | None, cell: dict | None) -> str:
+def autoclose_comment(strategy: str, kind: str, since: str, regime: str | None, cell: dict | None) -> str:
     """The comment on a stale automatic PR, with the latest evidence."""
-    what = "breach that this PR disables for" if kind == "disable" else "recovery this PR re-enables on"
+    what = (
+        "The breach this PR disables the strategy for has cleared"
+        if kind == "disable"
+        else "The strategy has left the margin this PR re-enables it on"
+    )
     return "\n".join(
         [
             f"### This proposal is stale: {code(strategy)}",
             "",
-            f"The {what} no longer holds: {code(why)}. Latest evidence:",
+            f"{what} since {since} (current regime {code(regime or 'unknown')}). Latest evidence:",
             "",
             *_cell_rows(regime, cell),
             "",
