@@ -3,10 +3,11 @@ stale, when a disabled strategy has recovered, and when a re-enable PR has gone 
 
 Two clocks per strategy, carried from run to run (state/lifecycle.json, files/lifecycle_state.py),
 each the `--now` of the first run of the current unbroken streak:
-- `cleared_since`: the strategy no longer breaches: its current-regime verdict is `within_limit` or
-  `no_limit`, or the regime changed since the breach and the new regime's cell cannot be judged
-  (`no_data`, `insufficient_data`). An `above_limit_unconfirmed` verdict (point ES above the limit,
-  not confirmed) does not count as cleared, nor does missing data in the breach's own regime.
+- `cleared_since`: the strategy no longer breaches: in the current regime the whole ES interval is
+  under the limit (`within_limit` with the upper end below every limit), or the regime has no limit,
+  or the regime changed since the breach and the new regime's cell cannot be judged (`no_data`,
+  `insufficient_data`). A point ES under the limit with the interval reaching over it does not count,
+  nor does missing data in the breach's own regime.
   An open disable PR whose `cleared_since` is `autoclose_after_hours` old is closed.
 - `recovered_since` (DISABLED strategies that meta-supervisor disabled: they carry `disabled_at`):
   the current-regime cell has enough data and the *upper* end of every ES interval is below
@@ -63,10 +64,16 @@ def recovered(cell: dict | None, limit: float | None, sigma_limit: float | None,
 
 
 def _cleared(verdict, breach_regime: str | None) -> bool:
+    """The breach is over: the ES interval lies entirely under the limit (not only the point ES: on the
+    fat-tailed sim a strategy at 1.6 x its limit had its point ES under the limit for 24 h in 2 of 12
+    30-day runs, its upper bound in none; bench/lifecycle.py), the regime has no limit, or the regime
+    changed and the new cell cannot be judged."""
     if verdict is None:
         return False
-    if verdict.outcome in ("within_limit", "no_limit"):
+    if verdict.outcome == "no_limit":
         return True
+    if verdict.outcome == "within_limit":
+        return recovered(verdict.cell, verdict.limit, verdict.sigma_limit, 1.0)
     return verdict.outcome in ("no_data", "insufficient_data") and verdict.regime != breach_regime
 
 
