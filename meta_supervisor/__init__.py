@@ -4,3 +4,5 @@ The folders are the layers (docs/architecture.md): `core/` is pure (numbers and 
 `files/` reads and writes the local disk, `adapters/` talk to GitHub, SendGrid and the Actions
 runner, `jobs/` hold one orchestrator per verb, and `cli.py` the error policy.
 """
+
+__version__ = "0.5.0"

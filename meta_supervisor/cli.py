@@ -47,6 +47,16 @@ def _report(args) -> int:
     return 0
 
 
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", help="policy files to check (default: every policy file under --root)")
+
+
+def _validate(args) -> int:
+    from meta_supervisor.jobs import validate
+
+    return validate.run(args.root, args.files)
+
+
 def _reconcile(args) -> int:
     from meta_supervisor.jobs import reconcile
 
@@ -79,7 +89,9 @@ VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None] | None, Callabl
     "evaluate": (_evaluate_args, _evaluate),
     "demo": (_demo_args, _demo),
     "report": (_report_args, _report),
+    "validate": (_validate_args, _validate),
 }
+NO_CLOCK = ("demo", "validate")  # verbs without --now
 
 
 def _now(text: str | None) -> str | None:
@@ -102,17 +114,35 @@ def _horizons(text: str) -> list[int] | None:
         raise UserError(f"--horizons {text!r}: expected comma-separated whole hours, e.g. 1,4,24") from None
 
 
-def main(verb: str, argv=None) -> int:
+def console(argv=None) -> int:
+    """`meta-supervisor <verb> [options]` (the console script) and `meta-supervisor --version`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--version"]:
+        from meta_supervisor import __version__
+
+        print(f"meta-supervisor {__version__}")
+        return 0
+    usage = f"usage: meta-supervisor {{{','.join(VERBS)}}} [--root DIR] [options] | --version"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage + "\n(meta-supervisor <verb> --help for a verb's options)")
+        return 0
+    if argv[0] not in VERBS:
+        print(f"meta-supervisor: unknown verb {argv[0]!r}\n{usage}", file=sys.stderr)
+        return 1
+    return main(argv[0], argv[1:], prog=f"meta-supervisor {argv[0]}")
+
+
+def main(verb: str, argv=None, prog: str | None = None) -> int:
     add_args, run = VERBS[verb]
-    parser = argparse.ArgumentParser(prog=f"scripts/{verb}.py")
+    parser = argparse.ArgumentParser(prog=prog or f"scripts/{verb}.py")
     parser.add_argument("--root", default=".", help="the repository folder (default: current directory)")
-    if verb != "demo":
+    if verb not in NO_CLOCK:
         parser.add_argument("--now", help="act as if it were this ISO 8601 time (replays); default: the clock")
     if add_args is not None:
         add_args(parser)
     args = parser.parse_args(argv)
     try:
-        if verb != "demo":
+        if verb not in NO_CLOCK:
             args.now = _now(args.now)
         return run(args)
     except UserError as err:  # the one error handler

@@ -34,6 +34,25 @@ def _load_validated(root: Path, rel: str, parse, required: bool):
         raise doc.locate(err) from None
 
 
+# Each policy file: its parser and whether a root must have it (the kill list, for evaluate).
+POLICY_FILES = {
+    SUPERVISOR: (settings_from_mapping, False),
+    AGENTS: (policy.parse_agents, False),
+    KILL_LIST: (policy.parse_kill_list, True),
+}
+
+
+def check_policy_file(root: Path, rel: str) -> str | None:
+    """The one-line problem of policy file `rel` under `root`, or None when it is valid (read only:
+    no lock). The same parse and validation the jobs use, so a file that passes here loads there."""
+    parse, required = POLICY_FILES[rel]
+    try:
+        _load_validated(Path(root), rel, parse, required)
+    except UserError as err:
+        return str(err)
+    return None
+
+
 @dataclass
 class Workspace:
     root: Path

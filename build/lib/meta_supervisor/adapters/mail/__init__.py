@@ -1,0 +1,1 @@
+"""Alert mail: the SendGrid client and the durable queue in front of it."""

@@ -1,0 +1,1 @@
+"""The pure core: stdlib and numpy only, no I/O (docs/architecture.md, "Layers")."""

@@ -1,0 +1,232 @@
+"""Settings from `policy/supervisor.yaml`, every one with a documented default.
+
+Pure: takes the already-parsed mapping. Each section is a frozen dataclass owned by the module that
+uses it; this file only composes them and checks types, so a typo (`widow_rows: 10`) or a wrong type
+is a `ConfigError` naming the key instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+
+from meta_supervisor.core.alerts import AlertSettings
+from meta_supervisor.core.divergence import DivergenceSettings
+from meta_supervisor.core.errors import ConfigError
+from meta_supervisor.core.lifecycle import LifecycleSettings
+from meta_supervisor.core.regime import RegimeSettings
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    # A path may be a single JSONL file or a folder of *.jsonl files (e.g. one per day).
+    alpha_events: str = "data/alpha_events.jsonl"
+    prices: str = "data/prices.jsonl"
+    # How far before a signal to look for its entry tick (when the event carries no price).
+    entry_lookback_hours: int = 72
+    # A pending pair whose symbol has had no tick this long past maturity, while other symbols
+    # moved on, is dropped and reported (a delisted symbol must not stay pending forever).
+    stale_after_hours: int = 168
+    # A signal or tick stamped later than the run's time by more than this is rejected: clocks of
+    # synced machines differ by seconds, a local time written with "Z" east of UTC is hours
+    # ahead, and a far-future `ts` would stay pending for ever (or mature a pair on a bogus tick).
+    max_clock_skew_hours: float = 1.0
+
+    def __post_init__(self):
+        if self.entry_lookback_hours < 0 or self.stale_after_hours < 1:
+            raise ValueError("entry_lookback_hours must be >= 0 and stale_after_hours >= 1")
+        if not self.max_clock_skew_hours >= 0:
+            raise ValueError("max_clock_skew_hours must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    features: tuple = ("score_final", "confidence")
+    min_rows: int = 250
+    max_rows: int = 12000
+    # Penalties tried by walk-forward validation (on standardized features; 0 = least squares).
+    ridge_grid: tuple = (0.0, 0.1, 1.0, 5.0, 10.0, 100.0, 1000.0)
+    validation_folds: int = 5
+    # A challenger replaces the champion only if its out-of-sample RMSE on the same recent rows
+    # is at most champion * (1 + tolerance).
+    promotion_tolerance: float = 0.0
+    # The scale model (core/scale_model.py, docs/sigma.md): each row's expected sigma is the
+    # time-weighted RMS of the current model's residuals for its symbol, times a per-regime factor
+    # if `scale_by_regime`. Rows weigh half as much every `scale_half_life_days_1h` x sqrt(h) days
+    # at horizon h (2.5 / 5 / 12.2 days at 1 / 4 / 24 h: longer horizons give fewer independent
+    # errors a day); a symbol with little recent weight is shrunk toward the pooled RMS by
+    # `scale_shrink_rows` fresh-row equivalents. Chosen by a causal replay on real hourly bars
+    # (bench/sigma_calibration.py): within 0.01 nats of the best log score at every horizon.
+    scale_half_life_days_1h: float = 2.5
+    scale_shrink_rows: float = 2.0
+    scale_by_regime: bool = True
+
+    def __post_init__(self):
+        if self.min_rows < 2 or self.max_rows < self.min_rows:
+            raise ValueError("need 2 <= min_rows <= max_rows")
+        if not (self.scale_half_life_days_1h > 0 and self.scale_shrink_rows > 0):
+            raise ValueError("scale_half_life_days_1h and scale_shrink_rows must be > 0")
+        if self.validation_folds < 2:
+            raise ValueError("validation_folds must be >= 2")
+        if not self.features:
+            raise ValueError("features must not be empty")
+        if any(a < 0 for a in self.ridge_grid) or not self.ridge_grid:
+            raise ValueError("ridge_grid needs non-negative penalties")
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    horizon: int = 24
+    window_rows: int = 8000
+    cvar_alpha: float = 0.95
+    # Evidence a breach needs: model rows and distinct UTC signal days in the current-regime cell.
+    # Defaults from bench/tail_risk.py (docs/tail-risk.md): no false proposal in 30 days of hourly looks.
+    cvar_min_rows: int = 200
+    cvar_min_days: int = 3
+    # Day-block bootstrap of the ES: replicates (about 0.1 s per 8000 rows at 1000) and the one-sided
+    # confidence of its bounds; a breach needs the lower bound above the limit.
+    cvar_bootstrap_reps: int = 1000
+    cvar_confidence: float = 0.95
+    # "Fleet-wide" when more than this share of the judged strategies are above their limit at once.
+    fleet_wide_share: float = 0.5
+    # Overrides the market regime (core/regime.py, settings under `regime:`).
+    current_regime: str | None = None
+    # A proposal a reviewer closed without merging is not re-opened for this long (0: always re-open).
+    reopen_declined_after_hours: float = 168.0
+    # A `stale_input` alert when the newest signal or price is older than this. 72 h: in two years
+    # of real hourly bars (US equities, FX, gold) the newest tick of any symbol was never older
+    # than 50 h (FX weekends); an equities-only fleet has 90 h gaps (3-day weekends): use 120.
+    max_input_age_hours: float = 72.0
+    # The PR lifecycle (core/lifecycle.py): an open disable PR is closed once the breach has been
+    # cleared this long; a strategy meta-supervisor disabled is proposed for re-enabling once its
+    # whole ES interval has stayed under reenable_margin x its limit for reenable_after_hours.
+    autoclose_after_hours: float = 24.0
+    reenable_after_hours: float = 72.0
+    reenable_margin: float = 0.8
+    # state/history/: one compact record per run that changed anything, kept this many days.
+    history_days: float = 90.0
+
+    @property
+    def lifecycle(self) -> LifecycleSettings:
+        return LifecycleSettings(self.autoclose_after_hours, self.reenable_after_hours, self.reenable_margin)
+
+    def __post_init__(self):
+        if not self.max_input_age_hours > 0:
+            raise ValueError("max_input_age_hours must be > 0")
+        if not self.history_days > 0:
+            raise ValueError("history_days must be > 0")
+        _ = self.lifecycle  # checks autoclose_after_hours, reenable_after_hours, reenable_margin
+        if not 0.5 <= self.cvar_alpha < 1:
+            raise ValueError("cvar_alpha must be in [0.5, 1)")
+        if self.reopen_declined_after_hours < 0:
+            raise ValueError("reopen_declined_after_hours must be >= 0")
+        if self.window_rows < 1 or self.cvar_min_rows < 1:
+            raise ValueError("window_rows and cvar_min_rows must be >= 1")
+        if self.cvar_min_days < 2:  # one day has no day-block interval: such a cell could never breach
+            raise ValueError("cvar_min_days must be >= 2")
+        if self.cvar_bootstrap_reps < 100:
+            raise ValueError("cvar_bootstrap_reps must be >= 100")
+        if not 0.5 < self.cvar_confidence < 1:
+            raise ValueError("cvar_confidence must be in (0.5, 1)")
+        if not 0 < self.fleet_wide_share < 1:
+            raise ValueError("fleet_wide_share must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    horizons: tuple = (1, 4, 24)
+    inputs: InputSettings = field(default_factory=InputSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    divergence: DivergenceSettings = field(default_factory=DivergenceSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    regime: RegimeSettings = field(default_factory=RegimeSettings)
+
+    def __post_init__(self):
+        if not self.horizons or any(h <= 0 for h in self.horizons):
+            raise ValueError("horizons must be positive whole hours")
+        if len(set(self.horizons)) != len(self.horizons):
+            raise ValueError("horizons must not repeat")
+        if self.evaluate.horizon not in self.horizons:
+            raise ValueError(f"evaluate.horizon {self.evaluate.horizon} is not one of horizons")
+
+
+def settings_from_mapping(data) -> Settings:
+    """Build `Settings` from a parsed supervisor.yaml (None or {} gives all defaults).
+
+    >>> settings_from_mapping({"evaluate": {"cvar_min_rows": 50}}).evaluate.cvar_min_rows
+    50
+    >>> settings_from_mapping({"evaluate": {"widow_rows": 1}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    meta_supervisor.core.errors.ConfigError: evaluate.widow_rows: unknown setting (known: autoclose_after_hours, ...)
+    """
+    return _build(Settings, {} if data is None else data, ())
+
+
+def _build(cls, data, keypath):
+    if not isinstance(data, dict):
+        raise ConfigError(keypath, f"expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(keypath + (key,), f"unknown setting (known: {', '.join(sorted(fields))})")
+        default = _default(fields[key])
+        kwargs[key] = _coerce(hints[key], default, value, keypath + (key,))
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ConfigError(keypath, str(err)) from None
+
+
+def _default(f):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _coerce(hint, default, value, keypath):
+    if dataclasses.is_dataclass(default):
+        return _build(type(default), value, keypath)
+    if value is None:
+        if _optional(hint):
+            return None
+        raise ConfigError(keypath, "must not be empty")
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(keypath, "expected a list")
+        sample = default[0] if default else value[0] if value else None
+        return tuple(_scalar(type(sample), v, keypath + (i,)) for i, v in enumerate(value))
+    if _optional(hint):  # str | None
+        return _scalar(str, value, keypath)
+    return _scalar(type(default), value, keypath)
+
+
+def _optional(hint) -> bool:
+    """`X | None` (types.UnionType) or `Optional[X]` (typing.Union)."""
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _scalar(kind, value, keypath):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value == value
+            and abs(value) != float("inf")
+        ):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str) and value:
+            return value
+    else:
+        return value
+    raise ConfigError(keypath, f"expected {kind.__name__}, got {value!r}")

@@ -1,0 +1,177 @@
+"""The scale model: each row's expected sigma, following its symbol's recent volatility (pure).
+
+A constant sigma per horizon is wrong by a factor of ten between an FX pair and a volatile equity,
+and stale after a volatility shift; every z = pnl_error / sigma the detectors chart inherits that
+error, and a 10 % error in sigma multiplies their false-alarm rate about tenfold (docs/sigma.md).
+
+Fit, for one horizon, from the current model's residuals e_i (bps) at signal times t_i:
+
+    w_i     = 2 ** (-(T - t_i) / half_life),  T = the latest t_i     (weight 1 = a fresh row)
+    u_i     = e_i^2 / F_{r(i)}                                       (regime taken out)
+    V0      = sum_i w_i u_i / sum_i w_i                              pooled variance (bps^2)
+    Vhat_s  = sum_{i in s} w_i u_i / W_s,  W_s = sum_{i in s} w_i    a symbol's own EWMA
+    log V_s = (W_s log Vhat_s + k log V0) / (W_s + k)                shrunk toward the pool
+    Fhat_r  = sum_{i in r} w_i e_i^2 / V_{s(i)} / W_r
+    log F_r = W_r log Fhat_r / (W_r + k)                             shrunk toward 1
+    sigma(s, r) = sqrt(V_s * F_r)
+
+The shrinkage is geometric (in log variance) because scale errors are multiplicative: pulled
+linearly, a quiet FX pair with plenty of rows is dragged far up by a pool that volatile equities
+dominate. V and F are fitted by alternating (backfitting, `ITERATIONS` rounds from F = 1): one
+pass would count a volatile symbol's regime twice, in V_s and again in F_r. `k` (`shrink_rows`,
+in fresh-row equivalents) pulls a symbol with little recent weight toward the pool and a regime's
+factor toward 1; a symbol that stopped trading drifts back to the pool as its rows age. A symbol
+never seen gets V0; a regime never seen gets F = 1.
+
+Degenerate cases: no rows, or every residual 0 -> `fit_scale` returns None (the caller keeps the
+card's rmse_bps); a non-finite residual or time is a ValueError; half_life = inf weighs every row
+equally; k must be > 0; a symbol (or regime) whose residuals are all 0, a price that never moved,
+has its Vhat floored at FLOOR x V0 (FLOOR for Fhat), so no sigma is 0 and no log fails;
+`by_regime=False` fixes F = 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ITERATIONS = 5  # backfitting rounds: on the replay the factors stop moving (< 1e-3) after three
+FLOOR = 1e-4  # floor of Vhat_s / V0 and of Fhat_r (see "Degenerate cases")
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class ScaleModel:
+    pooled_var: float  # V0, bps^2
+    symbol_var: dict[str, float]  # V_s, bps^2
+    regime_factor: dict[str, float]  # F_r, a variance ratio (sigma scales by its square root)
+    half_life_days: float
+    shrink_rows: float
+    meta: dict = field(default_factory=dict)  # rows, weight and window: for the reader, not the math
+
+    def sigma(self, symbol: str, regime: str) -> float:
+        """sqrt(V_s * F_r), with V0 for an unseen symbol and F = 1 for an unseen regime.
+
+        >>> m = ScaleModel(100.0, {"FX": 4.0}, {"TREND": 2.25}, 14.0, 50.0)
+        >>> m.sigma("FX", "TREND"), m.sigma("NEW", "RANGE")
+        (3.0, 10.0)
+        """
+        return math.sqrt(self.symbol_var.get(symbol, self.pooled_var) * self.regime_factor.get(regime, 1.0))
+
+    def sigma_bps(self, symbols: Sequence[str], regimes: Sequence[str]) -> np.ndarray:
+        return np.array([self.sigma(s, r) for s, r in zip(symbols, regimes)], dtype=np.float64)
+
+    def to_card(self) -> dict:
+        """The JSON a model card carries (`scale_model`): sigmas in bps and regime factors on the
+        sigma scale (sqrt F), so a reader sees the numbers reconcile multiplies."""
+        return {
+            "method": "ewma_rms_of_residuals_shrunk_to_pooled_times_regime_factor",
+            "half_life_days": self.half_life_days,
+            "shrink_rows": self.shrink_rows,
+            "pooled_sigma_bps": round(math.sqrt(self.pooled_var), 4),
+            "symbol_sigma_bps": {s: round(math.sqrt(v), 4) for s, v in sorted(self.symbol_var.items())},
+            "regime_factor": {r: round(math.sqrt(f), 4) for r, f in sorted(self.regime_factor.items())},
+            **self.meta,
+        }
+
+    @classmethod
+    def from_card(cls, card: dict) -> ScaleModel:
+        """Inverse of `to_card` (to its rounding). ValueError unless every sigma and factor is > 0 and finite."""
+        try:
+            pooled = _positive(card["pooled_sigma_bps"])
+            symbols = {str(s): _positive(v) ** 2 for s, v in card["symbol_sigma_bps"].items()}
+            regimes = {str(r): _positive(f) ** 2 for r, f in card["regime_factor"].items()}
+            meta = {k: v for k, v in card.items() if k not in _CORE_KEYS}
+            return cls(pooled**2, symbols, regimes, float(card["half_life_days"]), float(card["shrink_rows"]), meta)
+        except (AttributeError, KeyError, TypeError) as err:
+            raise ValueError(f"not a scale model: {err!r}") from None
+
+
+_CORE_KEYS = {"method", "half_life_days", "shrink_rows", "pooled_sigma_bps", "symbol_sigma_bps", "regime_factor"}
+
+
+def _positive(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+        raise ValueError(f"not a positive finite number: {value!r}")
+    return float(value)
+
+
+def fit_scale(
+    ts: np.ndarray,
+    symbols: Sequence[str],
+    regimes: Sequence[str],
+    residuals: np.ndarray,
+    half_life_days: float,
+    shrink_rows: float,
+    by_regime: bool = True,
+) -> ScaleModel | None:
+    """Fit the scale model (module docstring) on residuals (bps) at signal times `ts` (epoch s).
+
+    >>> rng = np.random.default_rng(0); n = 4000
+    >>> sym = ["FX", "EQ"] * (n // 2); e = rng.normal(0, 1, n) * np.where(np.arange(n) % 2, 100.0, 10.0)
+    >>> m = fit_scale(np.arange(n) * 600.0, sym, ["R"] * n, e, 14.0, 10.0)
+    >>> round(m.sigma("FX", "R")), round(m.sigma("EQ", "R"))
+    (10, 99)
+    """
+    t = np.asarray(ts, dtype=np.float64)
+    e2 = np.square(np.asarray(residuals, dtype=np.float64))
+    if not (len(t) == len(e2) == len(symbols) == len(regimes)):
+        raise ValueError("fit_scale needs ts, symbols, regimes and residuals of one length")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(e2))):
+        raise ValueError("fit_scale needs finite times and residuals")
+    if not (half_life_days > 0 and shrink_rows > 0):
+        raise ValueError("half_life_days and shrink_rows must be > 0")
+    if len(t) == 0 or not np.any(e2 > 0):
+        return None
+    w = np.exp2(-(t.max() - t) / (half_life_days * DAY))
+    s_names, s_idx = np.unique(np.asarray(symbols, dtype=str), return_inverse=True)
+    r_names, r_idx = np.unique(np.asarray(regimes, dtype=str), return_inverse=True)
+    w_s = np.bincount(s_idx, w, len(s_names))
+    w_r = np.bincount(r_idx, w, len(r_names))
+    F = np.ones(len(r_names))
+    for _ in range(ITERATIONS):
+        u = e2 / F[r_idx]
+        V0 = float(w @ u / w.sum())
+        V_hat = np.maximum(np.bincount(s_idx, w * u, len(s_names)) / w_s, FLOOR * V0)
+        V = np.exp((w_s * np.log(V_hat) + shrink_rows * math.log(V0)) / (w_s + shrink_rows))
+        if not by_regime:
+            break
+        F_hat = np.maximum(np.bincount(r_idx, w * e2 / V[s_idx], len(r_names)) / w_r, FLOOR)
+        F = np.exp(w_r * np.log(F_hat) / (w_r + shrink_rows))
+    meta = {
+        "rows": len(t),
+        "weight": round(float(w.sum()), 3),  # fresh-row equivalents the fit rests on
+        "symbol_weight": {str(s): round(float(x), 3) for s, x in zip(s_names, w_s)},
+    }
+    return ScaleModel(
+        V0,
+        {str(s): float(v) for s, v in zip(s_names, V)},
+        {str(r): float(f) for r, f in zip(r_names, F)},
+        float(half_life_days),
+        float(shrink_rows),
+        meta,
+    )
+
+
+def calibration(z: np.ndarray, groups: dict[str, Sequence[str]]) -> dict:
+    """n, mean(z) and var(z) of `z` by each grouping (e.g. symbol, regime, agent): 1 is calibrated.
+
+    >>> calibration(np.array([1.0, -1.0, 3.0, -3.0]), {"symbol": ["A", "A", "B", "B"]})["symbol"]["B"]
+    {'n': 2, 'mean_z': 0.0, 'var_z': 9.0}
+    """
+    z = np.asarray(z, dtype=np.float64)
+    out: dict[str, dict] = {}
+    for name, keys in groups.items():
+        names, idx = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+        out[name] = {
+            str(k): {"n": int(np.sum(idx == j)), "mean_z": _r(z[idx == j].mean()), "var_z": _r(z[idx == j].var())}
+            for j, k in enumerate(names)
+        }
+    return out
+
+
+def _r(x) -> float:
+    return round(float(x), 4)

@@ -1,0 +1,1 @@
+"""The local disk: state files, the reconciled history, inputs, policy YAML (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""One orchestrator per verb: load -> compute -> decide -> act (docs/architecture.md)."""

@@ -1,0 +1,104 @@
+"""The installable package: a wheel built from pyproject.toml (offline, no build isolation) carries
+the `meta-supervisor` console script and the exact runtime pins of requirements.txt; installed
+outside this checkout, its verbs run, `--version` answers, and `validate` checks every policy file
+(the pre-commit hook's entry)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meta_supervisor import __version__
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pkg")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO), "-w", str(out)],
+        check=True,
+        capture_output=True,
+        cwd=out,
+    )
+    (wheel,) = out.glob("meta_supervisor-*.whl")
+    site = out / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return wheel, site
+
+
+def _console(site: Path, *args, cwd: Path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)  # the installed copy, never this checkout (cwd is elsewhere)
+    return subprocess.run(
+        [sys.executable, str(site / "bin/meta-supervisor"), *args], capture_output=True, text=True, env=env, cwd=cwd
+    )
+
+
+def _pins(text: str) -> list[str]:
+    top = text.split("# transitive")[0]
+    return [line.strip() for line in top.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_wheel_has_the_console_script_and_the_exact_runtime_pins(installed):
+    wheel, _ = installed
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        entry = z.read(f"meta_supervisor-{__version__}.dist-info/entry_points.txt").decode()
+        meta = z.read(f"meta_supervisor-{__version__}.dist-info/METADATA").decode()
+    assert "meta-supervisor = meta_supervisor.cli:console" in entry
+    requires = [line.split(": ", 1)[1] for line in meta.splitlines() if line.startswith("Requires-Dist: ")]
+    assert requires == _pins((REPO / "requirements.txt").read_text())
+    assert all(n.startswith("meta_supervisor") for n in names)  # the package only: no tests, no scripts
+
+
+def test_the_installed_console_script_runs_its_verbs(installed, tmp_path):
+    _, site = installed
+    assert _console(site, "--version", cwd=tmp_path).stdout == f"meta-supervisor {__version__}\n"
+    usage = _console(site, cwd=tmp_path).stdout
+    assert all(v in usage for v in ("reconcile", "train", "evaluate", "demo", "validate", "report"))
+    bad = _console(site, "frobnicate", cwd=tmp_path)
+    assert bad.returncode == 1 and "unknown verb 'frobnicate'" in bad.stderr
+    demo = _console(site, "demo", "--root", str(tmp_path / "demo"), cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert (tmp_path / "demo/report/index.html").exists() and str(REPO) not in demo.stdout
+
+
+def test_validate_checks_every_policy_file_and_names_each_problem(installed, tmp_path):
+    _, site = installed
+    root = tmp_path / "consumer"
+    (root / "policy").mkdir(parents=True)
+    (root / "policy/strategy_kill_list.yaml").write_text("macro:\n  status: ENABLED\n")
+    (root / "policy/agents.yaml").write_text("a1: macro\n")
+    ok = _console(site, "validate", "--root", str(root), cwd=tmp_path)
+    assert ok.returncode == 0 and "validate: 0 problem(s)" in ok.stderr
+    (root / "policy/strategy_kill_list.yaml").write_text("macro:\n  status: OFF\n")
+    (root / "policy/supervisor.yaml").write_text("evaluate:\n  widow_rows: 5\n")
+    bad = _console(site, "validate", "--root", str(root), cwd=tmp_path)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and lines[-1].startswith("validate: 2 problem(s)")
+    assert lines[0].startswith("policy/supervisor.yaml:2: evaluate.widow_rows: unknown setting")
+    assert lines[1] == "policy/strategy_kill_list.yaml:2: macro.status: status must be ENABLED or DISABLED, got 'OFF'"
+    # the pre-commit hook passes the changed files: only those are checked
+    one = _console(site, "validate", "--root", str(root), "policy/agents.yaml", cwd=tmp_path)
+    assert one.returncode == 0 and "in policy/agents.yaml" in one.stderr
+
+
+def test_the_pre_commit_hook_runs_validate_on_policy_files():
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "meta-supervisor-validate" and hook["entry"] == "meta-supervisor validate"
+    import re
+
+    pattern = re.compile(hook["files"])
+    assert pattern.search("policy/strategy_kill_list.yaml") and pattern.search("policy/supervisor.yml")
+    assert not pattern.search("data/prices.jsonl")
