@@ -17,8 +17,9 @@ LAYERS = {
     "files": ({"core", "files"}, {"numpy", "msgspec", "ruamel", "yaml"}),
     "adapters": ({"core", "files", "adapters"}, {"github", "requests", "sendgrid", "python_http_client"}),
     "jobs": ({"core", "files", "adapters", "jobs"}, set()),
-    "cli": ({"core", "jobs"}, set()),
+    "cli": ({"core", "jobs", "__init__"}, set()),  # __init__: the version
     "__init__": (set(), set()),
+    "__main__": ({"cli"}, set()),  # python -m meta_supervisor
 }
 # Where each external library may be imported: one owner each (a module, or a package folder).
 OWNERS = {
@@ -52,7 +53,8 @@ def imports(path: Path) -> tuple[set[str], set[str]]:
         for name in names:
             parts = name.split(".")
             if parts[0] == "meta_supervisor":
-                inside.add(parts[1] if len(parts) > 1 else "__init__")
+                # `from meta_supervisor import __version__` reads the package's __init__
+                inside.add(parts[1] if len(parts) > 1 and parts[1] != "__version__" else "__init__")
             else:
                 outside.add(parts[0])
     return outside, inside

@@ -6,6 +6,7 @@ outside this checkout, its verbs run, `--version` answers, and `validate` checks
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,8 +22,13 @@ from tests.conftest import REPO
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     out = tmp_path_factory.mktemp("pkg")
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+    src = out / "src"
+    shutil.copytree(REPO / "meta_supervisor", src / "meta_supervisor", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO), "-w", str(out)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(src), "-w", str(out)],
         check=True,
         capture_output=True,
         cwd=out,
@@ -102,3 +108,21 @@ def test_the_pre_commit_hook_runs_validate_on_policy_files():
     pattern = re.compile(hook["files"])
     assert pattern.search("policy/strategy_kill_list.yaml") and pattern.search("policy/supervisor.yml")
     assert not pattern.search("data/prices.jsonl")
+
+
+def test_the_shipped_json_schemas_are_the_ones_the_typed_layouts_generate(installed):
+    from meta_supervisor.files import schemas
+
+    wheel, _ = installed
+    with zipfile.ZipFile(wheel) as z:
+        for name in schemas.LAYOUTS:
+            shipped = z.read(f"meta_supervisor/schemas/{name}.schema.json").decode()
+            assert shipped == schemas.text(name), f"{name}: run python -m meta_supervisor.files.schemas"
+    kill = schemas.generate("strategy_kill_list")
+    entry = kill["$defs"]["StrategyEntry"]
+    assert entry["properties"]["status"]["enum"] == ["DISABLED", "ENABLED"] and entry["additionalProperties"] is False
+    limits = kill["$defs"]["RegimeLimits"]
+    assert limits["minProperties"] == 1 and limits["properties"]["max_cvar_error_bps"]["exclusiveMinimum"] == 0
+    settings = schemas.generate("supervisor")["$defs"]
+    assert settings["EvaluateSettings"]["properties"]["reenable_margin"] == {"default": 0.8, "type": "number"}
+    assert settings["Settings"]["properties"]["horizons"]["items"] == {"type": "integer"}

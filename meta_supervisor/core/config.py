@@ -43,11 +43,11 @@ class InputSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    features: tuple = ("score_final", "confidence")
+    features: tuple[str, ...] = ("score_final", "confidence")
     min_rows: int = 250
     max_rows: int = 12000
     # Penalties tried by walk-forward validation (on standardized features; 0 = least squares).
-    ridge_grid: tuple = (0.0, 0.1, 1.0, 5.0, 10.0, 100.0, 1000.0)
+    ridge_grid: tuple[float, ...] = (0.0, 0.1, 1.0, 5.0, 10.0, 100.0, 1000.0)
     validation_folds: int = 5
     # A challenger replaces the champion only if its out-of-sample RMSE on the same recent rows
     # is at most champion * (1 + tolerance).
@@ -136,7 +136,7 @@ class EvaluateSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    horizons: tuple = (1, 4, 24)
+    horizons: tuple[int, ...] = (1, 4, 24)
     inputs: InputSettings = field(default_factory=InputSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)

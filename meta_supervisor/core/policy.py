@@ -15,13 +15,39 @@ diverging is a strategy problem; most of them at once is a market (volatility) e
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass, field
+from typing import Literal, TypedDict
 
 from meta_supervisor.core.errors import ConfigError
 
-STATUSES = ("ENABLED", "DISABLED")
-LIMIT_KEYS = ("max_cvar_error_bps", "max_cvar_error_sigma")
-_STRATEGY_KEYS = {"status", "by_regime", "disabled_at", "disabled_reason", "enabled_at", "notes", "owner"}
+
+# The layout of policy/strategy_kill_list.yaml, as types: the loader below takes its key names and
+# statuses from them, and the JSON Schema shipped for editors and pre-commit is generated from them
+# (files/schemas.py), so the two cannot drift.
+class RegimeLimits(TypedDict, total=False):
+    """At least one; each a positive number."""
+
+    max_cvar_error_bps: float
+    max_cvar_error_sigma: float
+
+
+class StrategyEntry(TypedDict, total=False):
+    status: Literal["ENABLED", "DISABLED"]  # default ENABLED
+    by_regime: dict[str, RegimeLimits] | None
+    disabled_at: str
+    disabled_reason: str
+    enabled_at: str
+    notes: str
+    owner: str
+
+
+KillListLayout = dict[str, StrategyEntry | None]
+AgentsLayout = dict[str, str]  # agent: strategy_class
+
+STATUSES = typing.get_args(typing.get_type_hints(StrategyEntry)["status"])  # ("ENABLED", "DISABLED")
+LIMIT_KEYS = tuple(RegimeLimits.__annotations__)
+_STRATEGY_KEYS = set(StrategyEntry.__annotations__)
 
 
 @dataclass(frozen=True)

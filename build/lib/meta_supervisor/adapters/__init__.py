@@ -1,1 +1,0 @@
-"""The outside world behind one interface each: GitHub, the dry-run outbox, SendGrid, Actions."""

@@ -1,1 +1,0 @@
-"""One orchestrator per verb: load -> compute -> decide -> act (docs/architecture.md)."""
