@@ -22,8 +22,11 @@
 # Environment (all optional):
 #   COMMIT_STATE_TOKEN       token for fetch/push over HTTPS, handed to git by a credential helper
 #                            that reads it from the environment (never written to .git/config or argv)
-#   COMMIT_STATE_BRANCH      branch to push (default: GITHUB_REF_NAME when GITHUB_REF_TYPE is not
-#                            "tag", else the current branch)
+#   STATE_BRANCH             the state branch (see checkout_state.sh): commits hold only state/, the
+#                            run's base is the commit checkout_state.sh fetched, and the checkout's
+#                            own branch is never moved or pushed; unset: the checkout's branch
+#   COMMIT_STATE_BRANCH      branch to push without a state branch (default: GITHUB_REF_NAME when
+#                            GITHUB_REF_TYPE is not "tag", else the current branch)
 #   COMMIT_STATE_REMOTE      remote (default: origin)
 #   COMMIT_STATE_MAX_TRIES   push attempts (default: 5)
 #   COMMIT_STATE_SLEEP_SCALE multiplier of the back-off (default: 1; 0 in tests)
@@ -83,19 +86,8 @@ set_output() {
   fi
 }
 
-# git with the push token supplied by a credential helper. The helper text holds no secret: the
-# token is read from the environment when git asks for it. "credential.helper=" first clears any
-# helper configured elsewhere.
-git_remote() {
-  if [[ -n "${COMMIT_STATE_TOKEN:-}" ]]; then
-    # shellcheck disable=SC2016  # expanded by the helper's shell, not here
-    git -c credential.helper= \
-      -c credential.helper='!f() { test "$1" = get || exit 0; echo username=x-access-token; echo "password=${COMMIT_STATE_TOKEN}"; }; f' \
-      "$@"
-  else
-    git "$@"
-  fi
-}
+# shellcheck source=scripts/lib/git_remote.sh
+source "$(dirname "$0")/lib/git_remote.sh" # git_remote (token via a credential helper), STATE_BASE_REF
 
 [[ "$max_tries" =~ ^[1-9][0-9]*$ ]] || die 1 "COMMIT_STATE_MAX_TRIES must be a positive integer, got '$max_tries'"
 [[ "$sleep_scale" =~ ^[0-9]+$ ]] || die 1 "COMMIT_STATE_SLEEP_SCALE must be a whole number, got '$sleep_scale'"
@@ -103,7 +95,8 @@ git_remote() {
 top="$(git rev-parse --show-toplevel 2>/dev/null)" || die 1 "not inside a git work tree: $(pwd)"
 cd "$top"
 
-branch="${COMMIT_STATE_BRANCH:-}"
+state_branch="${STATE_BRANCH:-}"
+branch="${state_branch:-${COMMIT_STATE_BRANCH:-}}"
 if [[ -z "$branch" && -n "${GITHUB_REF_NAME:-}" && "${GITHUB_REF_TYPE:-branch}" == "branch" ]]; then
   branch="$GITHUB_REF_NAME"
 fi
@@ -134,11 +127,17 @@ with_index() { GIT_INDEX_FILE="$tmp_index" "$@"; }
 state_tree_of() { # the state/ tree of a commit, or the empty tree
   git rev-parse --verify --quiet "$1:$STATE_DIR" 2>/dev/null || printf '%s\n' "$EMPTY_TREE"
 }
-base="$(git rev-parse --verify --quiet HEAD || true)" # what this run read its state from
+if [[ -n "$state_branch" ]]; then # what this run read its state from: checkout_state.sh recorded it
+  base="$(git rev-parse --verify --quiet "$STATE_BASE_REF" || true)"
+else
+  base="$(git rev-parse --verify --quiet HEAD || true)"
+fi
 base_state="$EMPTY_TREE"
 if [[ -n "$base" ]]; then base_state="$(state_tree_of "$base")"; fi
 rm -f "$tmp_index"
-if [[ -d "$STATE_DIR" ]]; then with_index git add --all -- "$STATE_DIR"; fi
+add_flags=(--all)
+if [[ -n "$state_branch" ]]; then add_flags+=(--force); fi # the default branch may well ignore state/
+if [[ -d "$STATE_DIR" ]]; then with_index git add "${add_flags[@]}" -- "$STATE_DIR"; fi
 new_state="$(with_index git write-tree --prefix="$STATE_DIR/" 2>/dev/null || printf '%s\n' "$EMPTY_TREE")"
 if [[ "$new_state" == "$base_state" ]]; then
   say "nothing changed under $STATE_DIR/: no commit"
@@ -267,11 +266,14 @@ fi
 # The commit: the remote tip's tree with state/ replaced by this run's, parent the remote tip.
 build_commit() { # $1 = parent commit or ""
   rm -f "$tmp_index"
-  if [[ -n "$1" ]]; then with_index git read-tree "$1"; else with_index git read-tree --empty; fi
-  with_index git rm -r -q --cached --ignore-unmatch -- "$STATE_DIR" >/dev/null
-  if [[ "$new_state" != "$EMPTY_TREE" ]]; then with_index git read-tree --prefix="$STATE_DIR/" "$new_state"; fi
+  # Each step checked: this runs in a command substitution, where set -e does not stop the script.
+  if [[ -n "$1" ]]; then with_index git read-tree "$1" || return 1; else with_index git read-tree --empty || return 1; fi
+  with_index git rm -r -q -f --cached --ignore-unmatch -- "$STATE_DIR" >/dev/null || return 1 # a temp index
+  if [[ "$new_state" != "$EMPTY_TREE" ]]; then
+    with_index git read-tree --prefix="$STATE_DIR/" "$new_state" || return 1
+  fi
   local tree
-  tree="$(with_index git write-tree)"
+  tree="$(with_index git write-tree)" || return 1
   if [[ -n "$1" ]]; then
     printf '%s\n' "$message" | as_bot git commit-tree "$tree" -p "$1"
   else
@@ -296,17 +298,22 @@ while :; do
       "Runs that write state must be serialized (one concurrency group). Pushed nothing; the next run" \
       "starts from ${remote}/${branch}."
   fi
-  commit="$(build_commit "$parent")"
+  commit="$(build_commit "$parent")" || die 1 "could not build the state commit on ${parent:-an empty tree} (see git's message above)"
   if [[ -z "$committed" ]]; then
     say "committed ${commit:0:7}: $subject"
     set_output committed true
     committed=1
   fi
   if git_remote push --quiet "$remote" "${commit}:refs/heads/${branch}"; then
-    # The checkout's branch now points at what was published (files untouched), so a
-    # later commit_state in this job starts from it, and local history the remote dropped is gone.
-    git update-ref -m "commit_state: $subject" HEAD "$commit"
-    git reset --quiet "$commit" -- "$STATE_DIR" # the index's state/ entries now match it
+    if [[ -n "$state_branch" ]]; then
+      # The state branch moved; the checkout (the default branch) is left exactly as it is.
+      git update-ref -m "commit_state: $subject" "$STATE_BASE_REF" "$commit"
+    else
+      # The checkout's branch now points at what was published (files untouched), so a
+      # later commit_state in this job starts from it, and local history the remote dropped is gone.
+      git update-ref -m "commit_state: $subject" HEAD "$commit"
+      git reset --quiet "$commit" -- "$STATE_DIR" # the index's state/ entries now match it
+    fi
     say "pushed ${commit:0:12} to ${remote}/${branch} (attempt ${attempt}/${max_tries})"
     set_output sha "$commit"
     set_output pushed true

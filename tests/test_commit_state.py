@@ -420,3 +420,74 @@ def test_two_runs_in_one_job_each_build_on_the_last(world):
     proc = run_commit_state(w.clone, w.env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert git(w.remote, "rev-parse", "refs/heads/main^", env=w.env) == first
+
+
+# ---- the state branch (STATE_BRANCH): the default branch is never pushed ---------------------------
+
+CHECKOUT = REPO / "scripts" / "checkout_state.sh"
+
+
+def run_checkout_state(cwd: Path, env: dict, **extra) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(CHECKOUT)], cwd=cwd, env={**env, **extra}, capture_output=True, text=True)
+
+
+def protect_main(w) -> None:
+    """The remote refuses every push to main (a fully protected default branch)."""
+    hook = w.remote / "hooks/pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do\n"
+        '  [ "$ref" = refs/heads/main ] && { echo protected >&2; exit 1; }\ndone\nexit 0\n'
+    )
+    hook.chmod(0o755)
+
+
+def test_with_a_state_branch_state_goes_there_and_main_is_never_pushed(world):
+    w = world
+    protect_main(w)
+    main_before = remote_head(w)
+    # the seeded repository still has state/ on main; with a state branch it is not read from there
+    first = run_checkout_state(w.clone, w.env, STATE_BRANCH="ms-state")
+    assert first.returncode == 0 and "does not exist yet" in first.stdout
+    assert not (w.clone / "state").exists()
+    write(w.clone / "state/reconciled/2026-11.jsonl", '{"event_id": "s1"}\n')
+    proc = run_commit_state(w.clone, w.env, STATE_BRANCH="ms-state")
+    assert proc.returncode == 0, proc.stderr
+    tip = git(w.remote, "rev-parse", "refs/heads/ms-state", env=w.env)
+    assert git(w.remote, "ls-tree", "-r", "--name-only", tip, env=w.env).splitlines() == [
+        "state/reconciled/2026-11.jsonl"
+    ]
+    assert git(w.remote, "rev-list", "--count", tip, env=w.env) == "1"  # its own history: no parent
+    assert remote_head(w) == main_before
+    assert git(w.clone, "rev-parse", "HEAD", env=w.env) == main_before  # the checkout did not move
+    # without a state branch the same push is refused by the protected main
+    refused = run_commit_state(w.clone, w.env, COMMIT_STATE_MAX_TRIES="1")
+    assert refused.returncode == 2 and remote_head(w) == main_before
+
+
+def test_the_next_run_reads_the_state_branch_and_builds_on_it(world):
+    w = world
+    protect_main(w)
+    run_checkout_state(w.clone, w.env, STATE_BRANCH="ms-state")
+    write(w.clone / "state/a.json", '{"n": 1}\n')
+    assert run_commit_state(w.clone, w.env, STATE_BRANCH="ms-state").returncode == 0
+    other = w.tmp / "b"  # the next job: a fresh checkout of main
+    git(w.tmp, "clone", "--quiet", f"file://{w.remote}", str(other), env=w.env)
+    got = run_checkout_state(other, w.env, STATE_BRANCH="ms-state")
+    assert got.returncode == 0 and (other / "state/a.json").read_text() == '{"n": 1}\n'
+    assert not (other / "state/models").exists()  # main's old state/ was replaced, not merged
+    write(other / "state/a.json", '{"n": 2}\n')
+    second = run_commit_state(other, w.env, STATE_BRANCH="ms-state")
+    assert second.returncode == 0, second.stdout + second.stderr
+    tip = git(w.remote, "rev-parse", "refs/heads/ms-state", env=w.env)
+    assert git(w.remote, "rev-list", "--count", tip, env=w.env) == "2"
+    assert git(w.remote, "show", f"{tip}:state/a.json", env=w.env) == '{"n": 2}'
+    # a writer that did not start from the branch's tip is refused (exit 3), nothing pushed
+    write(w.clone / "state/a.json", '{"n": 99}\n')
+    late = run_commit_state(w.clone, w.env, STATE_BRANCH="ms-state")
+    assert late.returncode == 3 and git(w.remote, "rev-parse", "refs/heads/ms-state", env=w.env) == tip
+
+
+def test_a_state_branch_that_cannot_be_read_stops_the_job(world):
+    w = world
+    proc = run_checkout_state(w.clone, w.env, STATE_BRANCH="ms-state", COMMIT_STATE_REMOTE="nowhere")
+    assert proc.returncode == 2 and "not starting from an empty state" in proc.stderr

@@ -113,7 +113,11 @@ def test_secrets_only_in_the_env_of_the_steps_that_need_them(name):
     doc = load(name)
     for scope in [doc, *doc["jobs"].values()]:
         assert "secrets." not in yaml.safe_dump(scope.get("env") or {})
-    allowed = {"Evaluate": {"GITHUB_TOKEN", "SENDGRID_API_KEY"}, "Commit state": {"COMMIT_STATE_TOKEN"}}
+    allowed = {
+        "Evaluate": {"GITHUB_TOKEN", "SENDGRID_API_KEY"},
+        "Commit state": {"COMMIT_STATE_TOKEN"},
+        "Check out state": {"COMMIT_STATE_TOKEN"},  # fetches the state branch
+    }
     for _, step in steps_of(doc):
         with_secrets = {k for k, v in (step.get("env") or {}).items() if "secrets." in str(v)}
         assert with_secrets <= allowed.get(step.get("name"), set()), (name, step.get("name"), with_secrets)
@@ -341,7 +345,8 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
 
     job = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise", before_step=before)
     assert job.status == "success", job.log()
-    assert [s.outcome for s in job.steps] == ["success"] * 7 + ["skipped"], job.log()
+    # no state branch configured: "Check out state" is skipped, the state goes to main
+    assert [s.outcome for s in job.steps] == ["success"] * 3 + ["skipped"] + ["success"] * 4 + ["skipped"], job.log()
     assert job.step("evaluate").outputs["exit_code"] == "0"
     assert "## Evaluate" in job.summary
 
@@ -435,4 +440,41 @@ def test_train_input_is_data_not_shell(repo, gh, tmp_path):
     assert job.step("Train").outcome == "failure" and "--horizons" in job.step("Train").stderr
     assert job.step("Commit state").outcome == "success"  # ran anyway; nothing to commit
     assert "nothing changed under state/" in job.step("Commit state").stdout
+    assert repo.head() == repo.seed_head
+
+
+def test_supervise_with_a_state_branch_never_pushes_main_even_when_main_refuses_every_push(repo, gh):
+    hook = repo.origin / "hooks/pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do\n"
+        '  [ "$ref" = refs/heads/main ] && { echo protected >&2; exit 1; }\ndone\nexit 0\n'
+    )
+    hook.chmod(0o755)
+    vars_ = {"META_SUPERVISOR_STATE_BRANCH": "meta-supervisor-state"}
+    job = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_).run_job("supervise")
+    assert job.status == "success", job.log()
+    assert job.step("Check out state").outcome == "success"
+    tip = repo.git("rev-parse", "refs/heads/meta-supervisor-state")
+    files = repo.git("ls-tree", "-r", "--name-only", tip).splitlines()
+    assert files and all(f.startswith("state/") for f in files)
+    assert "state/reconcile_state.json" in files and "state/report/index.html" in files
+    assert repo.head() == repo.seed_head  # main untouched
+    # the next run (a fresh checkout of main) starts from the state branch, reconciles nothing again
+    shutil.rmtree(repo.work)
+    git(
+        repo.tmp,
+        "clone",
+        "--quiet",
+        "--depth",
+        "1",
+        "--branch",
+        "main",
+        f"file://{repo.origin}",
+        str(repo.work),
+        env=repo.env,
+    )
+    again = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_).run_job("supervise")
+    assert again.status == "success", again.log()
+    assert "0 new events" in again.step("Reconcile").stderr + again.step("Reconcile").stdout
+    assert repo.git("rev-parse", "refs/heads/meta-supervisor-state") == tip  # nothing new: no commit
     assert repo.head() == repo.seed_head

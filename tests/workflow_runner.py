@@ -342,6 +342,10 @@ class WorkflowRunner:
                     "steps": steps_ctx,
                     "env": {},
                 }
+                # As on GitHub, a step's `if:` sees the workflow's and the job's env (not its own).
+                for scope in (self.doc.get("env") or {}, job.get("env") or {}):
+                    for key, value in scope.items():
+                        contexts["env"][key] = render(value, contexts)
                 cond = str(step.get("if", "success()")).strip()
                 m = re.fullmatch(r"\$\{\{(.*)\}\}", cond, re.S)
                 cond = m.group(1).strip() if m else cond
