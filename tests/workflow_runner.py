@@ -83,15 +83,32 @@ def _as_string(value) -> str:
     return str(value)
 
 
+def _number(value) -> float:
+    """GitHub's coercion for comparing values of different types: null 0, booleans 1/0, a string its
+    number ('' is 0, anything else that is not a number is NaN)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def _equal(a, b) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+    if a is None and b is None:
+        return True
+    if type(a) is type(b):
         return a == b
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return _as_string(a).lower() == _as_string(b).lower()
+    return _number(a) == _number(b)  # e.g. a missing output (null) equals '' as on GitHub
 
 
 class _Parser:
@@ -276,9 +293,10 @@ class WorkflowRunner:
         uses: dict[str, UsesHandler] | None = None,
         base_env: dict | None = None,
         step_timeout_s: float = 300,
+        doc: dict | None = None,
     ):
         self.path = Path(workflow)
-        self.doc = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        self.doc = doc if doc is not None else yaml.safe_load(self.path.read_text(encoding="utf-8"))
         self.workdir = Path(workdir)
         self.event = event
         self.inputs = self._inputs(inputs or {}) if event == "workflow_dispatch" else {}
@@ -455,3 +473,45 @@ class WorkflowRunner:
             raise ValueError(f"no emulation for uses: {step['uses']}")
         with_ = {k: render(v, contexts) for k, v in (step.get("with") or {}).items()}
         return handler(StepContext(step, with_, env, self.workdir, path))
+
+
+# ---- composite actions ------------------------------------------------------------------------------
+def composite(action_dir: Path, uses: dict[str, UsesHandler], github: dict, base_env: dict) -> UsesHandler:
+    """A `uses:` handler running the composite action in `action_dir` (its action.yml `runs.steps`)
+    as a nested job: `inputs` from the step's `with:` and the declared defaults (an undeclared input,
+    or a missing required one, raises), `github.action_path` set, the calling step's $GITHUB_ENV and
+    $GITHUB_PATH effects kept inside, the action's `outputs` written to the caller's $GITHUB_OUTPUT.
+    The nested job's result is appended to `handler.results` for the test to look at."""
+    doc = yaml.safe_load((Path(action_dir) / "action.yml").read_text(encoding="utf-8"))
+    assert doc["runs"]["using"] == "composite"
+    declared = doc.get("inputs") or {}
+
+    def handler(ctx: StepContext) -> int:
+        unknown = set(ctx.with_) - set(declared)
+        if unknown:
+            raise ValueError(f"inputs not declared by {action_dir}/action.yml: {sorted(unknown)}")
+        inputs = {}
+        for name, spec in declared.items():
+            if name not in ctx.with_ and spec.get("required") and "default" not in spec:
+                raise ValueError(f"required input {name!r} not given")
+            inputs[name] = ctx.with_.get(name, spec.get("default", ""))
+        runner = WorkflowRunner(
+            Path(action_dir) / "action.yml",
+            ctx.workdir,
+            doc={"name": doc.get("name"), "jobs": {"composite": {"steps": doc["runs"]["steps"]}}},
+            github={**github, "action_path": str(action_dir)},
+            uses=uses,
+            base_env=base_env,
+        )
+        runner.inputs = inputs
+        job = runner.run_job("composite")
+        handler.results.append(job)
+        steps_ctx = {s.id: {"outputs": s.outputs, "outcome": s.outcome} for s in job.steps if s.id}
+        contexts = {"steps": steps_ctx, "inputs": inputs, "github": runner.github, "env": {}, "vars": {}, "secrets": {}}
+        with open(ctx.env["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
+            for name, spec in (doc.get("outputs") or {}).items():
+                out.write(f"{name}={render(spec.get('value', ''), contexts)}\n")
+        return 0 if job.status == "success" else 1
+
+    handler.results = []  # type: ignore[attr-defined]
+    return handler
