@@ -20,7 +20,7 @@ from meta_supervisor.core.timeutil import HOUR, parse_ts
 from meta_supervisor.jobs.demo import KILL_LIST
 from tests.conftest import git, git_env
 from tests.fakes.github_api import FakeGitHub
-from tests.workflow_runner import StepContext, WorkflowRunner, evaluate
+from tests.workflow_runner import JobResult, StepContext, WorkflowRunner, composite, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -62,10 +62,11 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version(name):
     text = (WORKFLOWS / name).read_text(encoding="utf-8")
     uses_lines = [line for line in text.splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
     assert uses_lines, f"{name}: no actions?"
-    for line in uses_lines:
+    # `uses: ./` is this repository's own action (action.yml), at the commit being run
+    for line in [x for x in uses_lines if not re.match(r"^\s*(-\s+)?uses:\s*\./\s", x)]:
         assert SHA_PIN.match(line), f"{name}: not pinned to a 40-hex SHA with a '# vX.Y.Z' comment: {line.strip()}"
     for _, step in steps_of(load(name)):
-        if "uses" in step:
+        if "uses" in step and step["uses"] != "./":
             assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
 
 
@@ -121,7 +122,8 @@ def test_secrets_only_in_the_env_of_the_steps_that_need_them(name):
     for _, step in steps_of(doc):
         with_secrets = {k for k, v in (step.get("env") or {}).items() if "secrets." in str(v)}
         assert with_secrets <= allowed.get(step.get("name"), set()), (name, step.get("name"), with_secrets)
-        assert "secrets." not in yaml.safe_dump(step.get("with") or {})
+        if step.get("uses") != "./":  # our own action takes its token and key as inputs
+            assert "secrets." not in yaml.safe_dump(step.get("with") or {})
 
 
 def test_state_writers_share_one_uncancelled_concurrency_group():
@@ -133,31 +135,48 @@ def test_state_writers_share_one_uncancelled_concurrency_group():
     assert len(groups) == 1 and "${{" not in groups.pop()
 
 
-@pytest.mark.parametrize("name", STATE_WRITERS)
-def test_state_is_committed_even_when_an_earlier_step_failed(name):
-    doc = load(name)
-    step = commit_step(doc)
+ACTION = REPO / "action.yml"
+
+
+def action_steps() -> list[dict]:
+    return yaml.safe_load(ACTION.read_text(encoding="utf-8"))["runs"]["steps"]
+
+
+def own_action_step(name: str) -> dict:
+    (step,) = [s for _, s in steps_of(load(name)) if s.get("uses") == "./"]
+    return step
+
+
+def test_both_state_writers_run_the_composite_action_on_schedule_and_by_hand():
+    for name, job in (("supervise.yml", "supervise"), ("train.yml", "train")):
+        assert own_action_step(name)["with"]["job"] == job
+        assert "schedule" in triggers(load(name)) and "workflow_dispatch" in triggers(load(name))
+
+
+def test_the_action_commits_state_even_when_an_earlier_step_failed():
+    (step,) = [s for s in action_steps() if "commit_state.sh" in s.get("run", "")]
     assert "!cancelled()" in step["if"].replace(" ", "")
     assert (
         evaluate(
             step["if"].strip().removeprefix("${{").removesuffix("}}"),
-            {},
+            {"inputs": {"dry_run": "false"}},
             {"cancelled": lambda: False, "failure": lambda: True, "success": lambda: False, "always": lambda: True},
         )
         is True
     )
-    assert "schedule" in triggers(doc) and "workflow_dispatch" in triggers(doc)
 
 
-def test_supervise_commits_before_it_reports_an_evaluate_failure():
-    steps = [s for _, s in steps_of(load("supervise.yml"))]
+def test_the_action_commits_before_it_reports_an_evaluate_failure():
+    steps = action_steps()
     names = [s.get("name") for s in steps]
     ev, commit, last = steps[names.index("Evaluate")], names.index("Commit state"), steps[-1]
-    assert ev["id"] == "evaluate" and ev.get("continue-on-error") is True
+    assert ev["id"] == "evaluate" and "exit_code=$status" in ev["run"]  # the exit code is kept, not raised
     assert names.index("Evaluate") < commit < len(steps) - 1
-    assert "steps.evaluate.outcome == 'failure'" in last["if"] and "!cancelled()" in last["if"]
-    assert ev["env"]["GITHUB_TOKEN"] == "${{ secrets.META_SUPERVISOR_TOKEN || github.token }}"
-    assert ev["env"]["META_EMAIL_TO"] == "${{ vars.META_EMAIL_TO }}"
+    assert "steps.evaluate.outputs.exit_code != '0'" in last["if"] and "!cancelled()" in last["if"]
+    assert ev["env"]["GITHUB_TOKEN"] == "${{ inputs.token }}"
+    with_ = own_action_step("supervise.yml")["with"]
+    assert with_["token"] == "${{ secrets.META_SUPERVISOR_TOKEN || github.token }}"
+    assert with_["email_to"] == "${{ vars.META_EMAIL_TO }}"
 
 
 def test_train_inputs_reach_the_script_through_env():
@@ -165,23 +184,36 @@ def test_train_inputs_reach_the_script_through_env():
     inputs = triggers(doc)["workflow_dispatch"]["inputs"]
     assert inputs["horizons"]["type"] == "string" and inputs["horizons"]["default"] == ""
     assert inputs["force"]["type"] == "boolean"
-    (train,) = [s for _, s in steps_of(doc) if s.get("name") == "Train"]
+    with_ = own_action_step("train.yml")["with"]
+    assert (with_["horizons"], with_["force"]) == ("${{ inputs.horizons }}", "${{ inputs.force }}")
+    (train,) = [s for s in action_steps() if s.get("name") == "Train"]
     assert train["env"] == {"HORIZONS": "${{ inputs.horizons }}", "FORCE": "${{ inputs.force }}"}
 
 
-def test_setup_python_caches_pip_keyed_on_requirements():
-    for name in all_workflows():
-        for _, step in steps_of(load(name)):
-            if step.get("uses", "").startswith("actions/setup-python@"):
-                assert step["with"]["cache"] == "pip"
-                assert "requirements.txt" in step["with"]["cache-dependency-path"]
-                assert step["with"]["python-version"] == "3.11"
+def test_the_action_has_no_expression_inside_run_and_pins_its_actions():
+    for step in action_steps():
+        assert "${{" not in step.get("run", ""), step.get("name")
+        assert step.get("shell") == "bash" or "uses" in step, step.get("name")  # composite steps name a shell
+    for line in ACTION.read_text().splitlines():
+        if re.match(r"^\s*(-\s+)?uses:", line):
+            assert SHA_PIN.match(line), line
+    (setup,) = [s for s in action_steps() if s.get("uses", "").startswith("actions/setup-python@")]
+    assert setup["with"]["python-version"] == "${{ inputs.python_version }}"
 
 
 # ---- end to end ----------------------------------------------------------------------------------
 START = parse_ts("2026-09-01T00:00:00Z")
 DAYS, SPLIT_DAY = 40, 20  # 20 days with a model: a breach needs model rows over several days
-PROJECT = ["meta_supervisor", "scripts", ".github", "requirements.txt", ".gitignore"]
+PROJECT = [
+    "meta_supervisor",
+    "scripts",
+    ".github",
+    "requirements.txt",
+    ".gitignore",
+    "action.yml",
+    "pyproject.toml",
+    "README.md",
+]
 
 
 def _jsonl(path: Path, rows, mode="wb") -> None:
@@ -302,20 +334,27 @@ def runner_for(workflow: str, repo: Repo, gh: FakeGitHub, **kw) -> WorkflowRunne
         "PIP_NO_INDEX": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
-    return WorkflowRunner(
-        WORKFLOWS / workflow,
-        repo.work,
-        base_env=base_env,
-        github={
-            "token": gh.token,
-            "repository": "acme/trading",
-            "api_url": gh.url,
-            "ref_name": "main",
-            "ref": "refs/heads/main",
-        },
-        uses={"actions/checkout": checkout, "actions/setup-python": setup_python},
-        **kw,
+    github = {
+        "token": gh.token,
+        "repository": "acme/trading",
+        "api_url": gh.url,
+        "ref_name": "main",
+        "ref": "refs/heads/main",
+    }
+    handlers = {"actions/checkout": checkout, "actions/setup-python": setup_python}
+    # `uses: ./`: this repository's composite action, run from the checkout as the runner would
+    # (pip builds the package with the venv's setuptools: nothing is fetched)
+    action = composite(repo.work, handlers, github, {**base_env, "PIP_NO_BUILD_ISOLATION": "0"})
+    runner = WorkflowRunner(
+        WORKFLOWS / workflow, repo.work, base_env=base_env, github=github, uses={**handlers, "./": action}, **kw
     )
+    runner.action = action  # type: ignore[attr-defined]
+    return runner
+
+
+def inner(runner) -> JobResult:
+    """The steps of the composite action the job ran (the last run of it)."""
+    return runner.action.results[-1]
 
 
 @pytest.fixture
@@ -343,12 +382,26 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
         if "commit_state.sh" in step.get("run", ""):  # a person pushes meanwhile
             raced["sha"] = repo.push_from_elsewhere("policy/agents.yaml", "# reviewed by the risk desk\n")
 
-    job = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise", before_step=before)
-    assert job.status == "success", job.log()
-    # no state branch configured: "Check out state" is skipped, the state goes to main
-    assert [s.outcome for s in job.steps] == ["success"] * 3 + ["skipped"] + ["success"] * 4 + ["skipped"], job.log()
-    assert job.step("evaluate").outputs["exit_code"] == "0"
-    assert "## Evaluate" in job.summary
+    runner = runner_for("supervise.yml", repo, gh, event="schedule")
+    runner.action.before_step = before
+    job = runner.run_job("supervise")
+    steps = inner(runner)
+    assert job.status == "success", job.log() + steps.log()
+    # no state branch configured: "Check out state" is skipped, the state goes to main; no train
+    assert [(s.name, s.outcome) for s in steps.steps] == [
+        ("Set up Python", "success"),
+        ("Install meta-supervisor", "success"),
+        ("Check out state", "skipped"),
+        ("Reconcile", "success"),
+        ("Evaluate", "success"),
+        ("Train", "skipped"),
+        ("Report", "success"),
+        ("Commit state", "success"),
+        ("Fail if evaluate failed", "skipped"),
+    ], steps.log()
+    assert steps.step("evaluate").outputs["exit_code"] == "0"
+    assert job.step("supervise").outputs["evaluate_exit_code"] == "0"
+    assert "## Evaluate" in steps.summary
 
     # The state commit is on the origin, on top of the racing commit, by the bot, touching state/ only.
     head = repo.head()
@@ -383,20 +436,24 @@ def test_supervise_end_to_end_with_a_push_racing_the_commit(repo, gh):
     # A second run converges: no new PR, nothing new to reconcile, no state commit (the report too is
     # byte-identical: it is stamped with the newest history record, not the clock).
     first = repo.head()
-    job2 = runner_for("supervise.yml", repo, gh, event="schedule").run_job("supervise")
-    assert job2.status == "success", job2.log()
+    runner2 = runner_for("supervise.yml", repo, gh, event="schedule")
+    job2 = runner2.run_job("supervise")
+    assert job2.status == "success", inner(runner2).log()
     assert len(gh.pulls) == 1
     assert repo.head() == first, repo.files(repo.head())
 
 
 def test_supervise_commits_state_when_evaluate_cannot_deliver(repo, gh):
     gh.inject("GET", r"^/repos/acme/trading$", 403, {"message": "Resource not accessible by integration"}, times=1000)
-    job = runner_for("supervise.yml", repo, gh, event="workflow_dispatch").run_job("supervise")
+    runner = runner_for("supervise.yml", repo, gh, event="workflow_dispatch")
+    job = runner.run_job("supervise")
+    steps = inner(runner)
     assert job.status == "failure"
-    ev = job.step("evaluate")
-    assert (ev.outcome, ev.conclusion, ev.outputs["exit_code"]) == ("failure", "success", "2"), job.log()
-    assert job.step("Commit state").outcome == "success", job.log()
-    last = job.step("Fail if evaluate failed")
+    ev = steps.step("evaluate")
+    assert (ev.outcome, ev.outputs["exit_code"]) == ("success", "2"), steps.log()
+    assert job.step("supervise").outputs["evaluate_exit_code"] == "2"
+    assert steps.step("Commit state").outcome == "success", steps.log()
+    last = steps.step("Fail if evaluate failed")
     assert last.outcome == "failure" and "::error title=evaluate::finished" in last.stdout
     head = repo.head()
     assert head != repo.seed_head and repo.git("log", "-1", "--format=%an", head) == BOT
@@ -407,8 +464,9 @@ def test_supervise_commits_state_when_evaluate_cannot_deliver(repo, gh):
 def test_train_dispatch_with_inputs_commits_the_models(repo, gh):
     runner = runner_for("train.yml", repo, gh, event="workflow_dispatch", inputs={"horizons": "24", "force": True})
     job = runner.run_job("train")
-    assert job.status == "success", job.log()
-    assert job.step("Train").env["HORIZONS"] == "24" and job.step("Train").env["FORCE"] == "true"
+    steps = inner(runner)
+    assert job.status == "success", steps.log()
+    assert steps.step("Train").env["HORIZONS"] == "24" and steps.step("Train").env["FORCE"] == "true"
     head = repo.head()
     assert repo.git("log", "-1", "--format=%an", head) == BOT
     files = set(repo.files(head))
@@ -419,10 +477,13 @@ def test_train_dispatch_with_inputs_commits_the_models(repo, gh):
 
 
 def test_train_on_schedule_uses_the_defaults(repo, gh):
-    job = runner_for("train.yml", repo, gh, event="schedule").run_job("train")
-    assert job.status == "success", job.log()
-    assert job.step("Train").env["HORIZONS"] == "" and job.step("Train").env["FORCE"] == ""
-    assert "train h=1:" in job.step("Train").stderr + job.step("Train").stdout
+    runner = runner_for("train.yml", repo, gh, event="schedule")
+    job = runner.run_job("train")
+    steps = inner(runner)
+    assert job.status == "success", steps.log()
+    # a schedule has no inputs: they render empty, which the action reads as "all horizons, no force"
+    assert steps.step("Train").env["HORIZONS"] == "" and steps.step("Train").env["FORCE"] == ""
+    assert "train h=1:" in steps.step("Train").stderr + steps.step("Train").stdout
     assert repo.git("log", "-1", "--format=%s").startswith("state: models")
 
 
@@ -435,11 +496,12 @@ def test_train_input_is_data_not_shell(repo, gh, tmp_path):
         event="workflow_dispatch",
         inputs={"horizons": f"24; touch {marker}; $(touch {marker})", "force": False},
     )
-    job = runner.run_job("train")
+    runner.run_job("train")
+    steps = inner(runner)
     assert not marker.exists()
-    assert job.step("Train").outcome == "failure" and "--horizons" in job.step("Train").stderr
-    assert job.step("Commit state").outcome == "success"  # ran anyway; nothing to commit
-    assert "nothing changed under state/" in job.step("Commit state").stdout
+    assert steps.step("Train").outcome == "failure" and "--horizons" in steps.step("Train").stderr
+    assert steps.step("Commit state").outcome == "success"  # ran anyway; nothing to commit
+    assert "nothing changed under state/" in steps.step("Commit state").stdout
     assert repo.head() == repo.seed_head
 
 
@@ -451,9 +513,10 @@ def test_supervise_with_a_state_branch_never_pushes_main_even_when_main_refuses_
     )
     hook.chmod(0o755)
     vars_ = {"META_SUPERVISOR_STATE_BRANCH": "meta-supervisor-state"}
-    job = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_).run_job("supervise")
-    assert job.status == "success", job.log()
-    assert job.step("Check out state").outcome == "success"
+    runner = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_)
+    job = runner.run_job("supervise")
+    assert job.status == "success", inner(runner).log()
+    assert inner(runner).step("Check out state").outcome == "success"
     tip = repo.git("rev-parse", "refs/heads/meta-supervisor-state")
     files = repo.git("ls-tree", "-r", "--name-only", tip).splitlines()
     assert files and all(f.startswith("state/") for f in files)
@@ -473,8 +536,10 @@ def test_supervise_with_a_state_branch_never_pushes_main_even_when_main_refuses_
         str(repo.work),
         env=repo.env,
     )
-    again = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_).run_job("supervise")
-    assert again.status == "success", again.log()
-    assert "0 new events" in again.step("Reconcile").stderr + again.step("Reconcile").stdout
+    runner2 = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_)
+    again = runner2.run_job("supervise")
+    assert again.status == "success", inner(runner2).log()
+    rec = inner(runner2).step("Reconcile")
+    assert "0 new events" in rec.stderr + rec.stdout
     assert repo.git("rev-parse", "refs/heads/meta-supervisor-state") == tip  # nothing new: no commit
     assert repo.head() == repo.seed_head

@@ -504,7 +504,7 @@ def composite(action_dir: Path, uses: dict[str, UsesHandler], github: dict, base
             base_env=base_env,
         )
         runner.inputs = inputs
-        job = runner.run_job("composite")
+        job = runner.run_job("composite", before_step=handler.before_step)
         handler.results.append(job)
         steps_ctx = {s.id: {"outputs": s.outputs, "outcome": s.outcome} for s in job.steps if s.id}
         contexts = {"steps": steps_ctx, "inputs": inputs, "github": runner.github, "env": {}, "vars": {}, "secrets": {}}
@@ -514,4 +514,5 @@ def composite(action_dir: Path, uses: dict[str, UsesHandler], github: dict, base
         return 0 if job.status == "success" else 1
 
     handler.results = []  # type: ignore[attr-defined]
+    handler.before_step = None  # type: ignore[attr-defined]  # called before each of the action's steps
     return handler
