@@ -22,7 +22,15 @@ from tests.workflow_runner import WorkflowRunner, composite
 REPO = Path(__file__).resolve().parents[1]
 PIN = "acme/meta-supervisor@" + "1" * 40
 STATE_BRANCH = "meta-supervisor-state"
-ACTION_FILES = ["action.yml", "pyproject.toml", "README.md", "requirements.txt", "meta_supervisor", "scripts"]
+ACTION_FILES = [
+    "action.yml",
+    "pyproject.toml",
+    "README.md",
+    "requirements.txt",
+    "requirements.lock",
+    "meta_supervisor",
+    "scripts",
+]
 
 
 @pytest.fixture

@@ -126,3 +126,22 @@ def test_the_shipped_json_schemas_are_the_ones_the_typed_layouts_generate(instal
     settings = schemas.generate("supervisor")["$defs"]
     assert settings["EvaluateSettings"]["properties"]["reenable_margin"] == {"default": 0.8, "type": "number"}
     assert settings["Settings"]["properties"]["horizons"]["items"] == {"type": "integer"}
+
+
+def test_the_hash_lock_pins_exactly_requirements_txt_with_hashes():
+    import re
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    lock = (REPO / "requirements.lock").read_text()
+    entries = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})+)", lock, re.M)
+    pinned = {norm(n): v for n, v, _ in entries}
+    wanted = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.strip().split("==")
+            wanted[norm(name)] = version
+    assert pinned == wanted
+    assert all(h.count("--hash=sha256:") >= 1 for _, _, h in entries)
+    assert "--require-hashes" in (REPO / "action.yml").read_text()

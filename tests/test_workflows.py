@@ -209,6 +209,7 @@ PROJECT = [
     "scripts",
     ".github",
     "requirements.txt",
+    "requirements.lock",
     ".gitignore",
     "action.yml",
     "pyproject.toml",
