@@ -267,3 +267,18 @@ def test_too_few_days_never_breach(tmp_path):
     put_rows(root, rows_for("macro", "TREND", 1000, tail_bps=500.0, every_minutes=2))  # 1000 rows over 2 days
     result = evaluate.run(root, dry_run=True, now=NOW)
     assert {v.strategy: v.outcome for v in result.verdicts}["macro"] == "insufficient_data"
+
+
+def test_a_first_run_with_no_model_rows_proposes_nothing_however_large_the_losses(root):
+    import io
+
+    from meta_supervisor.adapters.actions import Actions
+
+    fallback = rows_for("macro", "TREND", 600, tail_bps=5000.0, seed=5, every_minutes=30)
+    for r in fallback:  # a first deployment: every row reconciled before any model existed
+        r.update(sim_version="fallback_zero", expected_sigma_bps=None, expected_pnl_bps=0.0)
+    put_rows(root, fallback)
+    result = evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z", actions=Actions(env={}, out=io.StringIO()))
+    (macro,) = [v for v in result.verdicts if v.strategy == "macro"]
+    assert macro.outcome == "no_data" and result.proposals == []
+    assert not (root / "outbox/pulls").exists() or not list((root / "outbox/pulls").glob("*.md"))

@@ -118,3 +118,21 @@ def test_a_strategy_disabled_by_hand_is_never_proposed_for_re_enabling(root, git
     _world(root)
     _run(root, github, 0)
     assert _run(root, github, 100).enables == [] and github.pulls == []
+
+
+def test_a_disable_and_a_re_enable_pr_of_one_strategy_never_both_stay_open(root, github):
+    github.add_commit("main", PATH, _limit(DISABLED, 5000), message="Disable strategy macro (merged)")
+    (root / PATH).write_text(_limit(DISABLED, 5000))
+    _world(root)
+    _run(root, github, 0)
+    assert _run(root, github, 73).enables  # the re-enable PR #1 is open
+    # a person re-enables macro on main by hand (not through the PR), and macro breaches again
+    github.add_commit("main", PATH, KILL_LIST, message="re-enable macro by hand")
+    (root / PATH).write_text(KILL_LIST)
+    result = _run(root, github, 74)
+    assert result.proposals[0][1].startswith("PR #2 created")
+    assert ("macro", "enable", "closed") in result.closed
+    assert [(p["head"], p["state"]) for p in github.pulls] == [
+        ("auto/enable-macro", "closed"),
+        ("auto/disable-macro", "open"),
+    ]

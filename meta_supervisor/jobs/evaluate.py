@@ -183,6 +183,9 @@ def run(
             ev["trajectory"] = history_record.es_series(past, v.strategy, v.regime)[-200:]
             _propose(ws, v, ev, now, proposals, actions, result)
         life = lifecycle.update(lifecycle_state.read(ws.root), policies, verdicts, cells, regime, now, cfg.lifecycle)
+        # A disable and a re-enable PR of one strategy never both stay open: the newer reason wins.
+        life.stale_enable.update({v.strategy: now for v in breaches})
+        life.stale_disable.update(life.recovered)
         _close_stale(proposals, life, cells, regime, actions, result)
         for strategy, since in sorted(life.recovered.items()):
             _propose_enable(ws, strategy, since, cells, regime, proposals, actions, result, now)
