@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Entry point: see meta_supervisor/jobs/demo.py. Usage: python scripts/demo.py --help"""
+"""Entry point: the same as `meta-supervisor demo` (meta_supervisor/jobs/demo.py).
+Usage: python scripts/demo.py --help
+
+Needs the package installed (`make` installs it into .venv in editable mode; a deployment installs
+it with the composite action, action.yml).
+"""
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from meta_supervisor.cli import main
 

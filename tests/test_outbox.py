@@ -119,8 +119,14 @@ class Refusing:
     def propose_disable(self, strategy, **kw):
         raise PullsError("GitHub: proposing to disable macro failed: HTTP 502: Bad Gateway")
 
-    def open_auto_prs(self):
+    def propose_enable(self, strategy, **kw):
+        raise PullsError("GitHub: proposing to enable failed: HTTP 502: Bad Gateway")
+
+    def open_auto_prs(self, kind="disable"):
         return {}
+
+    def close_stale(self, strategy, kind, body):
+        raise AssertionError("no PRs to close")
 
     def upsert_comment(self, number, marker, body):
         raise AssertionError("no PRs, no comments")

@@ -1,20 +1,18 @@
-#!/usr/bin/env python3
 """Regenerate the screenshots in docs/img/ from a fresh demo: the report, the disable PR body and the
 re-enable PR body, in headless Chromium (Debian's `chromium`; markdown rendered by markdown-it-py with
-GitHub-like tables). Usage: .venv/bin/python scripts/screenshots.py  (needs requirements-dev.txt)."""
+GitHub-like tables). Usage: .venv/bin/python -m tests.screenshots  (needs requirements-dev.txt)."""
 
 import sys
 import tempfile
 from html import escape
 from pathlib import Path
 
+from markdown_it import MarkdownIt  # a dev dependency
+
+from meta_supervisor.jobs import demo
+from tests.browser import screenshot
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from markdown_it import MarkdownIt  # noqa: E402  (dev dependency)
-
-from meta_supervisor.jobs import demo  # noqa: E402
-from tests.browser import screenshot  # noqa: E402
 
 CSS = """body{font:14px/1.5 system-ui,sans-serif;margin:24px;max-width:900px;color:#1f2328}
 table{border-collapse:collapse}td,th{border:1px solid #d0d7de;padding:4px 10px}
