@@ -139,7 +139,7 @@ def test_a_failed_proposal_is_recorded_and_the_run_goes_on(root):
         root, env={}, pulls=Refusing(), mailer=None, now="2026-11-28T01:00:00Z", actions=Actions(env={}, out=out)
     )
     assert result.exit_code == 2 and result.proposals == []
-    assert result.failures == ["PR for macro: GitHub: proposing to disable macro failed: HTTP 502: Bad Gateway"]
+    assert result.failures == ["disable PR for macro: GitHub: proposing to disable macro failed: HTTP 502: Bad Gateway"]
     assert (root / "state/strategy_cvar_regime.json").exists() and not (root / "outbox/pulls").exists()
 
 

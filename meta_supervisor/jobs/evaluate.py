@@ -239,22 +239,35 @@ def _propose_enable(ws, strategy, since, cells, regime, proposals: Proposals, ac
     held = hours_between(since, now)
     body = report.enable_body(strategy, regime, cell, since, cfg.reenable_margin, cfg.reenable_after_hours)
     why = f"Within reenable_margin x its limit in the current regime since {since} ({held:.0f} h)"
+    _submit(
+        proposals.propose_enable,
+        "re-enable PR",
+        strategy,
+        title,
+        proposals,
+        actions,
+        result,
+        result.enables,
+        body=body,
+        edit=lambda text: enable_in_kill_list(text, strategy),
+        commit_message=f"Re-enable strategy {strategy}\n\n{why}",
+        respect_declined_hours=cfg.reopen_declined_after_hours,
+    )
+
+
+def _submit(propose, kind: str, strategy: str, title: str, proposals: Proposals, actions, result, into, **kw) -> None:
+    """One proposal through `propose` (propose_disable or propose_enable): a failure is recorded
+    (exit 2) and the run goes on; otherwise it is said, listed in `into` and, if opened, in the
+    timeline."""
     try:
-        pr = proposals.propose_enable(
-            strategy,
-            title=title,
-            body=body,
-            edit=lambda text: enable_in_kill_list(text, strategy),
-            commit_message=f"Re-enable strategy {strategy}\n\n{why}",
-            respect_declined_hours=cfg.reopen_declined_after_hours,
-        )
+        pr = propose(strategy, title=title, **kw)
     except proposals.proposal_errors as err:
-        result.failures.append(f"re-enable PR for {strategy}: {err}")
-        actions.annotate("error", f"could not open the re-enable PR for {strategy}: {err}")
+        result.failures.append(f"{kind} for {strategy}: {err}")
+        actions.annotate("error", f"could not open the {kind} for {strategy}: {err}")
         return
     print(f"proposal: {title} -> {pr.where}" + (f" ({pr.note})" if pr.note else ""), file=actions.out)
-    result.enables.append((strategy, pr.where))
-    _event(result, "re-enable PR", strategy, pr)
+    into.append((strategy, pr.where))
+    _event(result, kind, strategy, pr)
     if pr.number and pr.action != "declined":
         result.pull_numbers.append(pr.number)
 
@@ -282,24 +295,20 @@ def _propose(ws, verdict, ev, now, proposals: Proposals, actions, result) -> Non
     reason = report.disabled_reason(verdict)
     title, body = report.pr_title(strategy), report.pr_body(ev)
     actions.annotate("error", f"{strategy}: {reason}", file=KILL_LIST, title="CVaR breach")
-    try:
-        pr = proposals.propose_disable(
-            strategy,
-            title=title,
-            body=body,
-            edit=lambda text: disable_in_kill_list(text, strategy, now, reason),
-            commit_message=f"Disable strategy {strategy}\n\n{reason}",
-            respect_declined_hours=ws.settings.evaluate.reopen_declined_after_hours,
-        )
-    except proposals.proposal_errors as err:
-        result.failures.append(f"PR for {strategy}: {err}")
-        actions.annotate("error", f"could not open the PR for {strategy}: {err}")
-        return
-    print(f"proposal: {title} -> {pr.where}" + (f" ({pr.note})" if pr.note else ""), file=actions.out)
-    result.proposals.append((strategy, pr.where))
-    _event(result, "disable PR", strategy, pr)
-    if pr.number and pr.action != "declined":
-        result.pull_numbers.append(pr.number)
+    _submit(
+        proposals.propose_disable,
+        "disable PR",
+        strategy,
+        title,
+        proposals,
+        actions,
+        result,
+        result.proposals,
+        body=body,
+        edit=lambda text: disable_in_kill_list(text, strategy, now, reason),
+        commit_message=f"Disable strategy {strategy}\n\n{reason}",
+        respect_declined_hours=ws.settings.evaluate.reopen_declined_after_hours,
+    )
 
 
 def _already_queued(update: alert_life.AlertUpdate, queue: list[dict], previous: dict | None):
