@@ -75,10 +75,12 @@ def _read(root: Path) -> dict | None:
 
 
 def read_commit(root: Path) -> Commit | None:
+    """The commit record as readers need it; None when there is none, or when it records no
+    partition sizes (a hand-written record): readers then trust the files, as `load` does."""
     doc = _read(root)
-    if doc is None:
+    if doc is None or doc.get("partitions") is None:
         return None
-    return _commit(doc, doc.get("partitions", {}))
+    return _commit(doc, doc["partitions"])
 
 
 def _commit(doc: dict, partitions: dict) -> Commit:
