@@ -114,3 +114,13 @@ def _fresh_run_deadline():
     deadline._SHARED = None
     yield
     deadline._SHARED = None
+
+
+def refuse_pushes_to_main(bare: Path) -> None:
+    """Make the bare repository `bare` refuse every push to main (a fully protected default branch)."""
+    hook = bare / "hooks/pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do\n"
+        '  [ "$ref" = refs/heads/main ] && { echo protected >&2; exit 1; }\ndone\nexit 0\n'
+    )
+    hook.chmod(0o755)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, git_env
+from tests.conftest import git, git_env, refuse_pushes_to_main
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "commit_state.sh"
@@ -431,19 +431,9 @@ def run_checkout_state(cwd: Path, env: dict, **extra) -> subprocess.CompletedPro
     return subprocess.run(["bash", str(CHECKOUT)], cwd=cwd, env={**env, **extra}, capture_output=True, text=True)
 
 
-def protect_main(w) -> None:
-    """The remote refuses every push to main (a fully protected default branch)."""
-    hook = w.remote / "hooks/pre-receive"
-    hook.write_text(
-        "#!/bin/sh\nwhile read old new ref; do\n"
-        '  [ "$ref" = refs/heads/main ] && { echo protected >&2; exit 1; }\ndone\nexit 0\n'
-    )
-    hook.chmod(0o755)
-
-
 def test_with_a_state_branch_state_goes_there_and_main_is_never_pushed(world):
     w = world
-    protect_main(w)
+    refuse_pushes_to_main(w.remote)
     main_before = remote_head(w)
     # the seeded repository still has state/ on main; with a state branch it is not read from there
     first = run_checkout_state(w.clone, w.env, STATE_BRANCH="ms-state")
@@ -466,7 +456,7 @@ def test_with_a_state_branch_state_goes_there_and_main_is_never_pushed(world):
 
 def test_the_next_run_reads_the_state_branch_and_builds_on_it(world):
     w = world
-    protect_main(w)
+    refuse_pushes_to_main(w.remote)
     run_checkout_state(w.clone, w.env, STATE_BRANCH="ms-state")
     write(w.clone / "state/a.json", '{"n": 1}\n')
     assert run_commit_state(w.clone, w.env, STATE_BRANCH="ms-state").returncode == 0

@@ -14,7 +14,7 @@ import pytest
 
 from meta_supervisor.core import synth
 from meta_supervisor.core.timeutil import HOUR, parse_ts
-from tests.conftest import git, git_env
+from tests.conftest import git, git_env, refuse_pushes_to_main
 from tests.fakes.github_api import FakeGitHub
 from tests.test_workflows import DAYS, KILL_LIST, SPLIT_DAY, START, _jsonl, checkout, setup_python
 from tests.workflow_runner import WorkflowRunner, composite
@@ -56,12 +56,7 @@ def consumer(tmp_path):
     git(seed, "commit", "--quiet", "-m", "policy, data and the workflows", env=env)
     origin = tmp_path / "origin.git"
     git(tmp_path, "clone", "--quiet", "--bare", str(seed), str(origin), env=env)
-    hook = origin / "hooks/pre-receive"
-    hook.write_text(
-        '#!/bin/sh\nwhile read old new ref; do\n  [ "$ref" = refs/heads/main ] && { echo protected >&2; exit 1; }\n'
-        "done\nexit 0\n"
-    )
-    hook.chmod(0o755)
+    refuse_pushes_to_main(origin)
     # the action as GitHub would check it out at the pinned commit: this project's files, elsewhere
     action = tmp_path / "_actions/acme/meta-supervisor"
     action.mkdir(parents=True)

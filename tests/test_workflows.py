@@ -18,7 +18,7 @@ import yaml
 from meta_supervisor.core import synth
 from meta_supervisor.core.timeutil import HOUR, parse_ts
 from meta_supervisor.jobs.demo import KILL_LIST
-from tests.conftest import git, git_env
+from tests.conftest import git, git_env, refuse_pushes_to_main
 from tests.fakes.github_api import FakeGitHub
 from tests.workflow_runner import JobResult, StepContext, WorkflowRunner, composite, evaluate
 
@@ -507,12 +507,7 @@ def test_train_input_is_data_not_shell(repo, gh, tmp_path):
 
 
 def test_supervise_with_a_state_branch_never_pushes_main_even_when_main_refuses_every_push(repo, gh):
-    hook = repo.origin / "hooks/pre-receive"
-    hook.write_text(
-        "#!/bin/sh\nwhile read old new ref; do\n"
-        '  [ "$ref" = refs/heads/main ] && { echo protected >&2; exit 1; }\ndone\nexit 0\n'
-    )
-    hook.chmod(0o755)
+    refuse_pushes_to_main(repo.origin)
     vars_ = {"META_SUPERVISOR_STATE_BRANCH": "meta-supervisor-state"}
     runner = runner_for("supervise.yml", repo, gh, event="schedule", vars=vars_)
     job = runner.run_job("supervise")

@@ -77,10 +77,17 @@ def _read(root: Path) -> dict | None:
 def read_commit(root: Path) -> Commit | None:
     """The commit record as readers need it; None when there is none, or when it records no
     partition sizes (a hand-written record): readers then trust the files, as `load` does."""
+    return read_view(root)[0]
+
+
+def read_view(root: Path) -> tuple[Commit | None, dict[str, int]]:
+    """(`read_commit`, {input: epoch seconds of the newest ts reconcile accepted from it}) from one
+    read of the file: evaluate needs both, and the file holds every pending event."""
     doc = _read(root)
-    if doc is None or doc.get("partitions") is None:
-        return None
-    return _commit(doc, doc["partitions"])
+    if doc is None:
+        return None, {}
+    partitions = doc.get("partitions")
+    return (None if partitions is None else _commit(doc, partitions)), _newest(doc)
 
 
 def _commit(doc: dict, partitions: dict) -> Commit:
@@ -110,11 +117,6 @@ def load(root: Path) -> ReconcileState:
     partitions = doc.get("partitions")
     commit = None if partitions is None else _commit(doc, partitions)
     return ReconcileState(commit, doc.get("events_cursor", {}), pending, _newest(doc))
-
-
-def newest_input_ts(root: Path) -> dict[str, int]:
-    """{input: epoch seconds of the newest ts reconcile accepted from it} (empty before any)."""
-    return _newest(_read(root) or {})
 
 
 def _newest(doc: dict) -> dict[str, int]:

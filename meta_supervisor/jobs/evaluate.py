@@ -93,7 +93,8 @@ def run(
     models = ws.models()
 
     with actions.group("load"):
-        parts = Partitions.open(ws.root)
+        commit, newest_inputs = reconcile_state.read_view(ws.root)
+        parts = Partitions(ws.root, commit)
         shortest = min(ws.settings.horizons)
         need = {cfg.horizon: cfg.window_rows, shortest: cfg.window_rows}
         loaded = recent_rows(parts, need)
@@ -142,7 +143,7 @@ def run(
         )
         # A stopped feed is an alert too (core/freshness.py), not a quiet fleet.
         detections = sorted(
-            detections + stale_inputs(reconcile_state.newest_input_ts(ws.root), now, cfg.max_input_age_hours),
+            detections + stale_inputs(newest_inputs, now, cfg.max_input_age_hours),
             key=lambda d: d["key"],
         )
         calibration = divergence.autocorrelation_warning(

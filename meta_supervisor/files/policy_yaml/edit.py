@@ -96,13 +96,19 @@ def disable_in_kill_list(
     (`core/policy.parse_kill_list`: statuses, limits in bps and/or sigma); otherwise a RuntimeError
     (a bug: the input passed the same check before the edit)."""
     new = disable_strategy(text, strategy, disabled_at, reason, display_path)
+    return _still_a_kill_list(new, strategy, "DISABLED", "disable_strategy", display_path)
+
+
+def _still_a_kill_list(new: str | None, strategy: str, status: str, edit: str, display_path: str) -> str | None:
+    """`new` (an edited kill list, or None for no edit) after checking that evaluate accepts it
+    and that it gives `strategy` `status`; a RuntimeError otherwise (a bug in the edit)."""
     if new is not None:
         try:
             policies = parse_kill_list(policy_yaml.parse_yaml_text(new, display_path).data)
         except ConfigError as exc:
-            raise RuntimeError(f"disable_strategy({strategy!r}) produced an invalid kill list: {exc}") from exc
-        if policies[strategy].status != "DISABLED":
-            raise RuntimeError(f"disable_strategy({strategy!r}) did not disable it")
+            raise RuntimeError(f"{edit}({strategy!r}) produced an invalid kill list: {exc}") from exc
+        if policies[strategy].status != status:
+            raise RuntimeError(f"{edit}({strategy!r}) did not set status {status}")
     return new
 
 
@@ -138,15 +144,9 @@ def enable_strategy(text: str, strategy: str, display_path: str = "policy/strate
 
 def enable_in_kill_list(text: str, strategy: str, display_path: str = "policy/strategy_kill_list.yaml") -> str | None:
     """`enable_strategy`, then the edited file must still be a kill list evaluate accepts."""
-    new = enable_strategy(text, strategy, display_path)
-    if new is not None:
-        try:
-            policies = parse_kill_list(policy_yaml.parse_yaml_text(new, display_path).data)
-        except ConfigError as exc:
-            raise RuntimeError(f"enable_strategy({strategy!r}) produced an invalid kill list: {exc}") from exc
-        if policies[strategy].status != "ENABLED":
-            raise RuntimeError(f"enable_strategy({strategy!r}) did not enable it")
-    return new
+    return _still_a_kill_list(
+        enable_strategy(text, strategy, display_path), strategy, "ENABLED", "enable_strategy", display_path
+    )
 
 
 def _verify_enable(old, new, old_data, index, strategy, display):
