@@ -35,14 +35,14 @@ def _row(event_id: str, ts: str, h: int, **extra) -> Row:
     )
 
 
-def _simulate(root, seed, runs=300, per_run=30):
+def _simulate(root, seed, runs=300, per_run=30, cap=history.DEFAULT_MAX_FILE_BYTES):
     """Hourly reconcile runs: each appends rows that matured, mostly recent signals, some late
     (a symbol that did not tick for days), committing the record after each run."""
     rng = random.Random(seed)
     state = Commit({}, {}, {})
     k = 0
     for run in range(runs):
-        parts = Partitions(root, state)
+        parts = Partitions(root, state, cap)
         now = START + run * 3600
         new = []
         for _ in range(rng.randint(0, per_run)):
@@ -62,6 +62,52 @@ def test_checkpointed_windows_equal_a_full_read(tmp_path, seed, need):
     fast = Partitions(tmp_path, state)
     full = Partitions(tmp_path, Commit(state.partitions))  # no checkpoints: reads every byte
     assert recent_rows(fast, need) == recent_rows(full, need)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("need", [{24: 50}, {1: 300, 4: 200, 24: 100}, {24: 2000}])
+def test_size_capped_segments_keep_windows_exact_and_files_bounded(tmp_path, seed, need):
+    """A month continues in YYYY-MM.NNN.jsonl segments before a file passes the cap; windows
+    read across segments (late rows land in a later segment of an older month) equal a full read
+    of every byte, and a re-opened view appends to the last segment."""
+    cap = 6000 + seed * 1500  # a few rows' worth: hundreds of segments
+    state = _simulate(tmp_path, seed, runs=200, cap=cap)
+    files = sorted((tmp_path / "state/reconciled").glob("*.jsonl"))
+    assert len(files) > 50
+    assert max(f.stat().st_size for f in files) <= cap
+    assert any(".001.jsonl" in f.name for f in files) and all(history._SEGMENT.match(f.name) for f in files)
+    fast = Partitions(tmp_path, state, cap)
+    full = Partitions(tmp_path, Commit(state.partitions), cap)
+    assert recent_rows(fast, need) == recent_rows(full, need)
+    every = sorted(
+        (msgspec.json.decode(line, type=Row) for f in files for line in f.read_bytes().splitlines()),
+        key=lambda r: (r.ts, r.event_id),
+    )
+    for h, n in need.items():
+        assert recent_rows(fast, need)[h] == [r for r in every if r.horizon_hours == h][-n:]
+
+
+def test_segments_let_windows_stop_early(tmp_path, monkeypatch):
+    """A new segment starts with a checkpoint at offset 0 holding the newest signal of the
+    month's earlier segments: a window the last segment fills never reads the earlier ones."""
+    old = [_row(f"a{i}", f"2026-11-02T{i:02d}:00:00Z", 24) for i in range(10)]
+    new = [_row(f"b{i}", f"2026-11-05T{i:02d}:00:00Z", 24) for i in range(10)]
+    cap = sum(len(msgspec.json.encode(r)) + 1 for r in old) + 10  # one run's rows per file
+    state = Partitions(tmp_path, None, cap).append(old)
+    state = Partitions(tmp_path, state, cap).append(new)
+    assert sorted(state.partitions) == ["2026-11.001.jsonl", "2026-11.jsonl"]
+    read = []
+    original = history._decode
+    monkeypatch.setattr(
+        history, "_decode", lambda parts, name, start, data: read.append(name) or original(parts, name, start, data)
+    )
+    assert [r.event_id for r in recent_rows(Partitions(tmp_path, state, cap), {24: 5})[24]] == [
+        f"b{i}" for i in range(5, 10)
+    ]
+    assert read == ["2026-11.001.jsonl"]
+    read.clear()
+    assert len(recent_rows(Partitions(tmp_path, state, cap), {24: 12})[24]) == 12
+    assert read == ["2026-11.001.jsonl", "2026-11.jsonl"]
 
 
 def test_checkpoints_read_only_what_the_window_needs(tmp_path, monkeypatch):

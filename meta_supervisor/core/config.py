@@ -135,6 +135,29 @@ class EvaluateSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    # Where the reconciled rows live: `state/reconciled` (committed to git, the default) or
+    # `s3://bucket/prefix` (Parquet on S3-compatible storage, files/object_history.py; credentials
+    # from the standard AWS_* variables, never from this file).
+    location: str = "state/reconciled"
+    # In git, a month's file continues in a new segment before it would pass this size: GitHub
+    # warns at 50 MB and refuses a push with a file over 100 MB (files/history.py).
+    max_file_mb: float = 45.0
+
+    @property
+    def in_object_store(self) -> bool:
+        return self.location.startswith("s3://")
+
+    def __post_init__(self):
+        if self.location != "state/reconciled" and not self.in_object_store:
+            raise ValueError("location must be state/reconciled or s3://bucket/prefix")
+        if self.in_object_store and not self.location[len("s3://") :].split("/", 1)[0]:
+            raise ValueError("location s3:// needs a bucket: s3://bucket/prefix")
+        if not 0 < self.max_file_mb <= 50:
+            raise ValueError("max_file_mb must be in (0, 50]: GitHub warns about files over 50 MB")
+
+
+@dataclass(frozen=True)
 class Settings:
     horizons: tuple[int, ...] = (1, 4, 24)
     inputs: InputSettings = field(default_factory=InputSettings)
@@ -143,6 +166,7 @@ class Settings:
     divergence: DivergenceSettings = field(default_factory=DivergenceSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     regime: RegimeSettings = field(default_factory=RegimeSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
 
     def __post_init__(self):
         if not self.horizons or any(h <= 0 for h in self.horizons):

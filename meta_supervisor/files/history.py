@@ -10,6 +10,12 @@ Windows are the most recent rows by signal time (ts, then event_id). Partitions 
 the signal, so reading months newest-first and stopping once every requested horizon has enough
 rows is exact, and a run reads the same few months whatever the length of the history.
 
+Bounded files: a month whose file would pass `history.max_file_mb` (45 MB, under GitHub's 50 MB
+warning; the push limit is 100 MB) continues in segments `YYYY-MM.001.jsonl`, `YYYY-MM.002.jsonl`,
+... in append order. A new segment starts with a checkpoint at offset 0 holding the newest signal
+time of the month's earlier segments, so the early stop stays exact across segments
+(docs/performance.md "History size" has the measured repository growth).
+
 Rows are decoded typed, in one call per block of lines (msgspec): about twice as fast as orjson
 decoding the same bytes line by line into dicts, which made parsing the largest part of a cycle
 (docs/performance.md). A row that does not match the schema stops the run with its file and line.
@@ -35,6 +41,23 @@ from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.reconcile_state import Commit
 
 RECONCILED_DIR = "state/reconciled"
+DEFAULT_MAX_FILE_BYTES = 45 * 1024 * 1024
+_SEGMENT = re.compile(r"^(\d{4}-\d{2})(?:\.(\d{3,}))?\.jsonl$")
+
+
+def month_of(name: str) -> str:
+    """The month a partition file holds: `2026-11` for `2026-11.jsonl` and `2026-11.004.jsonl`."""
+    return name.split(".", 1)[0]
+
+
+def _order(name: str) -> tuple[str, int, str]:
+    """Sort key of partition files: month, then segment number (append order)."""
+    m = _SEGMENT.match(name)
+    return (m.group(1), int(m.group(2) or 0), "") if m else (month_of(name), 0, name)
+
+
+def segment_name(month: str, number: int) -> str:
+    return f"{month}.jsonl" if number == 0 else f"{month}.{number:03d}.jsonl"
 
 
 def _trim_to_newline(path: Path, size: int) -> int:
@@ -58,7 +81,8 @@ class Partitions:
     N rows newer than a checkpoint's time knows no earlier byte can enter an N-row window; no clock
     is trusted (a backfill may reconcile old data at any time)."""
 
-    def __init__(self, root: Path, commit: Commit | None):
+    def __init__(self, root: Path, commit: Commit | None, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+        self.max_file_bytes = max_file_bytes
         committed, checkpoints, max_ts = (
             (None, None, None) if commit is None else (commit.partitions, commit.checkpoints, commit.max_ts)
         )
@@ -96,6 +120,10 @@ class Partitions:
         """The committed view as readers (train, evaluate) see it."""
         return cls(root, reconcile_state.read_commit(root))
 
+    def month_files(self, month: str) -> list[str]:
+        """The committed files of `month`, in append order."""
+        return sorted((n for n in self.committed if month_of(n) == month), key=_order)
+
     def commit(self) -> Commit:
         """The committed view as a commit record (what a first run records before appending)."""
         return Commit(
@@ -121,7 +149,8 @@ class Partitions:
         self._verified.add(name)
 
     def names_newest_first(self) -> list[str]:
-        return sorted(self.committed, reverse=True)
+        """Newest month first and, inside a month, the last segment first."""
+        return sorted(self.committed, key=_order, reverse=True)
 
     def read(self, name: str, start: int = 0, end: int | None = None) -> bytes:
         end = self.committed.get(name, 0) if end is None else min(end, self.committed.get(name, 0))
@@ -149,7 +178,7 @@ class Partitions:
             yield view
 
     def event_ids(self, name: str) -> set[bytes]:
-        """The event ids of the committed rows of partition `name`, each as its JSON string
+        """The event ids of the committed rows of partition file `name`, each as its JSON string
         (quotes and escapes included: compare with `msgspec.json.encode(event_id)`). Every row
         starts with its event_id (Row's first field), so one scan of the bytes finds them all,
         without decoding a row: the exact record of what is already reconciled."""
@@ -168,38 +197,67 @@ class Partitions:
         return fixed
 
     def append(self, rows: list[Row]) -> Commit:
-        """Append `rows` to the partitions of their months; returns the commit record to write
+        """Append `rows` to the files of their months (the month's last segment, continued in a
+        new one before a file would pass `max_file_bytes`); returns the commit record to write
         (nothing is committed until reconcile_state.save writes it)."""
-        by_part: dict[str, list[Row]] = {}
+        by_month: dict[str, list[Row]] = {}
         for row in rows:
-            by_part.setdefault(f"{partition_of(row)}.jsonl", []).append(row)
+            by_month.setdefault(partition_of(row), []).append(row)
         self.dir.mkdir(parents=True, exist_ok=True)
         out = self.commit()
-        for name in sorted(by_part):
-            part = by_part[name]
-            start = out.partitions.get(name, 0)
-            digest = hashlib.sha256()
-            with self.mapped(name) as committed:  # verified against its checksum on the way
-                digest.update(committed)
-            data = b"".join(_encoder.encode(row) + b"\n" for row in part)
-            with open(self.dir / name, "ab") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-                out.partitions[name] = handle.tell()
-            digest.update(data)
-            out.checksums[name] = f"sha256:{digest.hexdigest()}"
-            newest = max(row.ts for row in part)
-            if start == 0 or name in out.max_ts:  # else: history from before checkpoints existed
-                if start > 0:
-                    out.checkpoints.setdefault(name, []).append([start, out.max_ts[name]])
-                    out.checkpoints[name] = out.checkpoints[name][-CHECKPOINTS_KEPT:]
-                out.max_ts[name] = max(newest, out.max_ts.get(name, newest))
+        for month in sorted(by_month):
+            files = sorted((n for n in out.partitions if month_of(n) == month), key=_order)
+            name = files[-1] if files else segment_name(month, 0)
+            month_rows = by_month[month]
+            lines = [_encoder.encode(row) + b"\n" for row in month_rows]
+            while lines:
+                size = out.partitions.get(name, 0)
+                take, total = 0, 0
+                while take < len(lines) and size + total + len(lines[take]) <= self.max_file_bytes:
+                    total += len(lines[take])
+                    take += 1
+                if take == 0 and size == 0:  # one row longer than the cap: it still has to go somewhere
+                    take = 1
+                if take == 0:  # this segment is full: the month continues in the next one
+                    before = max(out.max_ts[n] for n in files if n in out.max_ts) if files else None
+                    name = segment_name(month, _order(name)[1] + 1)
+                    files.append(name)
+                    if before is not None:
+                        out.max_ts[name] = before
+                        out.checkpoints[name] = [[0, before]]
+                    out.partitions[name] = 0
+                    continue
+                self._append_file(out, name, lines[:take], max(row.ts for row in month_rows[:take]))
+                lines, month_rows = lines[take:], month_rows[take:]
         for name in self.committed:  # history committed before checksums existed: recorded once
             if name not in out.checksums:
                 with self.mapped(name) as committed:
                     out.checksums[name] = _digest(committed)
         return out
+
+    def _append_file(self, out: Commit, name: str, lines: list[bytes], newest: str) -> None:
+        start = out.partitions.get(name, 0)
+        digest = hashlib.sha256()
+        with self.mapped(name) as committed:  # verified against its checksum on the way
+            digest.update(committed)
+        data = b"".join(lines)
+        with open(self.dir / name, "ab") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            out.partitions[name] = handle.tell()
+        digest.update(data)
+        out.checksums[name] = f"sha256:{digest.hexdigest()}"
+        if start == 0 and name not in out.max_ts:  # a month's first file: nothing before it
+            out.max_ts[name] = newest
+        elif name in out.max_ts:  # else: history from before checkpoints existed
+            if start > 0:
+                out.checkpoints.setdefault(name, []).append([start, out.max_ts[name]])
+                # keep a new segment's offset-0 checkpoint (what its earlier segments hold)
+                kept = out.checkpoints[name]
+                head = [kept[0]] if kept[0][0] == 0 else []
+                out.checkpoints[name] = head + kept[len(head) :][-CHECKPOINTS_KEPT:]
+            out.max_ts[name] = max(newest, out.max_ts[name])
 
 
 def _digest(data) -> str:
@@ -249,14 +307,18 @@ def _decode(parts: Partitions, name: str, start: int, data) -> list[Row]:
 
 
 def _segments(parts: Partitions, name: str):
-    """(start, end, newest ts before start) of a partition, newest segment first; the last one
-    starts at 0 (nothing before it). Without checkpoints the whole file is one segment."""
+    """(start, end, newest ts of the month before start) of a partition file, newest chunk first;
+    the last one starts at 0 (before it: the month's earlier segment files, or nothing). Without
+    checkpoints the whole file is one chunk."""
     end = parts.committed[name]
     out = []
-    for offset, before in sorted(c for c in parts.checkpoints.get(name, []) if 0 < c[0] < end)[::-1]:
-        out.append((offset, end, before))
-        end = offset
-    out.append((0, end, None))
+    checkpoints = sorted(c for c in parts.checkpoints.get(name, []) if c[0] < end)
+    first = checkpoints[0][1] if checkpoints and checkpoints[0][0] == 0 else None  # earlier segments' newest
+    for offset, before in checkpoints[::-1]:
+        if offset > 0:
+            out.append((offset, end, before))
+            end = offset
+    out.append((0, end, first))
     return out
 
 
@@ -278,7 +340,8 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
     blocks = []  # per segment read, newest first: {horizon: rows in file order}
     held = dict.fromkeys(need, 0)
     done = False
-    for name in parts.names_newest_first():
+    names = parts.names_newest_first()
+    for i, name in enumerate(names):
         with parts.mapped(name) as data:
             for start, end, before in _segments(parts, name):
                 block: dict[int, list[Row]] = {h: [] for h in need}
@@ -292,8 +355,10 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
                 if before is not None and _complete(blocks, held, need, before):
                     done = True
                     break
-        # Older partitions hold older months only: once every window is full, stop.
-        if done or all(held[h] >= need[h] for h in need):
+        # Older months hold older signals only: once every window is full at a month's first
+        # file, stop (an earlier segment of the same month may still hold newer signals).
+        month_done = i + 1 == len(names) or month_of(names[i + 1]) != month_of(name)
+        if done or (month_done and all(held[h] >= need[h] for h in need)):
             break
     out = {}
     for h in need:

@@ -68,7 +68,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
 
     with actions.group("load"):
         state = reconcile_state.load(ws.root)
-        parts = Partitions(ws.root, state.commit)
+        parts = Partitions(ws.root, state.commit, round(cfg.history.max_file_mb * 1024 * 1024))
         for name in parts.recover():
             actions.annotate("warning", f"{RECONCILED_DIR}/{name}: dropped bytes of a run that did not finish")
         pending = state.pending
@@ -180,13 +180,12 @@ def _reconciled_ids(parts: Partitions, records: list) -> dict[str, str]:
     the history itself: nothing extra to store or to bound)."""
     by_month: dict[str, list] = {}
     for _, event in records:
-        by_month.setdefault(f"{format_ts(event.ts)[:7]}.jsonl", []).append(event)
+        by_month.setdefault(format_ts(event.ts)[:7], []).append(event)
     out = {}
-    for name, events in by_month.items():
-        if name not in parts.committed:
-            continue
-        ids = parts.event_ids(name)
-        out.update({e.event_id: name for e in events if _json_string(e.event_id) in ids})
+    for month, events in by_month.items():
+        for name in parts.month_files(month):
+            ids = parts.event_ids(name)
+            out.update({e.event_id: name for e in events if _json_string(e.event_id) in ids})
     return out
 
 
