@@ -21,7 +21,8 @@ RECIPIENTS = ["risk@example.com", "oncall@example.com"]
 
 
 def _diverging_agent(root):
-    rows = rows_for("macro", "TREND", 150, start=37440, seed=9, agent="macro-bad")  # 2026-11-27, the day before
+    # 2026-11-27, the day before; in RANGE: TREND evidence of three weeks ago must stay in its cell window
+    rows = rows_for("macro", "RANGE", 150, start=37440, seed=9, agent="macro-bad")
     for r in rows:  # live falls 2 sigma short of the sim
         r["realized_pnl_bps"] -= 40.0
         r["pnl_error_bps"] -= 40.0

@@ -79,6 +79,12 @@ class TrainSettings:
 @dataclass(frozen=True)
 class EvaluateSettings:
     horizon: int = 24
+    # Each (strategy, regime) cell is judged on its rows of the last window_days signal days, at
+    # most cell_window_rows of them spread evenly over the days (core/cell_windows.py): 14 days of
+    # 96 rows a day is the window bench/tail_risk.py measured the false-breach rates on.
+    window_days: int = 14
+    cell_window_rows: int = 1344
+    # A cold start (no state/windows/ yet) seeds the windows from this many most recent rows.
     window_rows: int = 8000
     cvar_alpha: float = 0.95
     # Evidence a breach needs: model rows and distinct UTC signal days in the current-regime cell.
@@ -122,6 +128,8 @@ class EvaluateSettings:
             raise ValueError("cvar_alpha must be in [0.5, 1)")
         if self.reopen_declined_after_hours < 0:
             raise ValueError("reopen_declined_after_hours must be >= 0")
+        if self.window_days < 2 or self.cell_window_rows < self.window_days:
+            raise ValueError("window_days must be >= 2 and cell_window_rows >= window_days")
         if self.window_rows < 1 or self.cvar_min_rows < 1:
             raise ValueError("window_rows and cvar_min_rows must be >= 1")
         if self.cvar_min_days < 2:  # one day has no day-block interval: such a cell could never breach

@@ -15,7 +15,7 @@ from meta_supervisor.adapters.actions import Actions
 from meta_supervisor.adapters.mail import mailbox
 from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
-from meta_supervisor.core import divergence, history_record, lifecycle, risk
+from meta_supervisor.core import cell_windows, divergence, history_record, lifecycle, risk
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.freshness import stale_inputs
 from meta_supervisor.core.policy import carry_since, judge
@@ -25,7 +25,14 @@ from meta_supervisor.core.render import report
 from meta_supervisor.core.render.escape import code
 from meta_supervisor.core.render.mail import compose_alert_mail
 from meta_supervisor.core.timeutil import hours_between, now_ts
-from meta_supervisor.files import eval_history, evaluate_state, lifecycle_state, reconcile_state, regime_state
+from meta_supervisor.files import (
+    eval_history,
+    evaluate_state,
+    lifecycle_state,
+    reconcile_state,
+    regime_state,
+    window_state,
+)
 from meta_supervisor.files.history import Partitions, recent_rows, rows_since
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list, enable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
@@ -85,6 +92,7 @@ def run(
     now = now or now_ts()
     ws = Workspace.open(root)
     cfg = ws.settings.evaluate
+    windows_update = None
     policies, _ = ws.kill_list()  # validated before anything is written
     queue = mailbox.load_queue(ws.root)  # so is the mail queue: a corrupt one stops the run before a PR
     log = lambda msg: print(msg, file=actions.out)
@@ -96,17 +104,23 @@ def run(
         commit, newest_inputs = reconcile_state.read_view(ws.root)
         parts = Partitions(ws.root, commit)
         shortest = min(ws.settings.horizons)
-        need = {cfg.horizon: cfg.window_rows, shortest: cfg.window_rows}
+        shape = cell_windows.WindowShape.of(cfg.horizon, cfg.window_days, cfg.cell_window_rows)
+        saved = window_state.read(ws.root, shape) if window is None else None
+        need = {shortest: cfg.window_rows}  # the regime's votes (newest signals of the shortest horizon)
+        if isinstance(saved, str):  # no windows yet: seeded from the newest rows, like the detectors
+            need[cfg.horizon] = max(need.get(cfg.horizon, 0), cfg.window_rows)
         loaded = recent_rows(parts, need)
-        if window is None:
-            window = loaded[cfg.horizon]
-        recent = loaded[shortest] if shortest != cfg.horizon else window
+        recent = loaded[shortest]
         det_state, seen = evaluate_state.read_detectors(ws.root)
         new_rows: list[Row] = []
         if det_state is None or seen is None:  # cold start: the detectors replay the window only
             det_state, cursor = None, dict(parts.committed)
         else:
             new_rows, cursor = rows_since(parts, seen, cfg.horizon)
+        if window is None:
+            window, windows_update = _cell_windows(
+                ws.root, parts, saved, loaded, new_rows, seen, cursor, shape, actions
+            )
         regime, regime_call, regime_record = _current_regime(ws, recent, window, now)
         if not window:
             actions.annotate(
@@ -206,9 +220,30 @@ def run(
         eval_history.append(ws.root, rec, cfg.history_days)
         evaluate_state.write_detectors(ws.root, det_state, cursor)
         evaluate_state.write_alerts(ws.root, doc)
+        if windows_update is not None:  # derived from the history alone, so a dry run writes them too
+            window_state.write(ws.root, *windows_update)
 
     _summarize(actions, result, cells, regime, verdicts, doc)
     return result
+
+
+def _cell_windows(root, parts, saved, loaded, new_rows, seen, cursor, shape, actions):
+    """Every cell's evidence window (core/cell_windows.py), brought up to date with the rows
+    appended since the last run, and what to write back: (days, changed, shape, cursor)."""
+    if isinstance(saved, str):
+        if saved != "no windows yet":
+            actions.annotate("notice", f"evidence windows rebuilt from the history: {saved}", title="windows")
+        days, fresh, new_cursor = {}, loaded[shape.horizon], dict(parts.committed)
+    else:
+        days, old_cursor = saved
+        if old_cursor == seen:  # the detectors' read is the same rows: read once
+            fresh, new_cursor = new_rows, cursor
+        else:
+            fresh, new_cursor = rows_since(parts, old_cursor, shape.horizon)
+    changed = cell_windows.merge(days, fresh, shape)
+    if isinstance(saved, str):  # every day written; day files of an older shape deleted
+        changed |= set(days) | window_state.days_on_disk(root)
+    return cell_windows.window(days), (days, changed, shape, new_cursor)
 
 
 def _close_stale(proposals: Proposals, life, cells, regime, actions, result) -> None:
