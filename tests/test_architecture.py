@@ -15,7 +15,7 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 LAYERS = {
     "core": ({"core"}, {"numpy"}),
     "files": ({"core", "files"}, {"numpy", "msgspec", "ruamel", "yaml"}),
-    "adapters": ({"core", "files", "adapters"}, {"github", "requests", "sendgrid", "python_http_client"}),
+    "adapters": ({"core", "files", "adapters"}, {"github", "requests", "sendgrid", "python_http_client", "pyarrow"}),
     "jobs": ({"core", "files", "adapters", "jobs"}, set()),
     "cli": ({"core", "jobs", "__init__"}, set()),  # __init__: the version
     "__init__": (set(), set()),
@@ -30,6 +30,7 @@ OWNERS = {
     "ruamel": "files/policy_yaml/",
     "yaml": "files/policy_yaml/edit.py",  # PyYAML, the independent checker of the kill-list edit
     "msgspec": "files/",
+    "pyarrow": "adapters/parquet_s3.py",  # the object history store (optional extra [s3])
 }
 # The one exception to "core is stdlib + numpy": the row type is a msgspec.Struct (a typed record,
 # no I/O); see core/records.py for the measurement behind it.

@@ -178,3 +178,32 @@ def test_a_corrupt_row_is_named_by_file_and_line(tmp_path, bad, reason):
     path.write_bytes(b"\n".join(good[:2] + [bad] + good[2:]) + b"\n")
     with pytest.raises(UserError, match=rf"^state/reconciled/2026-11.jsonl:3: not a reconciled row \(.*{reason}"):
         recent_rows(Partitions(tmp_path, None), {24: 10})
+
+
+def test_already_reconciled_ids_are_found_in_any_segment_and_only_spanning_files_are_scanned(tmp_path, monkeypatch):
+    from meta_supervisor.core.records import Event
+
+    state = _simulate(tmp_path, 5, runs=200, cap=8000)
+    parts = Partitions(tmp_path, state, 8000)
+    files = sorted((tmp_path / "state/reconciled").glob("*.jsonl"))
+    where = {}
+    for f in files:
+        for line in f.read_bytes().splitlines():
+            where.setdefault(
+                msgspec.json.decode(line, type=Row).event_id, (f.name, msgspec.json.decode(line, type=Row))
+            )
+    newest = sorted(where, key=lambda e: where[e][1].ts)[-200:]  # a run's new events are recent
+    picked = random.Random(0).sample(sorted(where), 20) + random.Random(1).sample(newest, 20)
+
+    def event(e, ts):
+        return Event(e, parse_ts(ts), ts, "a", "X", "long", 1, 0.5, 0.5, "R", None)
+
+    events = [event(e, where[e][1].ts) for e in picked] + [event("never-seen", "2026-09-25T00:00:00Z")]
+    found = parts.reconciled_ids(events)
+    assert set(found) == set(picked)
+    assert all(found[e] == f"state/reconciled/{where[e][0]}" for e in picked)
+    scanned = []
+    original = Partitions.event_ids
+    monkeypatch.setattr(Partitions, "event_ids", lambda self, name: scanned.append(name) or original(self, name))
+    assert set(parts.reconciled_ids([event(e, where[e][1].ts) for e in newest[-20:]])) == set(newest[-20:])
+    assert len(set(scanned)) < len(files) / 3  # recent events: the spans spare the older files

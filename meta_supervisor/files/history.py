@@ -28,7 +28,7 @@ import mmap
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from operator import attrgetter
 from pathlib import Path
 
@@ -37,6 +37,7 @@ import msgspec
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import partition_of
 from meta_supervisor.core.records import Row
+from meta_supervisor.core.timeutil import format_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.reconcile_state import Commit
 
@@ -113,6 +114,7 @@ class Partitions:
         }
         self.max_ts = {n: t for n, t in (max_ts or {}).items() if n in self.committed}
         self.checksums = {n: c for n, c in (commit.checksums if commit else {}).items() if n in self.committed}
+        self.spans = {n: v for n, v in (commit.spans if commit else {}).items() if n in self.committed}
         self._verified: set[str] = set()
 
     @classmethod
@@ -131,6 +133,7 @@ class Partitions:
             {n: list(c) for n, c in self.checkpoints.items()},
             dict(self.max_ts),
             dict(self.checksums),
+            {n: list(v) for n, v in self.spans.items()},
         )
 
     def _verify(self, name: str, data) -> None:
@@ -147,6 +150,9 @@ class Partitions:
                 f"(git checkout -- {RECONCILED_DIR}/{name})"
             )
         self._verified.add(name)
+
+    def chunks_newest_first(self):
+        return _chunks_newest_first(self)
 
     def names_newest_first(self) -> list[str]:
         """Newest month first and, inside a month, the last segment first."""
@@ -184,6 +190,24 @@ class Partitions:
         without decoding a row: the exact record of what is already reconciled."""
         with self.mapped(name) as data:
             return set(_EVENT_ID.findall(data))
+
+    def reconciled_ids(self, events) -> dict[str, str]:
+        """{event_id: the file holding its rows} of `events` (core.records.Event) already reconciled.
+        Only the files of each event's month whose span of signal times holds the event's `ts`
+        are scanned (a file without a recorded span: always)."""
+        by_month: dict[str, list] = {}
+        for event in events:
+            by_month.setdefault(format_ts(event.ts)[:7], []).append(event)
+        out = {}
+        for month, group in by_month.items():
+            for name in self.month_files(month):
+                span = self.spans.get(name)
+                wanted = [e for e in group if span is None or span[0] <= format_ts(e.ts) <= span[1]]
+                if wanted:
+                    ids = self.event_ids(name)
+                    where = f"{RECONCILED_DIR}/{name}"
+                    out.update({e.event_id: where for e in wanted if _encoder.encode(e.event_id) in ids})
+        return out
 
     def recover(self) -> list[str]:
         """Truncate bytes a crashed run appended after the last commit (writer side only)."""
@@ -227,7 +251,7 @@ class Partitions:
                         out.checkpoints[name] = [[0, before]]
                     out.partitions[name] = 0
                     continue
-                self._append_file(out, name, lines[:take], max(row.ts for row in month_rows[:take]))
+                self._append_file(out, name, lines[:take], month_rows[:take])
                 lines, month_rows = lines[take:], month_rows[take:]
         for name in self.committed:  # history committed before checksums existed: recorded once
             if name not in out.checksums:
@@ -235,8 +259,12 @@ class Partitions:
                     out.checksums[name] = _digest(committed)
         return out
 
-    def _append_file(self, out: Commit, name: str, lines: list[bytes], newest: str) -> None:
+    def _append_file(self, out: Commit, name: str, lines: list[bytes], rows: list[Row]) -> None:
         start = out.partitions.get(name, 0)
+        newest, oldest = max(r.ts for r in rows), min(r.ts for r in rows)
+        if start == 0 or name in out.spans:  # else: rows from before spans were recorded
+            span = out.spans.get(name, [oldest, newest])
+            out.spans[name] = [min(span[0], oldest), max(span[1], newest)]
         digest = hashlib.sha256()
         with self.mapped(name) as committed:  # verified against its checksum on the way
             digest.update(committed)
@@ -330,36 +358,29 @@ def _complete(blocks: list, held: dict, need: dict, before: str) -> bool:
     return all(sum(1 for block in blocks for r in block[h] if r.ts > before) >= need[h] for h in need)
 
 
-def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]:
-    """{horizon: last `need[h]` rows of that horizon, oldest first}.
-
-    Newest partition first and, inside one, newest segment first (see Partitions); stops as soon
-    as the windows are provably complete, so the cost follows the window, not the month."""
-    if not need or not any(need.values()):
-        return {h: [] for h in need}
-    blocks = []  # per segment read, newest first: {horizon: rows in file order}
-    held = dict.fromkeys(need, 0)
-    done = False
+def _chunks_newest_first(parts: Partitions):
+    """(rows, newest signal time of the month before them or None, last chunk of its month) per
+    appended chunk of the git history, newest month first, newest chunk first inside a month."""
     names = parts.names_newest_first()
     for i, name in enumerate(names):
+        first_file = i + 1 == len(names) or month_of(names[i + 1]) != month_of(name)
         with parts.mapped(name) as data:
             for start, end, before in _segments(parts, name):
-                block: dict[int, list[Row]] = {h: [] for h in need}
-                for row in _decode(parts, name, start, data[start:end]):
-                    bucket = block.get(row.horizon_hours)
-                    if bucket is not None:
-                        bucket.append(row)
-                blocks.append(block)
-                for h, rows in block.items():
-                    held[h] += len(rows)
-                if before is not None and _complete(blocks, held, need, before):
-                    done = True
-                    break
-        # Older months hold older signals only: once every window is full at a month's first
-        # file, stop (an earlier segment of the same month may still hold newer signals).
-        month_done = i + 1 == len(names) or month_of(names[i + 1]) != month_of(name)
-        if done or (month_done and all(held[h] >= need[h] for h in need)):
-            break
+                yield _decode(parts, name, start, data[start:end]), before, first_file and start == 0
+
+
+def recent_rows(parts, need: dict[int, int]) -> dict[int, list[Row]]:
+    """{horizon: last `need[h]` rows of that horizon, oldest first}, from either history store
+    (`parts.chunks_newest_first()`: git's Partitions or the object store's).
+
+    Newest month first and, inside one, newest chunk first; stops as soon as the windows are
+    provably complete, so the cost follows the window, not the month."""
+    if not need or not any(need.values()):
+        return {h: [] for h in need}
+    blocks = []  # per chunk read, newest first: {horizon: rows in file order}
+    held = dict.fromkeys(need, 0)
+    with closing(parts.chunks_newest_first()) as chunks:  # closed at a break: no mapping left open
+        _fill(chunks, blocks, held, need)
     out = {}
     for h in need:
         # Oldest block first: rows are then nearly in order (appended as they matured), which
@@ -368,6 +389,24 @@ def recent_rows(parts: Partitions, need: dict[int, int]) -> dict[int, list[Row]]
         _sort(rows)
         out[h] = rows[-need[h] :] if need[h] else []
     return out
+
+
+def _fill(chunks, blocks: list, held: dict, need: dict) -> None:
+    for chunk, before, month_start in chunks:
+        block: dict[int, list[Row]] = {h: [] for h in need}
+        for row in chunk:
+            bucket = block.get(row.horizon_hours)
+            if bucket is not None:
+                bucket.append(row)
+        blocks.append(block)
+        for h, rows in block.items():
+            held[h] += len(rows)
+        if before is not None and _complete(blocks, held, need, before):
+            break
+        # Older months hold older signals only: once every window is full at the start of a
+        # month, stop (an earlier chunk of the same month may still hold newer signals).
+        if month_start and all(held[h] >= need[h] for h in need):
+            break
 
 
 def rows_since(parts: Partitions, cursor: dict[str, int], horizon: int) -> tuple[list[Row], dict[str, int]]:

@@ -6,6 +6,8 @@ point of a run, docs/architecture.md "State files"):
 - `checksums`: per partition, the sha256 of its committed bytes (an edit in place is refused);
 - `checkpoints`, `max_ts`: per partition, where each append started and the newest signal time
   before it, so readers can stop early (files/history.py);
+- `spans`: per partition, the oldest and newest signal time of its rows (the already-reconciled
+  check reads only the partitions whose span holds a new event's time);
 - `events_cursor`: per input file, the byte offset and line number read so far;
 - `pending`: accepted events with the horizons that have not matured yet;
 - `newest_input_ts`: the newest `ts` accepted so far from each input (`alpha_events`, `prices`),
@@ -47,6 +49,7 @@ class Schema(TypedDict, total=False):
     checkpoints: dict[str, list[tuple[int, str]]]
     max_ts: dict[str, str]
     checksums: dict[str, str]
+    spans: dict[str, tuple[str, str]]
     events_cursor: dict[str, _Cursor]
     pending: list[_Pending]
     newest_input_ts: dict[str, str]
@@ -60,6 +63,7 @@ class Commit:
     checkpoints: dict = field(default_factory=dict)
     max_ts: dict = field(default_factory=dict)
     checksums: dict = field(default_factory=dict)  # {partition: "sha256:<hex>" of its committed bytes}
+    spans: dict = field(default_factory=dict)  # {partition: [oldest, newest] signal ts of its rows}
 
 
 @dataclass
@@ -91,7 +95,13 @@ def read_view(root: Path) -> tuple[Commit | None, dict[str, int]]:
 
 
 def _commit(doc: dict, partitions: dict) -> Commit:
-    return Commit(partitions, doc.get("checkpoints") or {}, doc.get("max_ts") or {}, doc.get("checksums") or {})
+    return Commit(
+        partitions,
+        doc.get("checkpoints") or {},
+        doc.get("max_ts") or {},
+        doc.get("checksums") or {},
+        {k: list(v) for k, v in (doc.get("spans") or {}).items()},
+    )
 
 
 def load(root: Path) -> ReconcileState:
@@ -142,6 +152,7 @@ def save(
             "checkpoints": commit.checkpoints,
             "max_ts": commit.max_ts,
             "checksums": commit.checksums,
+            "spans": commit.spans,
             "events_cursor": events_cursor,
             "newest_input_ts": {k: format_ts(v) for k, v in sorted((newest_input_ts or {}).items())},
             "pending": [

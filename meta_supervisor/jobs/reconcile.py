@@ -16,7 +16,6 @@ from meta_supervisor.core.timeutil import HOUR, format_ts, now_ts, parse_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.history import RECONCILED_DIR, Partitions, rows_by_partition
 from meta_supervisor.files.inputs import Rejection, read_events, read_prices
-from meta_supervisor.files.jsonio import compact as _json_string
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.files.workspace import Workspace
 from meta_supervisor.jobs.failpoint import failpoint
@@ -76,7 +75,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         rejected: list[Rejection] = list(events.rejected)
         latest = parse_ts(now) + round(cfg.inputs.max_clock_skew_hours * HOUR)
         accepted = _not_ahead(events.records, latest, now, cfg.inputs.max_clock_skew_hours, rejected)
-        done = _reconciled_ids(parts, accepted)
+        done = parts.reconciled_ids([event for _, event in accepted])
         seen = {p.event.event_id: None for p in pending}
         for line, event in accepted:
             if event.event_id in seen:
@@ -88,7 +87,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
                     Rejection(
                         line.file,
                         line.number,
-                        f"duplicate event_id {event.event_id!r}: already reconciled ({RECONCILED_DIR}/{partition})",
+                        f"duplicate event_id {event.event_id!r}: already reconciled ({partition})",
                     )
                 )
                 continue
@@ -171,22 +170,6 @@ def _not_ahead(records: list, latest: int, now: str, skew_hours: float, rejected
         else:
             kept.append((line, record))
     return kept
-
-
-def _reconciled_ids(parts: Partitions, records: list) -> dict[str, str]:
-    """{event_id: partition} of the new events that already have rows in the history: an event
-    re-sent after all its horizons were written is a duplicate, not a new signal. Rows live in
-    the partition of their signal's month, so only those months are scanned (the exact record is
-    the history itself: nothing extra to store or to bound)."""
-    by_month: dict[str, list] = {}
-    for _, event in records:
-        by_month.setdefault(format_ts(event.ts)[:7], []).append(event)
-    out = {}
-    for month, events in by_month.items():
-        for name in parts.month_files(month):
-            ids = parts.event_ids(name)
-            out.update({e.event_id: name for e in events if _json_string(e.event_id) in ids})
-    return out
 
 
 def _count_by_file(rejected) -> dict:
