@@ -64,7 +64,8 @@ def test_the_wheel_has_the_console_script_and_the_exact_runtime_pins(installed):
         meta = z.read(f"meta_supervisor-{__version__}.dist-info/METADATA").decode()
     assert "meta-supervisor = meta_supervisor.cli:console" in entry
     requires = [line.split(": ", 1)[1] for line in meta.splitlines() if line.startswith("Requires-Dist: ")]
-    assert requires == _pins((REPO / "requirements.txt").read_text())
+    assert [r for r in requires if "extra ==" not in r] == _pins((REPO / "requirements.txt").read_text())
+    assert [r for r in requires if "extra ==" in r] == ['pyarrow==26.0.1; extra == "s3"']
     assert all(n.startswith("meta_supervisor") for n in names)  # the package only: no tests, no scripts
 
 
@@ -145,3 +146,20 @@ def test_the_hash_lock_pins_exactly_requirements_txt_with_hashes():
     assert pinned == wanted
     assert all(h.count("--hash=sha256:") >= 1 for _, _, h in entries)
     assert "--require-hashes" in (REPO / "action.yml").read_text()
+
+
+def test_the_object_store_extra_lock_and_dev_pin_agree():
+    """pyarrow is pinned once in substance: the [s3] extra, requirements-s3.lock (with hashes, what
+    the action installs for object_store: true) and the dev requirements the tests run on."""
+    import re
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["s3"]
+    lock = re.findall(
+        r"^(pyarrow)==(\S+) \\\n(?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+",
+        (REPO / "requirements-s3.lock").read_text(),
+        re.M,
+    )
+    dev = [line for line in (REPO / "requirements-dev.txt").read_text().splitlines() if line.startswith("pyarrow==")]
+    assert extra == [f"pyarrow=={lock[0][1]}"] == dev
+    assert 'OBJECT_STORE" = "true"' in (REPO / "action.yml").read_text()

@@ -75,6 +75,7 @@ class ObjectStore:
             url = urlsplit(endpoint)
             options.update(endpoint_override=url.netloc.rsplit("@", 1)[-1] + url.path, scheme=url.scheme or "https")
         self.schema = _schema()
+        self._options = options
         try:
             self.fs = pafs.S3FileSystem(**options)
         except (OSError, ValueError, TypeError) as err:
@@ -146,6 +147,6 @@ class ObjectStore:
     def create_bucket(self) -> None:
         """For tests and first installs; a bucket that exists is fine."""
         try:
-            self.fs.create_dir(self.bucket)
+            pafs.S3FileSystem(**self._options, allow_bucket_creation=True).create_dir(self.bucket)
         except OSError as err:
             raise self._error("creating the bucket", err) from None

@@ -154,6 +154,9 @@ class Partitions:
     def chunks_newest_first(self):
         return _chunks_newest_first(self)
 
+    def rows_since(self, cursor: dict[str, int], horizon: int) -> tuple[list[Row], dict[str, int]]:
+        return rows_since(self, cursor, horizon)
+
     def names_newest_first(self) -> list[str]:
         """Newest month first and, inside a month, the last segment first."""
         return sorted(self.committed, key=_order, reverse=True)
@@ -217,7 +220,7 @@ class Partitions:
             if path.stat().st_size > keep:
                 with open(path, "r+b") as handle:
                     handle.truncate(keep)
-                fixed.append(path.name)
+                fixed.append(f"{RECONCILED_DIR}/{path.name}")
         return fixed
 
     def append(self, rows: list[Row]) -> Commit:
@@ -377,7 +380,7 @@ def recent_rows(parts, need: dict[int, int]) -> dict[int, list[Row]]:
     provably complete, so the cost follows the window, not the month."""
     if not need or not any(need.values()):
         return {h: [] for h in need}
-    blocks = []  # per chunk read, newest first: {horizon: rows in file order}
+    blocks: list[dict[int, list[Row]]] = []  # per chunk read, newest first: {horizon: rows in file order}
     held = dict.fromkeys(need, 0)
     with closing(parts.chunks_newest_first()) as chunks:  # closed at a break: no mapping left open
         _fill(chunks, blocks, held, need)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from meta_supervisor.adapters.actions import Actions
 from meta_supervisor.adapters.mail import mailbox
+from meta_supervisor.adapters.object_history import open_history
 from meta_supervisor.adapters.proposals import Proposals, proposals_from_env
 from meta_supervisor.core import alerts as alert_life
 from meta_supervisor.core import cell_windows, divergence, history_record, lifecycle, risk
@@ -33,7 +34,7 @@ from meta_supervisor.files import (
     regime_state,
     window_state,
 )
-from meta_supervisor.files.history import Partitions, recent_rows, rows_since
+from meta_supervisor.files.history import recent_rows
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list, enable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
 from meta_supervisor.jobs.failpoint import failpoint
@@ -102,7 +103,7 @@ def run(
 
     with actions.group("load"):
         commit, newest_inputs = reconcile_state.read_view(ws.root)
-        parts = Partitions(ws.root, commit)
+        parts = open_history(ws.root, ws.settings.history, commit, env)
         shortest = min(ws.settings.horizons)
         shape = cell_windows.WindowShape.of(cfg.horizon, cfg.window_days, cfg.cell_window_rows)
         saved = window_state.read(ws.root, shape) if window is None else None
@@ -116,7 +117,7 @@ def run(
         if det_state is None or seen is None:  # cold start: the detectors replay the window only
             det_state, cursor = None, dict(parts.committed)
         else:
-            new_rows, cursor = rows_since(parts, seen, cfg.horizon)
+            new_rows, cursor = parts.rows_since(seen, cfg.horizon)
         if window is None:
             window, windows_update = _cell_windows(
                 ws.root, parts, saved, loaded, new_rows, seen, cursor, shape, actions
@@ -239,7 +240,7 @@ def _cell_windows(root, parts, saved, loaded, new_rows, seen, cursor, shape, act
         if old_cursor == seen:  # the detectors' read is the same rows: read once
             fresh, new_cursor = new_rows, cursor
         else:
-            fresh, new_cursor = rows_since(parts, old_cursor, shape.horizon)
+            fresh, new_cursor = parts.rows_since(old_cursor, shape.horizon)
     changed = cell_windows.merge(days, fresh, shape)
     if isinstance(saved, str):  # every day written; day files of an older shape deleted
         changed |= set(days) | window_state.days_on_disk(root)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.adapters.object_history import open_history
 from meta_supervisor.core import reconcile as core
 from meta_supervisor.core import sim_model
 from meta_supervisor.core.records import Event
 from meta_supervisor.core.timeutil import HOUR, format_ts, now_ts, parse_ts
 from meta_supervisor.files import reconcile_state
-from meta_supervisor.files.history import RECONCILED_DIR, Partitions, rows_by_partition
+from meta_supervisor.files.history import rows_by_partition
 from meta_supervisor.files.inputs import Rejection, read_events, read_prices
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.files.workspace import Workspace
@@ -67,9 +68,9 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
 
     with actions.group("load"):
         state = reconcile_state.load(ws.root)
-        parts = Partitions(ws.root, state.commit, round(cfg.history.max_file_mb * 1024 * 1024))
+        parts = open_history(ws.root, cfg.history, state.commit)
         for name in parts.recover():
-            actions.annotate("warning", f"{RECONCILED_DIR}/{name}: dropped bytes of a run that did not finish")
+            actions.annotate("warning", f"{name}: dropped what a run that did not finish had written")
         pending = state.pending
         events, cursor = read_events(ws.root, cfg.inputs.alpha_events, state.events_cursor)
         rejected: list[Rejection] = list(events.rejected)

@@ -9,11 +9,12 @@ and the calibration (job summary).
 from __future__ import annotations
 
 from meta_supervisor.adapters.actions import Actions
+from meta_supervisor.adapters.object_history import open_history
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.timeutil import now_ts
 from meta_supervisor.core.training import train_horizon
-from meta_supervisor.files import models
-from meta_supervisor.files.history import Partitions, recent_rows
+from meta_supervisor.files import models, reconcile_state
+from meta_supervisor.files.history import recent_rows
 from meta_supervisor.files.workspace import Workspace
 
 
@@ -37,7 +38,8 @@ def run(
 
     with actions.group("load"):
         if windows is None:
-            windows = recent_rows(Partitions.open(ws.root), {h: cfg.train.max_rows for h in horizons})
+            history = open_history(ws.root, ws.settings.history, reconcile_state.read_commit(ws.root))
+            windows = recent_rows(history, {h: cfg.train.max_rows for h in horizons})
     decisions = {}
     calibrations: dict[str, dict | None] = {}
     with actions.group("train"):
