@@ -207,3 +207,14 @@ def test_already_reconciled_ids_are_found_in_any_segment_and_only_spanning_files
     monkeypatch.setattr(Partitions, "event_ids", lambda self, name: scanned.append(name) or original(self, name))
     assert set(parts.reconciled_ids([event(e, where[e][1].ts) for e in newest[-20:]])) == set(newest[-20:])
     assert len(set(scanned)) < len(files) / 3  # recent events: the spans spare the older files
+
+
+@pytest.mark.parametrize("cap", [history.DEFAULT_MAX_FILE_BYTES, 6000])
+@pytest.mark.parametrize("since", ["2026-09-21T00:00:00Z", "2026-09-29T12:00:00Z", "2026-10-02T00:00:00Z", ""])
+def test_rows_from_a_time_equal_a_full_read_and_stop_early(tmp_path, cap, since):
+    state = _simulate(tmp_path, 7, runs=300, cap=cap)
+    files = sorted((tmp_path / "state/reconciled").glob("*.jsonl"))
+    every = [msgspec.json.decode(line, type=Row) for f in files for line in f.read_bytes().splitlines()]
+    want = sorted((r for r in every if r.horizon_hours == 24 and r.ts >= since), key=lambda r: (r.ts, r.event_id))
+    assert history.rows_from(Partitions(tmp_path, state, cap), 24, since) == want
+    assert history.rows_from(Partitions(tmp_path, Commit(state.partitions), cap), 24, since) == want

@@ -84,7 +84,7 @@ class EvaluateSettings:
     # 96 rows a day is the window bench/tail_risk.py measured the false-breach rates on.
     window_days: int = 14
     cell_window_rows: int = 1344
-    # A cold start (no state/windows/ yet) seeds the windows from this many most recent rows.
+    # The current regime votes on this many newest rows of the shortest horizon (core/regime.py).
     window_rows: int = 8000
     cvar_alpha: float = 0.95
     # Evidence a breach needs: model rows and distinct UTC signal days in the current-regime cell.

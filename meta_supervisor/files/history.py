@@ -394,6 +394,23 @@ def recent_rows(parts, need: dict[int, int]) -> dict[int, list[Row]]:
     return out
 
 
+def rows_from(parts, horizon: int, since: str) -> list[Row]:
+    """Every row of `horizon` with a signal time at or after `since`, sorted by (ts, event_id):
+    newest chunk first, stopping once no earlier byte can hold such a row (a chunk's `before`,
+    or the start of a month before `since`). The cost follows the span, not the history."""
+    rows: list[Row] = []
+    with closing(parts.chunks_newest_first()) as chunks:
+        for chunk, before, month_start in chunks:
+            rows += [r for r in chunk if r.horizon_hours == horizon and r.ts >= since]
+            if before is not None and before < since:
+                break
+            # a month read whole that began at or before `since`: older months hold older signals
+            if month_start and chunk and f"{chunk[0].ts[:7]}-01T00:00:00Z" <= since:
+                break
+    _sort(rows)
+    return rows
+
+
 def _fill(chunks, blocks: list, held: dict, need: dict) -> None:
     for chunk, before, month_start in chunks:
         block: dict[int, list[Row]] = {h: [] for h in need}

@@ -34,7 +34,7 @@ from meta_supervisor.files import (
     regime_state,
     window_state,
 )
-from meta_supervisor.files.history import recent_rows
+from meta_supervisor.files.history import recent_rows, rows_from
 from meta_supervisor.files.policy_yaml.edit import disable_in_kill_list, enable_in_kill_list
 from meta_supervisor.files.workspace import KILL_LIST, Workspace
 from meta_supervisor.jobs.failpoint import failpoint
@@ -107,11 +107,8 @@ def run(
         shortest = min(ws.settings.horizons)
         shape = cell_windows.WindowShape.of(cfg.horizon, cfg.window_days, cfg.cell_window_rows)
         saved = window_state.read(ws.root, shape) if window is None else None
-        need = {shortest: cfg.window_rows}  # the regime's votes (newest signals of the shortest horizon)
-        if isinstance(saved, str):  # no windows yet: seeded from the newest rows, like the detectors
-            need[cfg.horizon] = max(need.get(cfg.horizon, 0), cfg.window_rows)
-        loaded = recent_rows(parts, need)
-        recent = loaded[shortest]
+        # the regime's votes: the newest signals of the shortest horizon
+        recent = recent_rows(parts, {shortest: cfg.window_rows})[shortest]
         det_state, seen = evaluate_state.read_detectors(ws.root)
         new_rows: list[Row] = []
         if det_state is None or seen is None:  # cold start: the detectors replay the window only
@@ -119,9 +116,7 @@ def run(
         else:
             new_rows, cursor = parts.rows_since(seen, cfg.horizon)
         if window is None:
-            window, windows_update = _cell_windows(
-                ws.root, parts, saved, loaded, new_rows, seen, cursor, shape, actions
-            )
+            window, windows_update = _cell_windows(ws.root, parts, saved, new_rows, seen, cursor, shape, actions)
         regime, regime_call, regime_record = _current_regime(ws, recent, window, now)
         if not window:
             actions.annotate(
@@ -228,13 +223,17 @@ def run(
     return result
 
 
-def _cell_windows(root, parts, saved, loaded, new_rows, seen, cursor, shape, actions):
+def _cell_windows(root, parts, saved, new_rows, seen, cursor, shape, actions):
     """Every cell's evidence window (core/cell_windows.py), brought up to date with the rows
     appended since the last run, and what to write back: (days, changed, shape, cursor)."""
     if isinstance(saved, str):
         if saved != "no windows yet":
             actions.annotate("notice", f"evidence windows rebuilt from the history: {saved}", title="windows")
-        days, fresh, new_cursor = {}, loaded[shape.horizon], dict(parts.committed)
+        # No windows yet: built from the rows of the last window_days before the newest signal
+        # (read newest first, stopping at the span: bounded by the window, not the history).
+        newest = max(parts.max_ts.values(), default=None)
+        since = cell_windows.first_day(newest[:10], shape.window_days) + "T00:00:00Z" if newest else ""
+        days, fresh, new_cursor = {}, rows_from(parts, shape.horizon, since), dict(parts.committed)
     else:
         days, old_cursor = saved
         if old_cursor == seen:  # the detectors' read is the same rows: read once
