@@ -129,8 +129,7 @@ def _setup(root: Path, location: str) -> None:
     (root / "policy/strategy_kill_list.yaml").write_text(KILL_LIST)
     (root / "policy/agents.yaml").write_text("".join(f"agent{a:04d}: {CLASSES[a % 10]}\n" for a in range(1000)))
     (root / "policy/supervisor.yaml").write_text(
-        "inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\n"
-        f"history:\n  location: {location}\n"
+        f"inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\nhistory:\n  location: {location}\n"
     )
 
 
@@ -150,19 +149,20 @@ def run_store(store: str, args, env: dict) -> dict:
     }
     print(f"[{store}] warm-up {args.warmup_days} days: {warm}", flush=True)
     steps = []
-    for hour in range(args.hours):
+    for _ in range(args.hours):
         world.write(root, t, t + HOUR)
         t += HOUR
         now = format_ts(t)
         rec = _job("reconcile", root, now, env)
         ev = _job("evaluate", root, format_ts(t + 300), env, "--dry-run")
         steps.append({"now": now, "reconcile": rec, "evaluate": ev})
-        print(f"[{store}] {now} reconcile {rec[0]:.2f} s {rec[1]:.0f} MB, evaluate {ev[0]:.2f} s {ev[1]:.0f} MB", flush=True)
+        print(f"[{store}] {now} reconcile {rec[0]:.2f} s {rec[1]:.0f} MB, evaluate {ev[0]:.2f} s {ev[1]:.0f} MB")
     files = [p for p in (root / "state").rglob("*") if p.is_file()]
     largest = max(files, key=lambda p: p.stat().st_size)
     cells = json.loads((root / "state/strategy_cvar_regime.json").read_text())
     regime = world.regime(t)
-    current = {c: {k: cells[c][regime].get(k) for k in ("n", "days", "enough_data")} for c in cells if regime in cells[c]}
+    fields = ("n", "days", "enough_data")
+    current = {c: {k: cells[c][regime].get(k) for k in fields} for c in cells if regime in cells[c]}
     out = {
         "store": store,
         "world": vars(args) | {"regime_now": regime},
@@ -208,6 +208,7 @@ def main() -> None:
     p.add_argument("--hours", type=int, default=48)
     p.add_argument("--workdir", default="/tmp/meta-supervisor-fleet")
     args = p.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     results = []
     for store in args.stores.split(","):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SENDGRID_", "META_EMAIL"))}
