@@ -3,8 +3,8 @@
 World (generated, seeded): `--agents` (1,000) agents in 10 strategy classes, each sending
 `--signals` (100) signals a day at random times on `--symbols` (200) symbols, prices every 5
 minutes (random walks whose volatility differs by symbol, 20-80 bps an hour), regimes TREND/RANGE
-switching every 3 days. Inputs are daily files (data/alpha_events/, data/prices/), as a trading
-system delivers them.
+switching every 7 days (the run stays in the first: each current-regime cell can have its days).
+Inputs are daily files (data/alpha_events/, data/prices/), as a trading system delivers them.
 
 Run: a warm-up of `--warmup-days` (3) days is reconciled in one run and trained once (so the
 cells have their minimum evidence of 3 signal days), then `--hours` (48) hourly steps: each step
@@ -65,7 +65,7 @@ class World:
         self.ev_conf = rng.uniform(0.3, 0.9, n)
 
     def regime(self, t: int) -> str:
-        return "TREND" if ((t - START) // (3 * 86400)) % 2 == 0 else "RANGE"
+        return "TREND" if ((t - START) // (7 * 86400)) % 2 == 0 else "RANGE"
 
     def write(self, root: Path, t0: int, t1: int) -> None:
         """Append the signals and ticks in [t0, t1) to the daily input files."""

@@ -146,3 +146,15 @@ def test_an_unreachable_store_is_one_line_without_the_secret_and_bounded(aws):
     assert message.startswith("history store s3://history/x: listing: ") and "\n" not in message
     assert aws["AWS_SECRET_ACCESS_KEY"] not in message
     assert time.monotonic() - started < 30
+
+
+def test_a_backfill_is_split_into_bounded_objects_and_windows_stay_exact(aws, monkeypatch):
+    from meta_supervisor.adapters import object_history
+
+    monkeypatch.setattr(object_history, "OBJECT_ROWS", 7)
+    location = f"s3://history/{uuid.uuid4().hex}"
+    rows = _rows(30)
+    history = ObjectHistory(location, ObjectHistory(location, None, aws).append(rows), aws)
+    assert len(history.committed) == 5 and max(history.committed.values()) == 7
+    assert recent_rows(history, {24: 100})[24] == sorted(rows, key=lambda r: (r.ts, r.event_id))
+    assert recent_rows(history, {24: 4})[24] == sorted(rows, key=lambda r: (r.ts, r.event_id))[-4:]
