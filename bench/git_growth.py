@@ -10,7 +10,8 @@ Method:
 - Signals: Poisson arrivals at `--signals-per-day` (uniform times within each hour), from
   2026-01-01T00:00Z for N days. Each signal gives 3 rows (horizons 1, 4 and 24 h), built with
   `tests.rows.row(...)` (random event ids, agents, symbols, prices at 6 significant digits, PnL in bps rounded
-  to 4 decimals as `core.reconcile.make_row` does, model versions with 12-hex hashes) and encoded with `msgspec.json.Encoder().encode(row) + b"\\n"` (~440 bytes a row).
+  to 4 decimals as `core.reconcile.make_row` does, model versions with 12-hex hashes) and encoded
+  with `msgspec.json.Encoder().encode(row) + b"\\n"` (~440 bytes a row).
 - Hourly workflow: the run at the top of hour H reconciles every row whose signal time + horizon
   is in (H-1h, H], appends them (ordered by ts, event_id) to the partition of the signal, and
   commits. One git commit per hour with at least one new row; the commit holds the new full
@@ -38,7 +39,6 @@ Run: `.venv/bin/python bench/git_growth.py [--days 30 60] [--signals-per-day 100
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -225,7 +225,7 @@ def fast_import(repo: Path, layout: Layout, hours: list[tuple[int, dict[str, int
 
 def size_pack_kib(repo: Path) -> int:
     text = git(repo, "count-objects", "-v", text=True).stdout
-    return int(next(l.split()[1] for l in text.splitlines() if l.startswith("size-pack:")))
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("size-pack:")))
 
 
 def run_layout(kind: str, due, checkpoints: list[int], work: Path):
