@@ -26,8 +26,7 @@ from meta_supervisor.core.config import HistorySettings
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import partition_of
 from meta_supervisor.core.records import Row
-from meta_supervisor.core.timeutil import format_ts
-from meta_supervisor.files.history import Partitions
+from meta_supervisor.files.history import Partitions, files_to_scan
 from meta_supervisor.files.reconcile_state import Commit
 
 # Rows per object at most: a backfill of days in one run becomes several objects, so a reader that
@@ -87,17 +86,11 @@ class ObjectHistory:
         return rows, new_cursor
 
     def reconciled_ids(self, events) -> dict[str, str]:
+        """{event_id: the object holding its rows}: reads only the event_id column."""
         out: dict[str, str] = {}
-        by_month: dict[str, list] = {}
-        for event in events:
-            by_month.setdefault(format_ts(event.ts)[:7], []).append(event)
-        for month, group in by_month.items():
-            for key in self.month_files(month):
-                span = self.spans.get(key)
-                wanted = {e.event_id for e in group if span is None or span[0] <= format_ts(e.ts) <= span[1]}
-                if wanted:
-                    ids = {v[0] for v in self.store.get_rows(key, self.checksums.get(key), columns=["event_id"])}
-                    out.update({e: f"{self.location}/{key}" for e in wanted & ids})
+        for key, wanted in files_to_scan(self, events):
+            ids = {v[0] for v in self.store.get_rows(key, self.checksums.get(key), columns=["event_id"])}
+            out.update({e: f"{self.location}/{key}" for e in wanted if e in ids})
         return out
 
     def recover(self) -> list[str]:

@@ -14,7 +14,7 @@ Bounded files: a month whose file would pass `history.max_file_mb` (45 MB, under
 warning; the push limit is 100 MB) continues in segments `YYYY-MM.001.jsonl`, `YYYY-MM.002.jsonl`,
 ... in append order. A new segment starts with a checkpoint at offset 0 holding the newest signal
 time of the month's earlier segments, so the early stop stays exact across segments
-(docs/performance.md "History size" has the measured repository growth).
+(docs/performance.md "Repository growth of the git store" has the measured growth).
 
 Rows are decoded typed, in one call per block of lines (msgspec): about twice as fast as orjson
 decoding the same bytes line by line into dicts, which made parsing the largest part of a cycle
@@ -195,21 +195,11 @@ class Partitions:
             return set(_EVENT_ID.findall(data))
 
     def reconciled_ids(self, events) -> dict[str, str]:
-        """{event_id: the file holding its rows} of `events` (core.records.Event) already reconciled.
-        Only the files of each event's month whose span of signal times holds the event's `ts`
-        are scanned (a file without a recorded span: always)."""
-        by_month: dict[str, list] = {}
-        for event in events:
-            by_month.setdefault(format_ts(event.ts)[:7], []).append(event)
+        """{event_id: the file holding its rows} of `events` (core.records.Event) already reconciled."""
         out = {}
-        for month, group in by_month.items():
-            for name in self.month_files(month):
-                span = self.spans.get(name)
-                wanted = [e for e in group if span is None or span[0] <= format_ts(e.ts) <= span[1]]
-                if wanted:
-                    ids = self.event_ids(name)
-                    where = f"{RECONCILED_DIR}/{name}"
-                    out.update({e.event_id: where for e in wanted if _encoder.encode(e.event_id) in ids})
+        for name, wanted in files_to_scan(self, events):
+            ids = self.event_ids(name)
+            out.update({e: f"{RECONCILED_DIR}/{name}" for e in wanted if _encoder.encode(e) in ids})
         return out
 
     def recover(self) -> list[str]:
@@ -289,6 +279,23 @@ class Partitions:
                 head = [kept[0]] if kept[0][0] == 0 else []
                 out.checkpoints[name] = head + kept[len(head) :][-CHECKPOINTS_KEPT:]
             out.max_ts[name] = max(newest, out.max_ts[name])
+
+
+def files_to_scan(history, events) -> list[tuple[str, list[str]]]:
+    """(partition, event ids) for the already-reconciled check, on either store: the files of each
+    event's month whose span of signal times holds the event's `ts` (a file without a recorded
+    span: always). `history` has `month_files(month)` and `spans`."""
+    by_month: dict[str, list] = {}
+    for event in events:
+        by_month.setdefault(format_ts(event.ts)[:7], []).append((format_ts(event.ts), event.event_id))
+    out = []
+    for month, group in by_month.items():
+        for name in history.month_files(month):
+            span = history.spans.get(name)
+            wanted = [e for ts, e in group if span is None or span[0] <= ts <= span[1]]
+            if wanted:
+                out.append((name, wanted))
+    return out
 
 
 def _digest(data) -> str:

@@ -27,6 +27,7 @@ from meta_supervisor.files.jsonio import read_json, write_atomic, write_json
 DIR = "state/windows"
 CURSOR = f"{DIR}/cursor.json"
 VERSION = 1
+NO_WINDOWS = "no windows yet"  # `read`'s reason on a first run (nothing to report)
 
 
 class Schema(TypedDict):
@@ -47,7 +48,7 @@ def read(root: Path, shape: WindowShape) -> tuple[dict[str, list[Row]], dict] | 
     except Exception as err:
         return f"{CURSOR} unreadable ({str(err)[:120]})"
     if doc is None:
-        return "no windows yet"
+        return NO_WINDOWS
     if doc["version"] != VERSION or doc["shape"] != asdict(shape):
         return f"window settings changed ({doc['shape']} -> {asdict(shape)})"
     days = {}

@@ -226,8 +226,9 @@ def run(
 def _cell_windows(root, parts, saved, new_rows, seen, cursor, shape, actions):
     """Every cell's evidence window (core/cell_windows.py), brought up to date with the rows
     appended since the last run, and what to write back: (days, changed, shape, cursor)."""
-    if isinstance(saved, str):
-        if saved != "no windows yet":
+    rebuild = isinstance(saved, str)
+    if rebuild:
+        if saved != window_state.NO_WINDOWS:
             actions.annotate("notice", f"evidence windows rebuilt from the history: {saved}", title="windows")
         # No windows yet: built from the rows of the last window_days before the newest signal
         # (read newest first, stopping at the span: bounded by the window, not the history).
@@ -241,7 +242,7 @@ def _cell_windows(root, parts, saved, new_rows, seen, cursor, shape, actions):
         else:
             fresh, new_cursor = parts.rows_since(old_cursor, shape.horizon)
     changed = cell_windows.merge(days, fresh, shape)
-    if isinstance(saved, str):  # every day written; day files of an older shape deleted
+    if rebuild:  # every day written; day files of an older shape deleted
         changed |= set(days) | window_state.days_on_disk(root)
     return cell_windows.window(days), (days, changed, shape, new_cursor)
 
