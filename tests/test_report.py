@@ -44,16 +44,15 @@ class _Dom(HTMLParser):
 def _history(root):
     _world(root)
     evaluate.run(root, now="2026-11-28T01:00:00Z")
+    # later rows stay within the cell's 14 signal days (Nov 1-14), so macro TREND keeps its evidence
     for i in range(1, 5):
         put_rows(
             root,
-            rows_for(
-                "macro", "TREND", 40, tail_bps=300.0 * (i % 2), start=30000 + 2000 * i, seed=20 + i, every_minutes=30
-            ),
+            rows_for("macro", "TREND", 40, tail_bps=300.0 * (i % 2), start=350 + 50 * i, seed=20 + i, every_minutes=30),
         )
         if i == 2:
             _diverging_agent(root)
-            put_rows(root, rows_for("macro", "TREND", 30, start=60000, seed=3, agent=HOSTILE, every_minutes=30))
+            put_rows(root, rows_for("macro", "TREND", 30, start=600, seed=3, agent=HOSTILE, every_minutes=30))
         evaluate.run(root, now=f"2026-11-28T{1 + 2 * i:02d}:00:00Z")
 
 
