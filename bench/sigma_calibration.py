@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from meta_supervisor.core.config import TrainSettings  # noqa: E402
-from meta_supervisor.core.scale_model import fit_scale  # noqa: E402
+from meta_supervisor.core.scale_model import fit_level, fit_scale  # noqa: E402
 from meta_supervisor.core.timeutil import parse_ts  # noqa: E402
 
 DAY = 86400
@@ -47,6 +47,9 @@ HALF_LIVES = (3.0, 7.0, 14.0, math.inf)
 SQRT_H = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 SHRINKS = (1.0, 2.0, 5.0, 20.0)
 BAND = (0.8, 1.25)
+# The level from the shortest horizon (core/scale_model.fit_level): fast half-lives in days of the
+# 1 h errors that rescale a longer horizon's scale model (0 = the train setting, i.e. none).
+LEVEL_HALF_LIVES = (0.5, 1.0, 1.5, 2.5, 4.0)
 _T = TrainSettings()
 DEFAULT = (
     f"hl={_T.scale_half_life_days_1h:g}d*sqrt(h) k={_T.scale_shrink_rows:g}{' +regime' if _T.scale_by_regime else ''}"
@@ -77,20 +80,25 @@ def load(rows_dir: Path, horizon: int) -> dict:
     return {k: np.asarray(v)[order] for k, v in cols.items()}
 
 
-def candidates(horizon: int):
+def candidates(horizon: int, shortest: int = 1):
     yield "stamped", None
     yield "pooled", None
+    if horizon > shortest:
+        base = (_T.scale_half_life_days_1h * math.sqrt(horizon), _T.scale_shrink_rows, _T.scale_by_regime)
+        for fast in LEVEL_HALF_LIVES:
+            yield f"{DEFAULT} + level from {shortest} h, fast hl={fast:g}d", (*base, fast)
     for by_regime in (True, False):
         tag = " +regime" if by_regime else ""
         for k in SHRINKS:
             for hl in HALF_LIVES:
-                yield f"hl={hl:g}d k={k:g}{tag}", (hl, k, by_regime)
+                yield f"hl={hl:g}d k={k:g}{tag}", (hl, k, by_regime, None)
             for c in SQRT_H:
-                yield f"hl={c:g}d*sqrt(h) k={k:g}{tag}", (c * math.sqrt(horizon), k, by_regime)
+                yield f"hl={c:g}d*sqrt(h) k={k:g}{tag}", (c * math.sqrt(horizon), k, by_regime, None)
 
 
-def replay(d: dict, horizon: int, max_rows: int, warmup_days: int) -> dict:
-    """sigma of every scored row under every candidate (NaN where a row is not scored)."""
+def replay(d: dict, horizon: int, max_rows: int, warmup_days: int, short: dict | None = None) -> dict:
+    """sigma of every scored row under every candidate (NaN where a row is not scored). `short`:
+    the shortest horizon's rows (1 h), for the level candidates; their errors as matured by then."""
     n = len(d["ts"])
     mature = d["ts"] + horizon * 3600
     day0 = int(d["ts"][0]) // DAY * DAY + warmup_days * DAY
@@ -101,12 +109,23 @@ def replay(d: dict, horizon: int, max_rows: int, warmup_days: int) -> dict:
         if len(test) == 0 or len(train) < 50:
             continue
         e, s, r, ts = d["e"][train], d["symbol"][train], d["regime"][train], d["ts"][train]
-        for name, spec in candidates(horizon):
+        level_rows = np.flatnonzero(short["ts"] + 3600 <= start)[-max_rows:] if short is not None else []
+        for name, spec in candidates(horizon, 1 if short is not None else horizon):
             if spec is None:
                 sig[name][test] = d["stamped"][test] if name == "stamped" else math.sqrt(np.mean(e * e))
                 continue
             model = fit_scale(ts, s, r, e, spec[0], spec[1], by_regime=spec[2])
             assert model is not None
+            if spec[3] is not None and short is not None and len(level_rows):
+                level = fit_level(
+                    short["ts"][level_rows],
+                    short["symbol"][level_rows],
+                    short["e"][level_rows],
+                    spec[3],
+                    spec[0],
+                    spec[1],
+                )
+                model = level.apply(model) if level is not None else model
             sig[name][test] = model.sigma_bps(d["symbol"][test], d["regime"][test])
     return sig
 
@@ -145,9 +164,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows_dir = args.rows or newest_rows_dir()
     result: dict = {"rows_dir": str(rows_dir), "max_rows": args.max_rows, "warmup_days": args.warmup_days}
+    short = load(rows_dir, 1)
     for h in args.horizons:
         d = load(rows_dir, h)
-        scores = {name: score(d, s) for name, s in replay(d, h, args.max_rows, args.warmup_days).items()}
+        level_from = short if h > 1 and len(short["ts"]) else None
+        scores = {name: score(d, s) for name, s in replay(d, h, args.max_rows, args.warmup_days, level_from).items()}
         result[f"h{h}"] = scores
         report(h, scores)
     out = REPO / "bench/out" / f"sigma_calibration-{time.strftime('%Y%m%dT%H%M%S')}.json"

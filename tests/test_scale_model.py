@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from meta_supervisor.core.scale_model import DAY, ScaleModel, calibration, fit_scale
+from meta_supervisor.core.scale_model import DAY, ScaleModel, calibration, fit_level, fit_scale
 
 
 def _world(sigmas: dict, n_per: int, days: float, seed: int, regime_sigma=None):
@@ -132,3 +132,37 @@ def test_calibration_of_honest_z_is_one_and_of_a_wrong_scale_is_its_square():
     z[np.array(keys) == "B"] *= 2.0
     cal = calibration(z, {"symbol": keys})["symbol"]
     assert cal["A"]["var_z"] == pytest.approx(1.0, rel=0.05) and cal["B"]["var_z"] == pytest.approx(4.0, rel=0.05)
+
+
+def test_level_from_the_short_horizon_moves_only_the_symbol_whose_volatility_moved():
+    """24 h sigmas fitted on 12 days of half-life lag a shock by a week; the 1 h errors of the last
+    day say how far the level moved, per symbol (fit_level / Level.apply)."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(24 * 30) * 3600.0
+    t = np.repeat(hours, 2)
+    sym = ["SHOCK", "CALM"] * len(hours)
+    late = t > t[-1] - 2 * DAY  # the last two days: SHOCK's volatility x3
+    e = rng.normal(0, 1, len(t)) * 10.0 * np.where(late & (np.arange(len(t)) % 2 == 0), 3.0, 1.0)
+    level = fit_level(t, sym, e, 1.0, 12.2, 2.0)
+    assert level is not None and level.at == t[-1]
+    assert 2.5 < level.ratio["SHOCK"] < 9.0 and 0.7 < level.ratio["CALM"] < 1.4
+    slow = ScaleModel(400.0, {"SHOCK": 100.0, "CALM": 100.0, "UNSEEN": 2500.0}, {"TREND": 1.5}, 12.2, 2.0)
+    moved = level.apply(slow)
+    assert moved.sigma("SHOCK", "TREND") == pytest.approx(
+        slow.sigma("SHOCK", "TREND") * math.sqrt(level.ratio["SHOCK"])
+    )
+    assert moved.sigma("UNSEEN", "TREND") == slow.sigma("UNSEEN", "TREND")  # no short errors: as fitted
+    assert moved.regime_factor == slow.regime_factor
+    card = moved.to_card()
+    assert card["level"]["symbol_sigma_ratio"]["SHOCK"] > 1.7 and ScaleModel.from_card(card).meta["level"]
+
+
+def test_level_ratio_is_shrunk_toward_one_when_the_short_horizon_has_few_recent_errors():
+    t = np.array([0.0, 10 * DAY])  # one old error, one fresh one ten times larger
+    few = fit_level(t, ["A", "A"], np.array([10.0, 100.0]), 1.0, 12.2, 2.0)
+    many = fit_level(t, ["A", "A"], np.array([10.0, 100.0]), 1.0, 12.2, 1e-9)
+    assert few is not None and many is not None
+    assert 1.0 < few.ratio["A"] < many.ratio["A"]
+    assert math.log(few.ratio["A"]) == pytest.approx(math.log(many.ratio["A"]) * 1.0 / (1.0 + 2.0), rel=0.01)
+    assert fit_level(np.array([]), [], np.array([]), 1.0, 12.2, 2.0) is None
+    assert fit_level(t, ["A", "A"], np.zeros(2), 1.0, 12.2, 2.0) is None

@@ -114,6 +114,37 @@ def test_too_few_rows_still_refreshes_a_usable_champions_scale():
     assert train_horizon(_rows(120, 3), 24, TrainSettings(), None, "t").card is None
 
 
+def _short_rows(n, seed, shocked="BAC", last_hours=24.0, factor=3.0):
+    """1 h rows over the same span as `_rows(n)`: errors of SIGMAS / sqrt(24); `shocked`'s errors
+    are `factor` x larger in the last `last_hours`."""
+    rng = np.random.default_rng(seed)
+    names, end = list(SIGMAS), T0 + n * 600
+    out = []
+    for i in range(n):
+        s, t = names[i % 3], T0 + i * 600
+        sd = SIGMAS[s] / math.sqrt(24) * (factor if s == shocked and t > end - last_hours * 3600 else 1.0)
+        e = float(rng.normal(0, sd))
+        out.append(row(event_id=f"s{i}", ts=format_ts(t), symbol=s, horizon_hours=1, pnl_error_bps=e))
+    return out
+
+
+def test_longer_horizon_sigma_follows_the_short_horizons_recent_level():
+    """A 24 h scale model (half-life 12 days) has not seen yesterday's volatility shock; the 1 h
+    errors have, and move only the shocked symbol's sigma (TrainSettings.scale_level_half_life_days)."""
+    rows, short = _rows(3000, 1), _short_rows(3000, 2)
+    plain = train_horizon(rows, 24, TrainSettings(), None, "t").card
+    leveled = train_horizon(rows, 24, TrainSettings(), None, "t", level_rows=short).card
+    off = train_horizon(rows, 24, TrainSettings(scale_level_half_life_days=0), None, "t", level_rows=short).card
+    assert plain and leveled and off
+    before, after = ScaleModel.from_card(plain["scale_model"]), ScaleModel.from_card(leveled["scale_model"])
+    assert after.sigma("BAC", "RANGE") > 1.7 * before.sigma("BAC", "RANGE")
+    for s in ("EURUSD", "SPY"):
+        assert after.sigma(s, "RANGE") == pytest.approx(before.sigma(s, "RANGE"), rel=0.25), s
+    assert leveled["scale_model"]["level"]["fast_half_life_days"] == 1.0
+    assert off["scale_model"] == plain["scale_model"] and "level" not in plain["scale_model"]
+    assert leveled["calibration"]["rows"] == plain["calibration"]["rows"]
+
+
 def test_train_job_rewrites_the_kept_champion_and_summarizes_calibration(tmp_path):
     root = tmp_path / "repo"
     old = _truth_card(rmse=30.0, w=SHIFTED["w"], b=SHIFTED["b"])

@@ -62,12 +62,19 @@ class TrainSettings:
     scale_half_life_days_1h: float = 2.5
     scale_shrink_rows: float = 2.0
     scale_by_regime: bool = True
+    # The level from the shortest horizon (core/scale_model.fit_level, docs/sigma.md): a longer
+    # horizon's sigmas are rescaled by how volatile each symbol's shortest-horizon errors are now
+    # (EWMA with this half-life) against their average over the longer horizon's scale window.
+    # 0 turns it off. Chosen by bench/sigma_calibration.py on the real-market replay.
+    scale_level_half_life_days: float = 1.0
 
     def __post_init__(self):
         if self.min_rows < 2 or self.max_rows < self.min_rows:
             raise ValueError("need 2 <= min_rows <= max_rows")
         if not (self.scale_half_life_days_1h > 0 and self.scale_shrink_rows > 0):
             raise ValueError("scale_half_life_days_1h and scale_shrink_rows must be > 0")
+        if not self.scale_level_half_life_days >= 0:
+            raise ValueError("scale_level_half_life_days must be >= 0 (0: off)")
         if self.validation_folds < 2:
             raise ValueError("validation_folds must be >= 2")
         if not self.features:

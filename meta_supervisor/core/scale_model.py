@@ -156,6 +156,82 @@ def fit_scale(
     )
 
 
+@dataclass(frozen=True)
+class Level:
+    """How the volatility of each symbol now compares with its average over a longer horizon's
+    scale window, read off the shortest horizon's errors: V_fast / V_slow per symbol (and pooled).
+    A 24 h error matures a day late and few are independent, so the 24 h scale alone follows a
+    volatility shock over a week or more (half-life 12 days); 1 h errors mature within the hour
+    and are many, so they tell within a day or two how far the level has moved."""
+
+    ratio: dict[str, float]  # V_fast / V_slow, shrunk toward 1 in log space
+    pooled_ratio: float
+    fast_half_life_days: float
+    at: float  # epoch s of the newest short-horizon error used
+
+    def apply(self, model: ScaleModel) -> ScaleModel:
+        """`model` with each symbol's variance (and the pool) times the level ratio; a symbol the
+        short horizon has not seen keeps its variance. The regime factors stay as fitted."""
+        symbols = {s: v * self.ratio.get(s, 1.0) for s, v in model.symbol_var.items()}
+        level = {
+            "from_horizon_errors_until": self.at,
+            "fast_half_life_days": self.fast_half_life_days,
+            "pooled_sigma_ratio": round(math.sqrt(self.pooled_ratio), 4),
+            "symbol_sigma_ratio": {s: round(math.sqrt(r), 4) for s, r in sorted(self.ratio.items())},
+        }
+        return ScaleModel(
+            model.pooled_var * self.pooled_ratio,
+            symbols,
+            model.regime_factor,
+            model.half_life_days,
+            model.shrink_rows,
+            {**model.meta, "level": level},
+        )
+
+
+def fit_level(
+    ts: np.ndarray,
+    symbols: Sequence[str],
+    residuals: np.ndarray,
+    fast_half_life_days: float,
+    slow_half_life_days: float,
+    shrink_rows: float,
+) -> Level | None:
+    """The level ratio (see `Level`) from short-horizon residuals (bps) at signal times `ts`
+    (epoch s): per symbol the EWMA of e^2 with the fast half-life over the EWMA with the slow one
+    (the longer horizon's), both anchored at the newest time; log ratio shrunk toward 0 with
+    weight W_fast / (W_fast + k). None without usable rows.
+
+    >>> t = np.arange(2000) * 3600.0; e = np.where(t > t[-1] - 3 * DAY, 30.0, 10.0)
+    >>> lv = fit_level(t, ["A"] * 2000, e, 1.0, 12.0, 2.0)
+    >>> round(lv.ratio["A"], 1)  # sigma x3 for 3 days: fast EWMA ~800 bps^2, slow ~230
+    3.3
+    """
+    t = np.asarray(ts, dtype=np.float64)
+    e2 = np.square(np.asarray(residuals, dtype=np.float64))
+    ok = np.isfinite(t) & np.isfinite(e2)
+    t, e2, names = t[ok], e2[ok], np.asarray(symbols, dtype=str)[ok]
+    if len(t) == 0 or not np.any(e2 > 0):
+        return None
+    at = float(t.max())
+    w_f = np.exp2(-(at - t) / (fast_half_life_days * DAY))
+    w_s = np.exp2(-(at - t) / (slow_half_life_days * DAY))
+    s_names, idx = np.unique(names, return_inverse=True)
+    W_f = np.bincount(idx, w_f, len(s_names))
+    v_f = np.bincount(idx, w_f * e2, len(s_names)) / W_f
+    v_s = np.bincount(idx, w_s * e2, len(s_names)) / np.bincount(idx, w_s, len(s_names))
+    floor = FLOOR * float(w_s @ e2 / w_s.sum())
+    log_r = np.log(np.maximum(v_f, floor) / np.maximum(v_s, floor))
+    shrunk = np.exp(W_f * log_r / (W_f + shrink_rows))
+    pooled = float((w_f @ e2 / w_f.sum()) / (w_s @ e2 / w_s.sum()))
+    return Level(
+        {str(s): float(r) for s, r in zip(s_names, shrunk)},
+        pooled,
+        float(fast_half_life_days),
+        at,
+    )
+
+
 def calibration(z: np.ndarray, groups: dict[str, Sequence[str]]) -> dict:
     """n, mean(z) and var(z) of `z` by each grouping (e.g. symbol, regime, agent): 1 is calibrated.
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from meta_supervisor.core import sim_model as sm
 from meta_supervisor.core.records import ROW_FIELDS, Row
-from meta_supervisor.core.scale_model import ScaleModel, calibration, fit_scale
+from meta_supervisor.core.scale_model import ScaleModel, calibration, fit_level, fit_scale
 from meta_supervisor.core.stats import normal_cdf_array
 from meta_supervisor.core.timeutil import parse_ts
 
@@ -53,9 +53,18 @@ def design_matrix(rows, features) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_horizon(
-    rows: list[Row], horizon: int, settings, champion: dict | None, now: str, force: bool = False
+    rows: list[Row],
+    horizon: int,
+    settings,
+    champion: dict | None,
+    now: str,
+    force: bool = False,
+    level_rows: list[Row] | None = None,
 ) -> TrainOutcome:
-    """`rows`: the horizon's reconciled rows in time order (already cut to `max_rows`)."""
+    """`rows`: the horizon's reconciled rows in time order (already cut to `max_rows`).
+    `level_rows`: the shortest horizon's rows, when it is shorter than this one (the level of the
+    scale model, `scale_fields`)."""
+    level = _Level(level_rows, settings) if level_rows else None
     features = tuple(settings.features)
     n = len(rows)
     if n < settings.min_rows:
@@ -69,7 +78,9 @@ def train_horizon(
             Xc, yc = design_matrix(rows, champion["features"])
             kept = {
                 **champion,
-                **scale_fields(champion, rows, Xc, yc, settings, n - n // (settings.validation_folds + 1), horizon),
+                **scale_fields(
+                    champion, rows, Xc, yc, settings, n - n // (settings.validation_folds + 1), horizon, level
+                ),
             }
             kept["refreshed"] = {"at": now, "rows": n, "rmse_bps": "kept (too few rows to re-measure)"}
             decision["scale_refreshed"] = kept.get("scale_model") is not None
@@ -115,10 +126,10 @@ def train_horizon(
     decision = decide(card, champion, X[hold], y[hold], settings.promotion_tolerance, force)
     card["promotion"] = decision
     if decision["decision"] == "promoted":
-        card.update(scale_fields(card, rows, X, y, settings, hold.start, horizon))
+        card.update(scale_fields(card, rows, X, y, settings, hold.start, horizon, level))
         return TrainOutcome(horizon, card, card, decision)
     assert champion is not None  # only a usable champion is ever kept
-    kept = {**champion, **scale_fields(champion, rows, X, y, settings, hold.start, horizon)}
+    kept = {**champion, **scale_fields(champion, rows, X, y, settings, hold.start, horizon, level)}
     refreshed = round(sm.rmse(y[hold] - sm.predict_card(champion, X[hold])), 4)  # decide's champion_rmse_bps
     if refreshed > 0:  # 0 only if it fits the holdout exactly: never write an unusable card
         kept["rmse_bps"] = refreshed
@@ -132,21 +143,57 @@ def train_horizon(
     return TrainOutcome(horizon, kept, card, decision)
 
 
+class _Level:
+    """The shortest horizon's errors (as stamped at reconcile), for `fit_level` up to a time."""
+
+    def __init__(self, rows: list[Row], settings):
+        self.ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
+        self.matured = self.ts + np.array([r.horizon_hours * 3600.0 for r in rows], dtype=np.float64)
+        self.symbols = np.array([r.symbol for r in rows], dtype=str)
+        self.errors = np.array([r.pnl_error_bps for r in rows], dtype=np.float64)
+        self.settings = settings
+
+    def rescale(self, model: ScaleModel | None, before: float = math.inf) -> ScaleModel | None:
+        """`model` rescaled by the level of the errors matured before `before` (epoch s)."""
+        s = self.settings
+        if model is None or not s.scale_level_half_life_days > 0:
+            return model
+        ok = self.matured <= before
+        level = fit_level(
+            self.ts[ok],
+            self.symbols[ok],
+            self.errors[ok],
+            s.scale_level_half_life_days,
+            model.half_life_days,
+            s.scale_shrink_rows,
+        )
+        return level.apply(model) if level is not None else model
+
+
 def scale_fields(
-    card: dict, rows: list[Row], X: np.ndarray, y: np.ndarray, settings, hold_start: int, horizon: int
+    card: dict,
+    rows: list[Row],
+    X: np.ndarray,
+    y: np.ndarray,
+    settings,
+    hold_start: int,
+    horizon: int,
+    level: _Level | None = None,
 ) -> dict:
     """`scale_model` (fitted on all `rows`) and `calibration` (var(z) on rows[hold_start:] with a
     scale model fitted on rows[:hold_start] only: out of sample, as reconcile will use it) of
     `card`'s residuals e = y - card's prediction. A fit that is degenerate (every residual 0)
     leaves `scale_model` None: reconcile then uses rmse_bps for every row. The half-life grows as
-    sqrt(horizon): a 24 h error is one of few independent draws a day, a 1 h error one of many."""
+    sqrt(horizon): a 24 h error is one of few independent draws a day, a 1 h error one of many.
+    With `level`, the sigmas are rescaled by the shortest horizon's recent errors (fit_level); for
+    the calibration only those matured before the first recent row's signal are used."""
     e = y - sm.predict_card(card, X)
     ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
     symbols = [r.symbol for r in rows]
     regimes = [r.regime for r in rows]
 
     def fit(stop: int) -> ScaleModel | None:
-        return fit_scale(
+        model = fit_scale(
             ts[:stop],
             symbols[:stop],
             regimes[:stop],
@@ -155,6 +202,9 @@ def scale_fields(
             settings.scale_shrink_rows,
             settings.scale_by_regime,
         )
+        if level is None:
+            return model
+        return level.rescale(model, ts[stop] if stop < len(rows) else math.inf)
 
     model = fit(len(rows))
     out: dict = {"scale_model": model.to_card() if model else None, "calibration": None}
