@@ -56,6 +56,16 @@ DEFAULT = (
 )
 
 
+def _level_name(fast: float) -> str:
+    return f"{DEFAULT} + level from 1 h, fast hl={fast:g}d"
+
+
+def default_name(h: int) -> str:
+    """The candidate TrainSettings ships at horizon h (the level applies above the shortest, 1 h)."""
+    fast = _T.scale_level_half_life_days
+    return _level_name(fast) if h > 1 and fast > 0 else DEFAULT
+
+
 def newest_rows_dir() -> Path:
     roots = sorted((REPO / "bench/out/market_world").glob("*/root/state/reconciled"))
     if not roots:
@@ -86,7 +96,7 @@ def candidates(horizon: int, shortest: int = 1):
     if horizon > shortest:
         base = (_T.scale_half_life_days_1h * math.sqrt(horizon), _T.scale_shrink_rows, _T.scale_by_regime)
         for fast in LEVEL_HALF_LIVES:
-            yield f"{DEFAULT} + level from {shortest} h, fast hl={fast:g}d", (*base, fast)
+            yield _level_name(fast), (*base, fast)
     for by_regime in (True, False):
         tag = " +regime" if by_regime else ""
         for k in SHRINKS:
@@ -189,18 +199,19 @@ def report(h: int, scores: dict) -> None:
             f"{s['symbols_in_band']}/{len(symbols)} | {s['symbol_months_in_band']:.2f} |"
         )
     best = ranked[0][0] if ranked[0][0] not in ("stamped", "pooled") else ranked[1][0]
-    print(f"\nbest: {best}; default (TrainSettings): {DEFAULT}")
+    default = default_name(h)
+    print(f"\nbest: {best}; default (TrainSettings): {default}")
     print(f"\n| RMS(z) | {' | '.join(symbols)} | regimes |\n|---|{'---|' * len(symbols)}---|")
-    for name in dict.fromkeys(("stamped", "pooled", DEFAULT, best)):
+    for name in dict.fromkeys(("stamped", "pooled", DEFAULT, default, best)):
         s = scores[name]
         by_regime = ", ".join(f"{g} {v}" for g, v in s["rms_z_by_regime"].items())
         print(f"| {name} | {' | '.join(str(s['rms_z_by_symbol'][x]) for x in symbols)} | {by_regime} |")
     months = sorted({k.split()[1] for k in scores["stamped"]["rms_z_by_symbol_month"]})
-    print(f"\n| RMS(z) by month, stamped -> {DEFAULT} | {' | '.join(months)} |\n|---|{'---|' * len(months)}")
+    print(f"\n| RMS(z) by month, stamped -> {default} | {' | '.join(months)} |\n|---|{'---|' * len(months)}")
     for x in symbols:
         cells = [
             f"{scores['stamped']['rms_z_by_symbol_month'].get(f'{x} {m}', '-')} -> "
-            f"{scores[DEFAULT]['rms_z_by_symbol_month'].get(f'{x} {m}', '-')}"
+            f"{scores[default]['rms_z_by_symbol_month'].get(f'{x} {m}', '-')}"
             for m in months
         ]
         print(f"| {x} | {' | '.join(cells)} |")

@@ -17,6 +17,7 @@ from meta_supervisor.core.detectors import BernoulliCusum, MeanCusum, calibrate,
 from meta_supervisor.core.divergence import (
     DivergenceSettings,
     autocorrelation_warning,
+    charting_from,
     detect,
     error_autocorrelation,
     new_detectors,
@@ -226,6 +227,30 @@ def test_cold_start_replays_window_only():
     history, window = _rows(200, shift=3.0, shift_at=0, seed=1), _rows(300, seed=2, start=200)
     assert detect(None, history, window, S) == detect(None, [], window, S)
     assert not any(d["trigger"].startswith("cusum") for d in detect(None, [], window, S)[1])
+
+
+def test_rows_of_the_warm_up_are_not_charted():
+    """A shift inside the history's first warmup_days is not charted (the sigmas are immature then);
+    the same shift after it is, and the state and detections equal a run on the later rows only."""
+    rows = _rows(700, shift_at=0, shift=-1.5, seed=3)  # hour t: 700 h = 29 days, all shifted
+    off = DivergenceSettings(arl0_rows=2000, seed_rules=False, strategy_streams=False)
+    start = rows[0].ts
+    warm_end = 14 * 24  # the first 336 rows are the warm-up
+    early = detect(None, [], rows[:warm_end], off, history_start=start)
+    assert early[1] == [] and all(d["n"] == 0 for d in early[0]["streams"]["agent:a1"]["detectors"].values())
+    whole = detect(None, [], rows, off, history_start=start)
+    late = detect(None, [], rows, off, history_start=None)
+    assert any(d["trigger"] == "cusum_bias_down" for d in whole[1])
+    charted = whole[0]["streams"]["agent:a1"]["detectors"]["cusum_bias_down"]["n"]
+    assert charted == 700 - warm_end and late[0]["streams"]["agent:a1"]["detectors"]["cusum_bias_down"]["n"] == 700
+    assert charting_from(start, off) == rows[warm_end].ts and charting_from(None, off) is None
+    assert charting_from(start, DivergenceSettings(warmup_days=0)) is None
+    # incremental: the warm-up boundary is the same for rows arriving later
+    state, _ = detect(None, [], rows[:500], off, history_start=start)
+    inc, _ = detect(json.loads(json.dumps(state)), rows[500:], rows, off, history_start=start)
+    assert {t: d["n"] for t, d in inc["streams"]["agent:a1"]["detectors"].items()} == dict.fromkeys(
+        whole[0]["streams"]["agent:a1"]["detectors"], 700 - warm_end
+    )
 
 
 def test_changed_cusum_settings_mean_a_cold_start():

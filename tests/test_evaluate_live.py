@@ -172,3 +172,27 @@ def test_the_alert_mail_lists_breaches_with_their_prs_what_was_done_and_the_run(
     assert "Recommended: REVIEW_DISABLE_PR" in text and "Recommended: REDUCE_ALLOC_AND_BLOCK_PROMOTION" in text
     assert text.rstrip().endswith("Workflow run: https://github.com/acme/trading/actions/runs/4242")
     assert '<a href="https://github.com/acme/trading/actions/runs/4242">Workflow run</a>' in html
+
+
+def test_detectors_do_not_chart_the_warm_up_of_a_young_history(root, capsys):
+    """The history's first `warmup_days` are not charted (the sigmas rest on a few days of errors):
+    evaluate reads the history's start from the commit record's spans and says it is warming up."""
+    _world(root)
+    _diverging_agent(root)
+    part = root / "state/reconciled/2026-11.jsonl"
+    record = {"version": 1, "partitions": {part.name: part.stat().st_size}}
+    record["spans"] = {part.name: ["2026-11-01T00:00:00Z", "2026-11-27T23:59:00Z"]}
+    (root / "state/reconcile_state.json").write_text(json.dumps(record))
+    (root / "policy/supervisor.yaml").write_text("divergence:\n  warmup_days: 30\n")
+    evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z")
+    out = capsys.readouterr().err
+    assert "detectors: warming up, rows signalled from 2026-12-01T00:00:00Z on are charted" in out
+    alerts = json.loads((root / "state/divergence_alerts.json").read_text())["alerts"]
+    assert not any(a.get("agent") == "macro-bad" for a in alerts)
+    # ten days of warm-up: the agent's rows of Nov 27 are charted, and it alarms
+    (root / "policy/supervisor.yaml").write_text("divergence:\n  warmup_days: 10\n")
+    (root / "state/detectors.json").unlink()
+    evaluate.run(root, dry_run=True, now="2026-11-28T01:00:00Z")
+    assert "warming up" not in capsys.readouterr().err
+    alerts = json.loads((root / "state/divergence_alerts.json").read_text())["alerts"]
+    assert any(a.get("agent") == "macro-bad" for a in alerts)

@@ -66,7 +66,7 @@ class TrainSettings:
     # horizon's sigmas are rescaled by how volatile each symbol's shortest-horizon errors are now
     # (EWMA with this half-life) against their average over the longer horizon's scale window.
     # 0 turns it off. Chosen by bench/sigma_calibration.py on the real-market replay.
-    scale_level_half_life_days: float = 1.0
+    scale_level_half_life_days: float = 1.5
 
     def __post_init__(self):
         if self.min_rows < 2 or self.max_rows < self.min_rows:

@@ -29,7 +29,7 @@ from meta_supervisor.core.detectors import CHARTS, TRIGGERS, LatchedCusum, Tunin
 from meta_supervisor.core.seed_rules import detection, short_ts
 from meta_supervisor.core.seed_rules import seed_rule_detections as _seed_rules
 from meta_supervisor.core.stats import normal_cdf
-from meta_supervisor.core.timeutil import HOUR, parse_ts
+from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts
 
 STATE_VERSION = 2  # 2: clear_hours / last_alarm_hour, per-stream plan
 
@@ -55,6 +55,10 @@ class DivergenceSettings:
     strategy_streams: bool = True
     clear_multiple: float = 3.0  # an alarm clears after this many designed-shift delays (in hours) quiet
     clear_max_hours: float = 336.0  # ... but at most this long (a slow agent's hit-rate delay is months)
+    # Rows signalled in the history's first `warmup_days` are not charted: until then the sigmas
+    # rest on a few days of errors (the 24 h scale model's half-life is 12 days), and on the
+    # real-market replay 11 of 13 false onsets of honest agents fell in the first two weeks.
+    warmup_days: float = 14.0
     seed_rules_alert: bool = False  # the seed's bps rules: alerts (true) or notices, severity "info" (false)
     high_bias_sigma: float = 2.0  # CUSUM alarm severity "high" at |shift| >= this ...
     high_variance_ratio: float = 4.0  # ... variance ratio >= this ...
@@ -76,6 +80,7 @@ class DivergenceSettings:
             ("error_autocorrelation", 0 <= self.error_autocorrelation < 0.95, "must be in [0, 0.95)"),
             ("clear_multiple", self.clear_multiple >= 1, "must be >= 1"),
             ("clear_max_hours", self.clear_max_hours >= 1, "must be >= 1"),
+            ("warmup_days", 0 <= self.warmup_days <= 365, "must be in [0, 365]"),
             ("high_bias_sigma", self.high_bias_sigma > 0, "must be > 0"),
             ("high_variance_ratio", self.high_variance_ratio > 1, "must be > 1"),
             ("high_hit_rate_drop", 0 < self.high_hit_rate_drop < 1, "must be in (0, 1)"),
@@ -174,6 +179,14 @@ def _positions(names: list[str]) -> dict[str, list[int]]:
     return out
 
 
+def charting_from(history_start: str | None, s: DivergenceSettings) -> str | None:
+    """The first signal time the charts take: `warmup_days` after the history's oldest signal
+    (None: no warm-up, e.g. a history whose start is not recorded)."""
+    if history_start is None or s.warmup_days <= 0:
+        return None
+    return format_ts(parse_ts(history_start) + s.warmup_days * 24 * HOUR)
+
+
 def _feed(stream: dict, obs: Observed, ix: list[int], s: DivergenceSettings) -> None:
     """The stream's rows `ix` (positions in `obs`) through its charts, each seeing what it observes."""
     dets = stream["detectors"]
@@ -204,6 +217,7 @@ def detect(
     window_obs: Observed | None = None,
     *,
     now: str | None = None,
+    history_start: str | None = None,
 ) -> tuple[dict, list[dict]]:
     """Advance every stream's CUSUMs over `new_rows` and list the conditions firing now.
 
@@ -215,6 +229,8 @@ def detect(
     the CUSUMs. The seed's rules are evaluated on `window_rows` each call (stateless). With no new
     rows (and the same `now`) the returned state equals the input and the detections repeat.
     Detections are sorted by key. `window_obs`: `Observed(window_rows)` if the caller has it.
+    `history_start`: the oldest signal time of the history; rows signalled before
+    `charting_from(history_start)` (the warm-up) are not charted.
     """
     s = settings
     streams = {}
@@ -230,7 +246,12 @@ def detect(
             streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown", "detectors": new_detectors(s)}
         _retune(streams[key], plans[key], s)
     obs = window_obs if cold else Observed(new_rows, s)
+    start = charting_from(history_start, s)
+    first_hour = parse_ts(start) / HOUR if start else -math.inf
     for key, (scope, name, ix) in obs.streams(s).items():
+        ix = [i for i in ix if obs.hours[i] >= first_hour]
+        if not ix:
+            continue
         if key not in streams:  # a new row outside the window: charted at the default calibration
             streams[key] = {"scope": scope, "name": name, "strategy_class": "unknown", "detectors": new_detectors(s)}
         _feed(streams[key], obs, ix, s)

@@ -94,6 +94,12 @@ def read_view(root: Path) -> tuple[Commit | None, dict[str, int]]:
     return (None if partitions is None else _commit(doc, partitions)), _newest(doc)
 
 
+def history_start(commit: Commit | None) -> str | None:
+    """The oldest signal time of the committed history (None when no span is recorded)."""
+    firsts = [span[0] for span in (commit.spans.values() if commit else ()) if span]
+    return min(firsts) if firsts else None
+
+
 def _commit(doc: dict, partitions: dict) -> Commit:
     return Commit(
         partitions,

@@ -148,9 +148,13 @@ def run(
                 cell["limit_sigma"] = pol.sigma_limits.get(r) if pol else None
         carry_since(evaluate_state.read_cells(ws.root), cells, now)  # how long each cell has been above
         observed = divergence.Observed(window, ws.settings.divergence)  # shared by both below
+        history_start = reconcile_state.history_start(commit)
         det_state, detections = divergence.detect(
-            det_state, new_rows, window, ws.settings.divergence, observed, now=now
+            det_state, new_rows, window, ws.settings.divergence, observed, now=now, history_start=history_start
         )
+        warm_until = divergence.charting_from(history_start, ws.settings.divergence)
+        if warm_until and warm_until > now:
+            log(f"detectors: warming up, rows signalled from {warm_until} on are charted (divergence.warmup_days)")
         # A stopped feed is an alert too (core/freshness.py), not a quiet fleet.
         detections = sorted(
             detections + stale_inputs(newest_inputs, now, cfg.max_input_age_hours),
