@@ -63,6 +63,8 @@ from pathlib import Path
 
 import numpy as np
 
+from meta_supervisor.core.divergence import DivergenceSettings
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 AGENTS = [  # (name, rule = strategy class)
@@ -357,6 +359,9 @@ def summarize(steps, faults: dict, rows, vol, start: int, end: int, step: int) -
                 strat_false += 1
     month = 30.4375 * 86400
     agent_months = sum((min(end, fault_t.get(a, end)) - start) / month for a, _ in AGENTS)
+    # the detectors chart nothing in the history's first warmup_days: per agent-month charted too
+    charted_from = start + DivergenceSettings().warmup_days * 86400
+    charted_months = sum(max(0.0, min(end, fault_t.get(a, end)) - charted_from) / month for a, _ in AGENTS)
     charted = [r for r in rows if r["sim_version"] != "fallback_zero" and r.get("expected_sigma_bps")]
     honest_rows = sum(1 for r in charted if epoch(r["ts"]) < fault_t.get(r["agent"], end + 1))
     coin = [any(a["key"].startswith("agent:coin-1:") for a in s["alerts"]) for s in steps]
@@ -414,6 +419,8 @@ def summarize(steps, faults: dict, rows, vol, start: int, end: int, step: int) -
         "honest_agent_false_onsets": agent_false,
         "honest_agent_months": round(agent_months, 2),
         "false_onsets_per_agent_month": round(agent_false / agent_months, 3),
+        "honest_agent_months_after_warmup": round(charted_months, 2),
+        "false_onsets_per_charted_agent_month": round(agent_false / charted_months, 3) if charted_months else None,
         "honest_charted_rows": honest_rows,
         "false_onsets_per_10k_rows": round(1e4 * agent_false / honest_rows, 2) if honest_rows else None,
         "false_onsets_by_trigger": dict(sorted(by_trig.items())),
@@ -447,6 +454,10 @@ def print_report(s: dict, meta: dict) -> None:
         f"| honest agent false alert onsets | {s['honest_agent_false_onsets']} in "
         f"{s['honest_agent_months']} agent-months = "
         f"{s['false_onsets_per_agent_month']} / agent-month |"
+    )
+    p(
+        f"| ... per agent-month after the detectors' warm-up | {s['false_onsets_per_charted_agent_month']} "
+        f"({s['honest_agent_months_after_warmup']} agent-months) |"
     )
     p(
         f"| ... per 10,000 charted rows (design ~1 per stream) | {s['false_onsets_per_10k_rows']} "

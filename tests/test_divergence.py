@@ -7,6 +7,7 @@ against published values and independent implementations, and the streams."""
 import json
 import math
 import random
+from dataclasses import replace
 
 import msgspec
 import numpy as np
@@ -429,7 +430,7 @@ def _ar_rows(n, phi, agent="a1", seed=0, shift_at=None, shift=0.0):
 
 
 def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift():
-    s = DivergenceSettings(strategy_streams=False)
+    s = DivergenceSettings(strategy_streams=False, fleet_wide=False)
     phis = error_autocorrelation(
         _ar_rows(2000, 0.5, "ar", 1)
         + _ar_rows(2000, 0.0, "iid", 2)
@@ -451,16 +452,18 @@ def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift(
 
 def test_calibration_warning_only_when_errors_are_clearly_more_autocorrelated_than_assumed():
     rows = _ar_rows(1500, 0.4, "ar", 4) + _ar_rows(1500, 0.0, "iid", 5)
-    auto = DivergenceSettings(strategy_streams=False)
+    auto = DivergenceSettings(strategy_streams=False, fleet_wide=False)
     assert autocorrelation_warning(error_autocorrelation(rows, auto), auto) is None  # measured and used
-    s = DivergenceSettings(strategy_streams=False, estimate_dependence=False)
+    s = DivergenceSettings(strategy_streams=False, fleet_wide=False, estimate_dependence=False)
     warning = autocorrelation_warning(error_autocorrelation(rows, s), s)
     assert (
         warning.startswith("errors are autocorrelated: lag-1 equivalent 0.")
         and "in agent:ar (1470 rows; 1 of 2 streams" in warning
     )
     assert "set divergence.error_autocorrelation" in warning
-    assumed = DivergenceSettings(strategy_streams=False, error_autocorrelation=0.4, estimate_dependence=False)
+    assumed = DivergenceSettings(
+        strategy_streams=False, fleet_wide=False, error_autocorrelation=0.4, estimate_dependence=False
+    )
     assert autocorrelation_warning(error_autocorrelation(rows, assumed), assumed) is None
     iid = _ar_rows(1500, 0.0, "iid", 6)
     assert autocorrelation_warning(error_autocorrelation(iid, s), s) is None
@@ -500,3 +503,58 @@ def test_an_alarm_raised_by_rows_that_just_matured_survives_the_run(per_hour):
     much_later = format_ts(parse_ts(rows[-1].ts) + 24 * 3600 + 400 * 3600)
     _, later = detect(None, [], rows, s, now=much_later)
     assert "cusum_bias_up" not in {d["trigger"] for d in later}  # past clear_max_hours: cleared
+
+
+def _fleet(n_agents, shifted, factor=3.0, n=600, shift_at=400, seed=0):
+    """n hourly rows per agent; agents in `shifted` have their error sd x `factor` from row shift_at."""
+    out = []
+    for a in range(n_agents):
+        rows = _row_dicts(n, agent=f"ag{a}", seed=seed + a)
+        rng = random.Random(1000 + a)
+        for t, r in enumerate(rows):
+            if a in shifted and t >= shift_at:
+                err = rng.gauss(0.0, 60.0 * factor)
+                r.update(pnl_error_bps=err, realized_pnl_bps=5.0 + err, abs_error_bps=abs(err))
+        out += rows
+    return as_rows(sorted(out, key=lambda r: (r["ts"], r["event_id"])))
+
+
+FLEET_S = DivergenceSettings(arl0_rows=2000, seed_rules=False, strategy_streams=False)
+
+
+def test_a_move_of_the_whole_fleet_is_one_fleet_alert_and_agent_notices():
+    """Every agent's errors widen at once (a market event, or a sim whose sigma lags it): the
+    agents' variance alarms are fleet-wide notices and the fleet stream raises the one alert."""
+    rows = _fleet(6, shifted=set(range(6)))
+    _, dets = detect(None, [], rows, FLEET_S)
+    agents = [d for d in dets if d["scope"] == "agent" and d["trigger"] == "cusum_variance"]
+    assert len(agents) >= 3 and all(d["severity"] == "info" and d["fleet_wide"] for d in agents)
+    assert all("fleet-wide" in d["detail"] for d in agents)
+    (fleet,) = [d for d in dets if d["key"] == "fleet:all:cusum_variance"]
+    assert fleet["action"] == "CHECK_SIM_CALIBRATION" and fleet["severity"] != "info"
+    assert fleet["agent"] is None and fleet["strategy_class"] is None
+    off = detect(None, [], rows, replace(FLEET_S, fleet_wide=False))[1]
+    assert not any(d["scope"] == "fleet" or d.get("fleet_wide") for d in off)
+    assert all(d["severity"] != "info" for d in off if d["trigger"] == "cusum_variance")
+
+
+def test_faulty_agents_that_do_not_move_the_median_agent_stay_alerts():
+    """Two of six agents widen (a fault, not the market): the median agent did not move, so their
+    alarms stay alerts however many rows they send."""
+    rows = _fleet(6, shifted={0, 1}, factor=4.0)
+    _, dets = detect(None, [], rows, FLEET_S)
+    faulty = [d for d in dets if d["trigger"] == "cusum_variance" and d["agent"] in ("ag0", "ag1")]
+    assert {d["agent"] for d in faulty} == {"ag0", "ag1"}
+    assert all(d["severity"] != "info" and not d.get("fleet_wide") for d in faulty)
+
+
+def test_an_episode_keeps_its_fleet_wide_verdict():
+    rows = _fleet(6, shifted=set(range(6)))
+    state, dets = detect(None, [], rows[: len(rows) - 600], FLEET_S)
+    wide = {d["key"] for d in dets if d.get("fleet_wide")}
+    assert wide and all(state["fleet_wide"][k][1] for k in wide)
+    # the next rows are calm for everyone: the median is back, the running episodes stay fleet-wide
+    calm = _fleet(6, shifted=set(), n=700, seed=50)[-600:]
+    _, again = detect(json.loads(json.dumps(state)), calm, rows[-3000:] + calm, FLEET_S)
+    kept = [d for d in again if d["key"] in wide and d["change_ts"] == state["fleet_wide"][d["key"]][0]]
+    assert kept and all(d.get("fleet_wide") and d["severity"] == "info" for d in kept)

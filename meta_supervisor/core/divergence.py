@@ -32,6 +32,15 @@ from meta_supervisor.core.stats import normal_cdf
 from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts
 
 STATE_VERSION = 2  # 2: clear_hours / last_alarm_hour, per-stream plan
+FLEET = "all"  # the fleet stream's name: key "fleet:all"
+FLEET_ACTION = "CHECK_SIM_CALIBRATION"
+# How far an agent's alarm may be from the fleet's concurrent one and still be the fleet's: one
+# designed change (bias: delta sigma; variance: the design ratio; hit rate: a 0.10 drop in win rate,
+# the 0.55 -> 0.45 the default odds ratio is designed for).
+HIT_RATE_DESIGN_DROP = 0.10
+FLEET_LOOKBACK_HOURS = 48.0  # the fleet's move: each agent's rows of the last two days ...
+FLEET_MIN_ROWS = 5  # ... when it has this many of them ...
+FLEET_MIN_AGENTS = 3  # ... and the median of at least this many agents
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,14 @@ class DivergenceSettings:
     # rest on a few days of errors (the 24 h scale model's half-life is 12 days), and on the
     # real-market replay 11 of 13 false onsets of honest agents fell in the first two weeks.
     warmup_days: float = 14.0
+    # Fleet-wide moves (docs/detection.md): an agent's or a strategy's alarm whose shift is within
+    # one designed change of the median agent's move over the last two days, when that median
+    # itself moved by half a designed change the same way, is fleet-wide (a market event, or the
+    # sim's sigma lagging the market): a notice, not an alert. The whole fleet is also charted as
+    # one stream ("fleet:all") whose alarm is the one alert (CHECK_SIM_CALIBRATION). On the
+    # real-market replay every false onset but one left after the warm-up came with a fleet-wide
+    # volatility shock.
+    fleet_wide: bool = True
     seed_rules_alert: bool = False  # the seed's bps rules: alerts (true) or notices, severity "info" (false)
     high_bias_sigma: float = 2.0  # CUSUM alarm severity "high" at |shift| >= this ...
     high_variance_ratio: float = 4.0  # ... variance ratio >= this ...
@@ -166,6 +183,7 @@ class Observed:
     def streams(self, s: DivergenceSettings) -> dict[str, tuple[str, str, list[int]]]:
         """{stream key: (scope, name, positions of its rows)}."""
         scopes = [("agent", self.agent)] + ([("strategy", self.strategy)] if s.strategy_streams else [])
+        scopes += [("fleet", [FLEET] * len(self.agent))] if s.fleet_wide else []
         return {
             f"{scope}:{name}": (scope, name, ix) for scope, names in scopes for name, ix in _positions(names).items()
         }
@@ -273,9 +291,76 @@ def detect(
         },
     }
     detections = [d for key, st in sorted(streams.items()) for d in _cusum_detections(key, st, s)]
+    if s.fleet_wide:
+        detections, judged = fleet_wide(detections, fleet_shifts(window_obs, s), s, (state or {}).get("fleet_wide"))
+        if judged:
+            new_state["fleet_wide"] = judged
     if s.seed_rules:
         detections += seed_rule_detections(window_rows, s, window_obs)
     return new_state, sorted(detections, key=lambda d: d["key"])
+
+
+def fleet_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, float]:
+    """{trigger: the median agent's shift over the last FLEET_LOOKBACK_HOURS of rows}: each agent
+    with FLEET_MIN_ROWS such rows gives the mean of the chart's charted values (clipped z, capped
+    z^2, win - p: the units of the chart's shift); with FLEET_MIN_AGENTS of them, their median is
+    how the typical agent moved. A median: a few faulty agents, however many rows they send, do
+    not move it; a market event or a sim whose sigma lags the market moves most agents at once."""
+    if not len(obs.hours):
+        return {}
+    recent = np.flatnonzero(obs.hours >= obs.hours.max() - FLEET_LOOKBACK_HOURS)
+    agents = _positions([obs.agent[i] for i in recent.tolist()])
+    out = {}
+    for trigger, spec in TRIGGERS.items():
+        means = []
+        for pos in agents.values():
+            _, values = spec.chart.charted(obs, recent[pos].tolist(), s)
+            if len(values) >= FLEET_MIN_ROWS:
+                means.append(float(np.mean(values)))
+        if len(means) >= FLEET_MIN_AGENTS:
+            out[trigger] = float(np.median(means))
+    return out
+
+
+def fleet_wide(
+    detections: list[dict], shifts: dict[str, float], s: DivergenceSettings, judged: dict | None = None
+) -> tuple[list[dict], dict]:
+    """Agent and strategy alarms explained by the fleet's own move of the same chart (`shifts`,
+    from `fleet_shifts`) become notices (severity info, `fleet_wide` true); the fleet stream's own
+    alarm is an alert with its own action. An episode keeps its first verdict (`judged`: {key:
+    [change_ts, fleet-wide]} of the previous run, returned updated): a verdict that followed the
+    median's hourly wobble would turn one alarm into several alert onsets."""
+    judged = judged or {}
+    out, verdicts = [], {}
+    for d in detections:
+        base = shifts.get(d["trigger"])
+        if d["scope"] == "fleet":
+            out.append(dict(d, action=FLEET_ACTION))
+            continue
+        before = judged.get(d["key"])
+        if before is not None and before[0] == d["change_ts"]:
+            wide = bool(before[1])
+        else:
+            wide = base is not None and _explained_by_fleet(d["shift"], base, d["shift_unit"], s)
+        verdicts[d["key"]] = [d["change_ts"], wide]
+        if wide:
+            d = dict(d, severity="info", fleet_wide=True)
+            d["detail"] += " - fleet-wide: the median agent's errors moved the same way"
+        out.append(d)
+    return out, verdicts
+
+
+def _explained_by_fleet(shift, base: float, unit: str, s: DivergenceSettings) -> bool:
+    """The fleet itself moved by at least half a designed change, in the same direction, and the
+    stream is within one designed change of the fleet (module constants above)."""
+    if shift is None:
+        return False
+    if unit == "ratio":
+        return base >= math.sqrt(s.variance_ratio) and shift / base < s.variance_ratio
+    if unit == "sigma":
+        half = s.bias_shift_sigma / 2
+        return abs(base) >= half and base * shift > 0 and abs(shift - base) < s.bias_shift_sigma
+    return base <= -HIT_RATE_DESIGN_DROP / 2 and shift - base > -HIT_RATE_DESIGN_DROP
 
 
 def error_autocorrelation(window, s: DivergenceSettings) -> dict[str, tuple[float, int]]:

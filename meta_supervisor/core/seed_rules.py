@@ -22,7 +22,11 @@ def detection(key, stream, trigger, high, change_ts, shift, unit, statistic, thr
         "key": f"{key}:{trigger}",
         "scope": scope,
         "agent": stream["name"] if scope == "agent" else None,
-        "strategy_class": stream["strategy_class"] if scope == "agent" else stream["name"],
+        "strategy_class": stream["strategy_class"]
+        if scope == "agent"
+        else None
+        if scope == "fleet"
+        else stream["name"],
         "trigger": trigger,
         "severity": high if isinstance(high, str) else "high" if high else "medium",
         "change_ts": change_ts,

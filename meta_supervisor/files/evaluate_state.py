@@ -38,6 +38,7 @@ class DetectorsSchema(TypedDict, total=False):
     version: int
     params: dict[str, Any]
     streams: dict[str, _Stream]
+    fleet_wide: dict[str, tuple[str | None, bool]]  # {alert key: [change_ts, fleet-wide]}: each episode's verdict
     cursor: dict[str, int]
 
 

@@ -47,6 +47,9 @@ ACTION_MEANINGS = {
     "REDUCE_ALLOC_AND_BLOCK_PROMOTION": "reduce the agent's allocation and block its promotion until the alert clears.",
     "CHECK_INPUT_FEED": "check the producer of that input; nothing is measured on data that does not arrive.",
     "REVIEW_DISABLE_PR": "review the evidence in the pull request and merge it to switch the strategy off.",
+    "CHECK_SIM_CALIBRATION": "the whole fleet departs from the sim at once (a market event, or the sim's sigma lags "
+    "the market): check the model card's calibration before blaming any agent; agents' alarms of the same kind "
+    "are filed as fleet-wide notices meanwhile.",
 }
 _SHIFT_FORMATS = {"sigma": "{:+.2f} sigma", "bps": "{:+.1f} bps", "hit_rate": "{:+.3f} hit rate"}
 _STATUS_ORDER = ("new", "escalated", "ongoing", "cleared")
@@ -191,6 +194,10 @@ def _fmt_num(value) -> str:
     return f"{value:.1f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
+def _strategy(alert: dict):
+    return "(whole fleet)" if alert.get("scope") == "fleet" else alert.get("strategy_class")
+
+
 def _is_strategy_level(alert: dict) -> bool:
     return alert.get("scope") == "strategy" or not alert.get("agent")
 
@@ -203,7 +210,7 @@ def _row(alert: dict) -> AlertRow:
         status=_clean(alert.get("status")),
         shift=_fmt_shift(alert.get("shift"), alert.get("shift_unit")),
         since=_clean(since),
-        strategy=_clean(alert.get("input") if alert.get("trigger") == "stale_input" else alert.get("strategy_class")),
+        strategy=_clean(alert.get("input") if alert.get("trigger") == "stale_input" else _strategy(alert)),
         detail=_clean(alert.get("detail") or alert.get("message")),
     )
 
@@ -257,9 +264,7 @@ def _actions(alerts: list[dict]) -> list[tuple[str, str, str]]:
     for alert in alerts:
         if alert.get("status") == "cleared" or not alert.get("action"):
             continue
-        name = _clean(
-            alert.get("input") or alert.get("strategy_class") if _is_strategy_level(alert) else alert.get("agent"), 80
-        )
+        name = _clean(alert.get("input") or _strategy(alert) if _is_strategy_level(alert) else alert.get("agent"), 80)
         targets = who.setdefault(_clean(alert["action"], 80), [])
         if name not in targets:
             targets.append(name)
