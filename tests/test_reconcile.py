@@ -78,7 +78,7 @@ def test_realized_pnl_matches_hand_computation(root):
     assert r["abs_error_bps"] == pytest.approx(abs(r["pnl_error_bps"]))
     assert r["ts"] == "2026-11-24T10:10:00Z" and r["reconciled_at"] == "2026-11-25T00:00:00Z"
     assert list(r) == list(ROW_FIELDS)
-    assert (root / "state/reconciled/2026-11.jsonl").exists()
+    assert (root / "state/reconciled/2026-11-24.jsonl").exists()  # the UTC day of the signal
 
 
 def test_pair_written_once_when_it_matures(root):
@@ -130,7 +130,9 @@ def _world(root, n_events=3000):
     write_jsonl(root / "data/alpha_events.jsonl", events)
 
 
-def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path):
+@pytest.mark.parametrize("partition", ["day", "month"])
+def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path, partition):
+    (root / "policy/supervisor.yaml").write_text(f"history:\n  partition: {partition}\n")
     _world(root)
     clean = tmp_path / "clean"
     import shutil
@@ -145,6 +147,8 @@ def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path)
     got, want = read_rows(root), read_rows(clean)
     assert len(got) == len({key(r) for r in got})  # no duplicates
     assert sorted(map(key, got)) == sorted(map(key, want))  # nothing lost
+    names = [p.name for p in (root / "state/reconciled").glob("*.jsonl")]
+    assert names and all(len(n.split(".")[0]) == (10 if partition == "day" else 7) for n in names)
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.6])

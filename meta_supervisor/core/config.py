@@ -11,6 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from typing import Literal
 
 from meta_supervisor.core.alerts import AlertSettings
 from meta_supervisor.core.divergence import DivergenceSettings
@@ -151,6 +152,11 @@ class HistorySettings:
     # In git, a month's file continues in a new segment before it would pass this size: GitHub
     # warns at 50 MB and refuses a push with a file over 100 MB (files/history.py).
     max_file_mb: float = 45.0
+    # The git store's files: `day` (state/reconciled/YYYY-MM-DD.jsonl, by UTC day of the signal)
+    # or `month` (YYYY-MM.jsonl). Daily files keep git's pack about 5x smaller under hourly commits
+    # (docs/performance.md). Only a new history takes this: an existing one keeps the layout
+    # state/reconcile_state.json records (docs/history.md). The object store is by month.
+    partition: Literal["day", "month"] = "day"
 
     @property
     def in_object_store(self) -> bool:
@@ -163,6 +169,8 @@ class HistorySettings:
             raise ValueError("location s3:// needs a bucket: s3://bucket/prefix")
         if not 0 < self.max_file_mb <= 50:
             raise ValueError("max_file_mb must be in (0, 50]: GitHub warns about files over 50 MB")
+        if self.partition not in ("day", "month"):
+            raise ValueError(f"partition must be day or month, not {self.partition!r}")
 
 
 @dataclass(frozen=True)

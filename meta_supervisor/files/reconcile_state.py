@@ -2,6 +2,8 @@
 
 It holds what one reconcile run hands to the next, written in one atomic rename (the commit
 point of a run, docs/architecture.md "State files"):
+- `layout`: `day` or `month`, the files the git history is written in (files/history.py); a
+  record without it was written before daily files existed: `month`;
 - `partitions`: the committed size of every history partition (bytes past it are a crashed run's);
 - `checksums`: per partition, the sha256 of its committed bytes (an edit in place is refused);
 - `checkpoints`, `max_ts`: per partition, where each append started and the newest signal time
@@ -45,6 +47,7 @@ class Schema(TypedDict, total=False):
     """The layout of the file (validated on every read: files/jsonio.read_json)."""
 
     version: int
+    layout: str
     partitions: dict[str, int]
     checkpoints: dict[str, list[tuple[int, str]]]
     max_ts: dict[str, str]
@@ -64,6 +67,7 @@ class Commit:
     max_ts: dict = field(default_factory=dict)
     checksums: dict = field(default_factory=dict)  # {partition: "sha256:<hex>" of its committed bytes}
     spans: dict = field(default_factory=dict)  # {partition: [oldest, newest] signal ts of its rows}
+    layout: str | None = None  # the git store's "day" or "month"; None: not recorded (the object store)
 
 
 @dataclass
@@ -95,12 +99,16 @@ def read_view(root: Path) -> tuple[Commit | None, dict[str, int]]:
 
 
 def _commit(doc: dict, partitions: dict) -> Commit:
+    layout = doc.get("layout")
+    if layout not in (None, "day", "month"):
+        raise UserError(f"{PATH}: layout {layout!r} is neither day nor month; restore it from git")
     return Commit(
         partitions,
         doc.get("checkpoints") or {},
         doc.get("max_ts") or {},
         doc.get("checksums") or {},
         {k: list(v) for k, v in (doc.get("spans") or {}).items()},
+        layout,
     )
 
 
@@ -148,6 +156,7 @@ def save(
         Path(root) / PATH,
         {
             "version": VERSION,
+            **({"layout": commit.layout} if commit.layout else {}),
             "partitions": commit.partitions,
             "checkpoints": commit.checkpoints,
             "max_ts": commit.max_ts,

@@ -69,6 +69,8 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
     with actions.group("load"):
         state = reconcile_state.load(ws.root)
         parts = open_history(ws.root, cfg.history, state.commit)
+        if parts.layout_note:
+            actions.annotate("warning", parts.layout_note, title="history layout")
         for name in parts.recover():
             actions.annotate("warning", f"{name}: dropped what a run that did not finish had written")
         pending = state.pending
@@ -130,7 +132,7 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
             "files_read": events.files_read,
             "price_files_read": prices.files_read if prices else [],
             "rows_written": len(rows),
-            "rows_by_partition": rows_by_partition(rows),
+            "rows_by_partition": rows_by_partition(rows, parts.layout),
             "pending_events": len(still),
             "models": {str(h): sim_model.sim_version(c) for h, c in sorted(models.items())},
             "rejected_count": len(rejected),
