@@ -12,6 +12,7 @@ import time
 import pytest
 
 from meta_supervisor.core.records import ROW_FIELDS
+from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.jobs import reconcile
 from tests.conftest import REPO, read_rows, run_script, write_jsonl
@@ -305,5 +306,4 @@ def test_an_event_priced_before_the_symbols_first_tick_waits_for_an_exit(root):
     run_script("reconcile", root, "--now", "2026-11-25T13:00:00Z", check=True)
     rows = {r["horizon_hours"]: r for r in read_rows(root)}
     assert set(rows) == {4, 24} and rows[4]["exit_price"] == rows[24]["exit_price"] == 101.0
-    state = json.loads((root / "state/reconcile_state.json").read_text())
-    assert [p["horizons_left"] for p in state["pending"]] == [[1]]
+    assert [p.horizons_left for p in reconcile_state.load(root).pending] == [[1]]

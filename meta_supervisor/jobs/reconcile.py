@@ -125,7 +125,8 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
         for name, records in (("alpha_events", accepted), ("prices", prices.records if prices else [])):
             if records:
                 newest[name] = max(newest.get(name, 0), max(r.ts for _, r in records))
-        reconcile_state.save(ws.root, commit, cursor, still, newest)  # the commit point
+        cap = round(cfg.history.max_file_mb * 1024 * 1024)  # the pending files' cap too
+        reconcile_state.save(ws.root, commit, cursor, still, newest, cap)  # the commit point
         report = {
             "generated_at": now,
             "events_read": len(events.records),
