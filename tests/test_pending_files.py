@@ -5,6 +5,7 @@ them; the other bank deleted after)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -123,3 +124,19 @@ def test_a_record_with_pending_inline_still_loads_and_moves_to_files(tmp_path):
     doc = json.loads(state_path.read_text())
     assert "pending" not in doc and len(doc["pending_files"]) > 3
     assert len(reconcile_state.load(root).pending) == len(inline)
+
+
+def test_a_committed_pending_line_of_the_wrong_shape_is_named_by_file_and_line(tmp_path):
+    root = _world(tmp_path / "r", CAP_MB)
+    reconcile.run(root, now=NOW)
+    name = sorted(_named(root))[0]
+    path = root / "state/pending" / name
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"event": {}, "strategy_class": "macro"}\n'
+    path.write_bytes(b"".join(lines))
+    state_path = root / "state/reconcile_state.json"
+    doc = json.loads(state_path.read_text())
+    doc["pending_files"][name] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    state_path.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=rf"^state/pending/{name}:3: not a pending event \(.*horizons_left"):
+        reconcile_state.load(root)
