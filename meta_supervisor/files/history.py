@@ -46,7 +46,7 @@ import msgspec
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import partition_of
 from meta_supervisor.core.records import Row
-from meta_supervisor.core.timeutil import format_ts
+from meta_supervisor.core.timeutil import format_ts, parse_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.reconcile_state import Commit
 
@@ -258,10 +258,16 @@ class Partitions:
         return out
 
     def recover(self) -> list[str]:
-        """Truncate bytes a crashed run appended after the last commit (writer side only)."""
+        """Truncate bytes a crashed run appended after the last commit, and delete the files no
+        commit names (a crashed run's new file, or one retired by a run that died before deleting
+        it) (writer side only)."""
         fixed = []
         for path in self.dir.glob("*.jsonl") if self.dir.is_dir() else []:
-            keep = self.committed.get(path.name, 0)
+            if path.name not in self.committed:
+                path.unlink()
+                fixed.append(f"{RECONCILED_DIR}/{path.name}")
+                continue
+            keep = self.committed[path.name]
             if path.stat().st_size > keep:
                 with open(path, "r+b") as handle:
                     handle.truncate(keep)
@@ -334,6 +340,42 @@ class Partitions:
                 head = [kept[0]] if kept[0][0] == 0 else []
                 out.checkpoints[name] = head + kept[len(head) :][-CHECKPOINTS_KEPT:]
             out.max_ts[name] = max(newest, out.max_ts[name])
+
+
+def retire(commit: Commit, retain_days: int, pending_ts: list[int]) -> tuple[Commit, list[str]]:
+    """(`commit` without them, the partition files to delete) for `history.retain_days`: files
+    all of whose rows have a signal time more than `retain_days` days before the newest signal
+    and before the period of every pending event (whose rows may still come). A file's newest signal is its
+    span's end, else its `max_ts` (the newest of its period up to it, so never earlier); a file
+    with neither is kept. Every window a job reads is younger: train's and evaluate's row
+    windows unless the retained days hold fewer rows, the cell windows always (retain_days >=
+    window_days). The files are deleted only after the record without them is committed."""
+    if not commit.max_ts:
+        return commit, []
+    keep_since = format_ts(parse_ts(max(commit.max_ts.values())) - retain_days * 86400)
+    if pending_ts:  # from the start of the oldest pending event's period: its rows go there
+        keep_since = min(keep_since, period_start(format_ts(min(pending_ts)), commit.layout or "month"))
+    gone = sorted(
+        n
+        for n in commit.partitions
+        if (end := (commit.spans.get(n) or [None, commit.max_ts.get(n)])[1]) is not None and end < keep_since
+    )
+    drop = set(gone)
+
+    def kept(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in drop}
+
+    return (
+        Commit(
+            kept(commit.partitions),
+            kept(commit.checkpoints),
+            kept(commit.max_ts),
+            kept(commit.checksums),
+            kept(commit.spans),
+            commit.layout,
+        ),
+        gone,
+    )
 
 
 def files_to_scan(history, events) -> list[tuple[str, list[str]]]:
