@@ -163,7 +163,7 @@ def test_rows_decode_to_what_the_writer_wrote(tmp_path):
         _row("e1", "2026-11-02T10:00:00Z", 24, expected_sigma_bps=12.5, sim_version="ridge_h24@ab"),
         _row("e2", "2026-11-02T10:00:00Z", 24),
     ]
-    commit = Partitions(tmp_path, None).append(rows)
+    commit = Partitions(tmp_path, None, partition="month").append(rows)  # then replaced by hand
     assert recent_rows(Partitions(tmp_path, commit), {24: 10})[24] == rows
     path = tmp_path / "state/reconciled/2026-11.jsonl"
     path.write_bytes(_line(event_id="e3", realized_pnl_bps=-3, score_final=1, unknown_extra_field="x") + b"\n")

@@ -85,11 +85,18 @@ def test_files_of_a_run_that_died_before_its_commit_are_ignored_then_deleted(tmp
     for name in ("b.000.jsonl", "b.999.jsonl"):
         (root / "state/pending" / name).write_text("not even JSON\n")
     assert reconcile_state.load(root).pending == before
-    reconcile.run(root, now=NOW)  # nothing new: the same pending list, now in bank b
-    again = _named(root)
-    assert [n.replace("b.", "a.") for n in again] == list(named) and list(again.values()) == list(named.values())
-    assert sorted(p.name for p in (root / "state/pending").iterdir()) == sorted(again)  # bank a deleted
+    files = {p.name: p.read_bytes() for p in (root / "state/pending").glob("a.*")}
+    record = (root / "state/reconcile_state.json").read_bytes()
+    reconcile.run(root, now=NOW)  # nothing new: the same files, the same record, byte for byte
+    assert _named(root) == named and (root / "state/reconcile_state.json").read_bytes() == record
+    assert {p.name: p.read_bytes() for p in (root / "state/pending").iterdir()} == files  # the strays deleted
     assert reconcile_state.load(root).pending == before
+    # a changed list goes to the other bank; the record names it, bank a is deleted after
+    reconcile.run(root, now="2026-10-05T07:00:00Z")
+    again = _named(root)
+    assert again and all(n.startswith("b.") for n in again)
+    assert sorted(p.name for p in (root / "state/pending").iterdir()) == sorted(again)
+    assert len(reconcile_state.load(root).pending) < len(before)
 
 
 def test_an_edited_or_missing_pending_file_is_named_in_one_line(tmp_path):

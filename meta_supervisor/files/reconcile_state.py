@@ -21,8 +21,8 @@ Pending events live in their own files because they grow with the fleet: ~380 B 
 day's signals while the 24 h horizon matures, so 38 MB at 100,000 signals a day, past GitHub's
 50 MB warning at ~130,000 (docs/performance.md "Fleet"). `state/pending/<bank>.NNN.jsonl` holds
 one event a line, each file under `history.max_file_mb`. The commit point stays one atomic rename,
-by double buffering: a run writes its files in the bank (`a` or `b`) the current record does not
-name, then the record naming them with their sha256, and only then deletes the files no record
+by double buffering: a run that changes the list writes its files in the bank (`a` or `b`) the
+current record does not name, then the record naming them with their sha256, and only then deletes the files no record
 names (the other bank, or what a run that died before its commit left). A crash at any point
 leaves the previous record and every file it names intact. Two banks rather than a fresh name per
 run: git deltas a file's versions against each other when they share a path (every other run
@@ -236,12 +236,18 @@ def save(
     pending files it names are written before it, and those it no longer names deleted after."""
     folder = Path(root) / PENDING_DIR
     previous = (_read(root) or {}).get("pending_files", {})
-    bank = "b" if any(n.startswith("a.") for n in previous) else "a"  # the one the record does not name
-    names = {}
-    for number, data in enumerate(_pending_files(pending, max_file_bytes)):
-        name = f"{bank}.{number:03d}.jsonl"
-        write_atomic(folder / name, data)
-        names[name] = _digest(data)
+    files = _pending_files(pending, max_file_bytes)
+    if [_digest(data) for data in files] == [previous[n] for n in sorted(previous)]:
+        # Unchanged (load checked those files' bytes): named again, nothing written, so a run with
+        # nothing new leaves state/ byte-identical (no state commit).
+        names = dict(previous)
+    else:
+        bank = "b" if any(n.startswith("a.") for n in previous) else "a"  # the one the record does not name
+        names = {}
+        for number, data in enumerate(files):
+            name = f"{bank}.{number:03d}.jsonl"
+            write_atomic(folder / name, data)
+            names[name] = _digest(data)
     write_json(
         Path(root) / PATH,
         {
