@@ -16,6 +16,7 @@ from meta_supervisor.files.reconcile_state import Commit
 from tests.rows import row
 
 START = parse_ts("2026-09-20T00:00:00Z")
+LAYOUTS = ["day", "month"]  # history.partition: every reader must give the same rows on both
 
 
 def _row(event_id: str, ts: str, h: int, **extra) -> Row:
@@ -35,11 +36,11 @@ def _row(event_id: str, ts: str, h: int, **extra) -> Row:
     )
 
 
-def _simulate(root, seed, runs=300, per_run=30, cap=history.DEFAULT_MAX_FILE_BYTES):
+def _simulate(root, seed, runs=300, per_run=30, cap=history.DEFAULT_MAX_FILE_BYTES, layout="day"):
     """Hourly reconcile runs: each appends rows that matured, mostly recent signals, some late
     (a symbol that did not tick for days), committing the record after each run."""
     rng = random.Random(seed)
-    state = Commit({}, {}, {})
+    state = Commit({}, {}, {}, layout=layout)
     k = 0
     for run in range(runs):
         parts = Partitions(root, state, cap)
@@ -55,29 +56,37 @@ def _simulate(root, seed, runs=300, per_run=30, cap=history.DEFAULT_MAX_FILE_BYT
     return state
 
 
+def _bare(state: Commit) -> Commit:
+    """The record without checkpoints: readers then read every byte."""
+    return Commit(state.partitions, layout=state.layout)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("need", [{24: 50}, {1: 300, 4: 200, 24: 100}, {24: 2000}, {4: 1}])
-def test_checkpointed_windows_equal_a_full_read(tmp_path, seed, need):
-    state = _simulate(tmp_path, seed)
+def test_checkpointed_windows_equal_a_full_read(tmp_path, seed, need, layout):
+    state = _simulate(tmp_path, seed, layout=layout)
     fast = Partitions(tmp_path, state)
-    full = Partitions(tmp_path, Commit(state.partitions))  # no checkpoints: reads every byte
+    full = Partitions(tmp_path, _bare(state))
     assert recent_rows(fast, need) == recent_rows(full, need)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("need", [{24: 50}, {1: 300, 4: 200, 24: 100}, {24: 2000}])
-def test_size_capped_segments_keep_windows_exact_and_files_bounded(tmp_path, seed, need):
-    """A month continues in YYYY-MM.NNN.jsonl segments before a file passes the cap; windows
-    read across segments (late rows land in a later segment of an older month) equal a full read
-    of every byte, and a re-opened view appends to the last segment."""
+def test_size_capped_segments_keep_windows_exact_and_files_bounded(tmp_path, seed, need, layout):
+    """A day (month) continues in YYYY-MM-DD.NNN.jsonl (YYYY-MM.NNN.jsonl) segments before a file
+    passes the cap; windows read across segments (late rows land in a later segment of an older
+    period) equal a full read of every byte, and a re-opened view appends to the last segment."""
     cap = 6000 + seed * 1500  # a few rows' worth: hundreds of segments
-    state = _simulate(tmp_path, seed, runs=200, cap=cap)
+    state = _simulate(tmp_path, seed, runs=200, cap=cap, layout=layout)
     files = sorted((tmp_path / "state/reconciled").glob("*.jsonl"))
     assert len(files) > 50
     assert max(f.stat().st_size for f in files) <= cap
     assert any(".001.jsonl" in f.name for f in files) and all(history._SEGMENT.match(f.name) for f in files)
+    assert {len(history.period_of(f.name)) for f in files} == {10 if layout == "day" else 7}
     fast = Partitions(tmp_path, state, cap)
-    full = Partitions(tmp_path, Commit(state.partitions), cap)
+    full = Partitions(tmp_path, _bare(state), cap)
     assert recent_rows(fast, need) == recent_rows(full, need)
     every = sorted(
         (msgspec.json.decode(line, type=Row) for f in files for line in f.read_bytes().splitlines()),
@@ -87,15 +96,17 @@ def test_size_capped_segments_keep_windows_exact_and_files_bounded(tmp_path, see
         assert recent_rows(fast, need)[h] == [r for r in every if r.horizon_hours == h][-n:]
 
 
-def test_segments_let_windows_stop_early(tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_segments_let_windows_stop_early(tmp_path, monkeypatch, layout):
     """A new segment starts with a checkpoint at offset 0 holding the newest signal of the
-    month's earlier segments: a window the last segment fills never reads the earlier ones."""
-    old = [_row(f"a{i}", f"2026-11-02T{i:02d}:00:00Z", 24) for i in range(10)]
-    new = [_row(f"b{i}", f"2026-11-05T{i:02d}:00:00Z", 24) for i in range(10)]
+    period's earlier segments: a window the last segment fills never reads the earlier ones."""
+    old = [_row(f"a{i}", f"2026-11-05T{i:02d}:00:00Z", 24) for i in range(10)]
+    new = [_row(f"b{i}", f"2026-11-05T{i + 10:02d}:00:00Z", 24) for i in range(10)]
     cap = sum(len(msgspec.json.encode(r)) + 1 for r in old) + 10  # one run's rows per file
-    state = Partitions(tmp_path, None, cap).append(old)
+    state = Partitions(tmp_path, None, cap, layout).append(old)
     state = Partitions(tmp_path, state, cap).append(new)
-    assert sorted(state.partitions) == ["2026-11.001.jsonl", "2026-11.jsonl"]
+    period = "2026-11-05" if layout == "day" else "2026-11"
+    assert sorted(state.partitions) == [f"{period}.001.jsonl", f"{period}.jsonl"]
     read = []
     original = history._decode
     monkeypatch.setattr(
@@ -104,14 +115,15 @@ def test_segments_let_windows_stop_early(tmp_path, monkeypatch):
     assert [r.event_id for r in recent_rows(Partitions(tmp_path, state, cap), {24: 5})[24]] == [
         f"b{i}" for i in range(5, 10)
     ]
-    assert read == ["2026-11.001.jsonl"]
+    assert read == [f"{period}.001.jsonl"]
     read.clear()
     assert len(recent_rows(Partitions(tmp_path, state, cap), {24: 12})[24]) == 12
-    assert read == ["2026-11.001.jsonl", "2026-11.jsonl"]
+    assert read == [f"{period}.001.jsonl", f"{period}.jsonl"]
 
 
-def test_checkpoints_read_only_what_the_window_needs(tmp_path, monkeypatch):
-    state = _simulate(tmp_path, 1, runs=600)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_checkpoints_read_only_what_the_window_needs(tmp_path, monkeypatch, layout):
+    state = _simulate(tmp_path, 1, runs=600, layout=layout)
     read = []  # bytes decoded
     original = history._decode
     monkeypatch.setattr(
@@ -122,13 +134,18 @@ def test_checkpoints_read_only_what_the_window_needs(tmp_path, monkeypatch):
     recent_rows(Partitions(tmp_path, state), {24: 50})
     fast = sum(read)
     read.clear()
-    recent_rows(Partitions(tmp_path, Commit(state.partitions)), {24: 50})
-    assert fast * 4 < sum(read)
+    recent_rows(Partitions(tmp_path, _bare(state)), {24: 50})
+    total = sum(state.partitions.values())
+    if layout == "month":
+        assert fast * 4 < sum(read)
+    else:  # a day's file is already small: checkpoints can only trim it, and both read a few days
+        assert fast <= sum(read) and sum(read) * 4 < total
 
 
-def test_rows_since_reads_only_new_bytes(tmp_path):
-    state = _simulate(tmp_path, 2, runs=50)
-    parts = Partitions(tmp_path, Commit(state.partitions))
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_rows_since_reads_only_new_bytes(tmp_path, layout):
+    state = _simulate(tmp_path, 2, runs=50, layout=layout)
+    parts = Partitions(tmp_path, _bare(state))
     rows, cursor = rows_since(parts, {}, 24)
     again, cursor2 = rows_since(parts, cursor, 24)
     assert rows and all(r.horizon_hours == 24 for r in rows) and again == [] and cursor2 == cursor
@@ -146,7 +163,7 @@ def test_rows_decode_to_what_the_writer_wrote(tmp_path):
         _row("e1", "2026-11-02T10:00:00Z", 24, expected_sigma_bps=12.5, sim_version="ridge_h24@ab"),
         _row("e2", "2026-11-02T10:00:00Z", 24),
     ]
-    commit = Partitions(tmp_path, None).append(rows)
+    commit = Partitions(tmp_path, None, partition="month").append(rows)  # then replaced by hand
     assert recent_rows(Partitions(tmp_path, commit), {24: 10})[24] == rows
     path = tmp_path / "state/reconciled/2026-11.jsonl"
     path.write_bytes(_line(event_id="e3", realized_pnl_bps=-3, score_final=1, unknown_extra_field="x") + b"\n")
@@ -180,10 +197,13 @@ def test_a_corrupt_row_is_named_by_file_and_line(tmp_path, bad, reason):
         recent_rows(Partitions(tmp_path, None), {24: 10})
 
 
-def test_already_reconciled_ids_are_found_in_any_segment_and_only_spanning_files_are_scanned(tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_already_reconciled_ids_are_found_in_any_segment_and_only_spanning_files_are_scanned(
+    tmp_path, monkeypatch, layout
+):
     from meta_supervisor.core.records import Event
 
-    state = _simulate(tmp_path, 5, runs=200, cap=8000)
+    state = _simulate(tmp_path, 5, runs=200, cap=8000, layout=layout)
     parts = Partitions(tmp_path, state, 8000)
     files = sorted((tmp_path / "state/reconciled").glob("*.jsonl"))
     where = {}
@@ -209,12 +229,70 @@ def test_already_reconciled_ids_are_found_in_any_segment_and_only_spanning_files
     assert len(set(scanned)) < len(files) / 3  # recent events: the spans spare the older files
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("cap", [history.DEFAULT_MAX_FILE_BYTES, 6000])
 @pytest.mark.parametrize("since", ["2026-09-21T00:00:00Z", "2026-09-29T12:00:00Z", "2026-10-02T00:00:00Z", ""])
-def test_rows_from_a_time_equal_a_full_read_and_stop_early(tmp_path, cap, since):
-    state = _simulate(tmp_path, 7, runs=300, cap=cap)
+def test_rows_from_a_time_equal_a_full_read_and_stop_early(tmp_path, cap, since, layout):
+    state = _simulate(tmp_path, 7, runs=300, cap=cap, layout=layout)
     files = sorted((tmp_path / "state/reconciled").glob("*.jsonl"))
     every = [msgspec.json.decode(line, type=Row) for f in files for line in f.read_bytes().splitlines()]
     want = sorted((r for r in every if r.horizon_hours == 24 and r.ts >= since), key=lambda r: (r.ts, r.event_id))
     assert history.rows_from(Partitions(tmp_path, state, cap), 24, since) == want
-    assert history.rows_from(Partitions(tmp_path, Commit(state.partitions), cap), 24, since) == want
+    assert history.rows_from(Partitions(tmp_path, _bare(state), cap), 24, since) == want
+
+
+@pytest.mark.parametrize("cap", [history.DEFAULT_MAX_FILE_BYTES, 7000])
+def test_both_layouts_give_every_reader_the_same_rows(tmp_path, cap):
+    """The same hourly appends written by day and by month: windows, rows from a time, rows
+    since a cursor and the already-reconciled check answer identically."""
+    from meta_supervisor.core.records import Event
+
+    parts = {}
+    for layout in LAYOUTS:
+        state = _simulate(tmp_path / layout, 3, runs=250, cap=cap, layout=layout)
+        parts[layout] = Partitions(tmp_path / layout, state, cap)
+        assert state.layout == layout
+    names = {k: sorted(p.committed) for k, p in parts.items()}
+    assert len(names["day"]) > len(names["month"]) and all(len(history.period_of(n)) == 10 for n in names["day"])
+
+    def event(r):
+        return Event(r.event_id, parse_ts(r.ts), r.ts, "a", "X", "long", 1, 0.5, 0.5, "R", None)
+
+    def answers(p):
+        rows, _ = rows_since(p, {}, 24)
+        return (
+            recent_rows(p, {1: 300, 4: 200, 24: 100}),
+            recent_rows(p, {24: 5000}),
+            [history.rows_from(p, h, t) for h in (1, 24) for t in ("", "2026-09-27T05:00:00Z", "2026-10-01T00:00:00Z")],
+            rows,
+            sorted(p.reconciled_ids([event(r) for r in rows])),
+        )
+
+    assert answers(parts["day"]) == answers(parts["month"])
+
+
+def test_the_layout_is_recorded_kept_and_a_different_setting_is_named(tmp_path):
+    rows = [_row("a", "2026-11-05T01:00:00Z", 24), _row("b", "2026-11-06T01:00:00Z", 24)]
+    state = Partitions(tmp_path, None, partition="month").append(rows)
+    assert state.layout == "month" and sorted(state.partitions) == ["2026-11.jsonl"]
+    again = Partitions(tmp_path, state, partition="day")  # the setting changed: the record wins
+    assert again.layout == "month" and "history.partition is day" in (again.layout_note or "")
+    later = again.append([_row("c", "2026-11-07T01:00:00Z", 24)])
+    assert sorted(later.partitions) == ["2026-11.jsonl"] and later.layout == "month"
+    # a record written before layouts were recorded is monthly
+    assert Partitions(tmp_path, Commit(state.partitions), partition="day").layout == "month"
+    # a new history takes the setting
+    fresh = Partitions(tmp_path / "new", None).append(rows)
+    assert fresh.layout == "day" and sorted(fresh.partitions) == ["2026-11-05.jsonl", "2026-11-06.jsonl"]
+    assert Partitions(tmp_path / "new", fresh, partition="day").layout_note is None
+
+
+def test_hand_placed_files_give_their_layout_and_a_mix_is_refused(tmp_path):
+    line = msgspec.json.encode(_row("a", "2026-11-05T01:00:00Z", 24)) + b"\n"
+    folder = tmp_path / "state/reconciled"
+    folder.mkdir(parents=True)
+    (folder / "2026-11.jsonl").write_bytes(line)
+    assert Partitions(tmp_path, None).layout == "month"
+    (folder / "2026-11-05.jsonl").write_bytes(line)
+    with pytest.raises(UserError, match=r"^state/reconciled/ holds daily files \(2026-11-05.jsonl, ...\) and monthly"):
+        Partitions(tmp_path, None)

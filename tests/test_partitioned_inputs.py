@@ -131,7 +131,11 @@ def _report(root: Path) -> dict:
 
 
 def _state(root: Path) -> dict:
-    return json.loads((root / "state" / "reconcile_state.json").read_text())
+    """The commit record, with its pending events (kept in the files it names) as `pending`."""
+    doc = json.loads((root / "state" / "reconcile_state.json").read_text())
+    files = [root / "state/pending" / name for name in sorted(doc.get("pending_files", {}))]
+    doc["pending"] = [json.loads(line) for path in files for line in path.read_text().splitlines()]
+    return doc
 
 
 def _reconciled(root: Path) -> dict[str, bytes]:

@@ -130,7 +130,7 @@ def test_an_event_sent_again_after_all_its_horizons_were_written_is_a_duplicate(
     proc = run_script("reconcile", root, check=True)
     assert (
         "data/alpha_events.jsonl:2: rejected: duplicate event_id 'good': already reconciled "
-        "(state/reconciled/2026-11.jsonl)" in proc.stderr
+        "(state/reconciled/2026-11-24.jsonl)" in proc.stderr
     )
     assert sorted((r["event_id"], r["horizon_hours"]) for r in read_rows(root)) == [
         ("good", 1),

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from meta_supervisor.core.records import ROW_FIELDS
+from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.jobs import reconcile
 from tests.conftest import REPO, read_rows, run_script, write_jsonl
@@ -78,7 +79,7 @@ def test_realized_pnl_matches_hand_computation(root):
     assert r["abs_error_bps"] == pytest.approx(abs(r["pnl_error_bps"]))
     assert r["ts"] == "2026-11-24T10:10:00Z" and r["reconciled_at"] == "2026-11-25T00:00:00Z"
     assert list(r) == list(ROW_FIELDS)
-    assert (root / "state/reconciled/2026-11.jsonl").exists()
+    assert (root / "state/reconciled/2026-11-24.jsonl").exists()  # the UTC day of the signal
 
 
 def test_pair_written_once_when_it_matures(root):
@@ -130,7 +131,9 @@ def _world(root, n_events=3000):
     write_jsonl(root / "data/alpha_events.jsonl", events)
 
 
-def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path):
+@pytest.mark.parametrize("partition", ["day", "month"])
+def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path, partition):
+    (root / "policy/supervisor.yaml").write_text(f"history:\n  partition: {partition}\n")
     _world(root)
     clean = tmp_path / "clean"
     import shutil
@@ -145,6 +148,8 @@ def test_failpoint_after_append_leaves_no_torn_or_duplicate_rows(root, tmp_path)
     got, want = read_rows(root), read_rows(clean)
     assert len(got) == len({key(r) for r in got})  # no duplicates
     assert sorted(map(key, got)) == sorted(map(key, want))  # nothing lost
+    names = [p.name for p in (root / "state/reconciled").glob("*.jsonl")]
+    assert names and all(len(n.split(".")[0]) == (10 if partition == "day" else 7) for n in names)
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.6])
@@ -301,5 +306,4 @@ def test_an_event_priced_before_the_symbols_first_tick_waits_for_an_exit(root):
     run_script("reconcile", root, "--now", "2026-11-25T13:00:00Z", check=True)
     rows = {r["horizon_hours"]: r for r in read_rows(root)}
     assert set(rows) == {4, 24} and rows[4]["exit_price"] == rows[24]["exit_price"] == 101.0
-    state = json.loads((root / "state/reconcile_state.json").read_text())
-    assert [p["horizons_left"] for p in state["pending"]] == [[1]]
+    assert [p.horizons_left for p in reconcile_state.load(root).pending] == [[1]]

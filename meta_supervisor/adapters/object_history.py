@@ -59,11 +59,15 @@ class ObjectHistory:
         self.max_ts = dict(commit.max_ts)
         self.checksums = dict(commit.checksums)
         self.spans = {k: list(v) for k, v in commit.spans.items()}
+        # Objects are by month whatever history.partition says: an object holds a run's rows of
+        # its month (up to OBJECT_ROWS), not a file git rewrites, so daily keys would gain nothing.
+        self.layout = "month"
+        self.layout_note = None
 
     def commit(self) -> Commit:
         return Commit(dict(self.committed), {}, dict(self.max_ts), dict(self.checksums), dict(self.spans))
 
-    def month_files(self, month: str) -> list[str]:
+    def period_files(self, month: str) -> list[str]:
         return sorted(k for k in self.committed if _month(k) == month)
 
     def _rows(self, key: str) -> list[Row]:
@@ -124,4 +128,4 @@ def open_history(root, settings: HistorySettings, commit: Commit | None, env: Ma
     """The history store `history.location` names: git's Partitions (the default) or the object store."""
     if settings.in_object_store:
         return ObjectHistory(settings.location.rstrip("/"), commit, env)
-    return Partitions(root, commit, round(settings.max_file_mb * 1024 * 1024))
+    return Partitions(root, commit, round(settings.max_file_mb * 1024 * 1024), settings.partition)

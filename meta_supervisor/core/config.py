@@ -11,6 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from typing import Literal
 
 from meta_supervisor.core.alerts import AlertSettings
 from meta_supervisor.core.divergence import DivergenceSettings
@@ -158,6 +159,15 @@ class HistorySettings:
     # In git, a month's file continues in a new segment before it would pass this size: GitHub
     # warns at 50 MB and refuses a push with a file over 100 MB (files/history.py).
     max_file_mb: float = 45.0
+    # The git store's files: `day` (state/reconciled/YYYY-MM-DD.jsonl, by UTC day of the signal)
+    # or `month` (YYYY-MM.jsonl). Daily files keep git's pack about 5x smaller under hourly commits
+    # (docs/performance.md). Only a new history takes this: an existing one keeps the layout
+    # state/reconcile_state.json records (docs/history.md). The object store is by month.
+    partition: Literal["day", "month"] = "day"
+    # Days of signals the git store keeps in its working tree, back from the newest signal: reconcile
+    # deletes the partition files all of whose rows are older (and older than every pending event),
+    # after its commit; git's history keeps them. None: keep everything (docs/history.md, "Retention").
+    retain_days: int | None = None
 
     @property
     def in_object_store(self) -> bool:
@@ -170,6 +180,14 @@ class HistorySettings:
             raise ValueError("location s3:// needs a bucket: s3://bucket/prefix")
         if not 0 < self.max_file_mb <= 50:
             raise ValueError("max_file_mb must be in (0, 50]: GitHub warns about files over 50 MB")
+        if self.partition not in ("day", "month"):
+            raise ValueError(f"partition must be day or month, not {self.partition!r}")
+        if self.retain_days is not None and self.retain_days < 1:
+            raise ValueError("retain_days must be a whole number of days >= 1 (or empty: keep all)")
+        if self.retain_days is not None and self.in_object_store:
+            raise ValueError(
+                "retain_days applies to the git store; expire old month= prefixes with bucket lifecycle rules"
+            )
 
 
 @dataclass(frozen=True)
@@ -190,6 +208,11 @@ class Settings:
             raise ValueError("horizons must not repeat")
         if self.evaluate.horizon not in self.horizons:
             raise ValueError(f"evaluate.horizon {self.evaluate.horizon} is not one of horizons")
+        if self.history.retain_days is not None and self.history.retain_days < self.evaluate.window_days:
+            raise ValueError(
+                f"history.retain_days {self.history.retain_days} is less than evaluate.window_days "
+                f"{self.evaluate.window_days}: the cell windows read that many signal days"
+            )
 
 
 def settings_from_mapping(data) -> Settings:
@@ -238,8 +261,9 @@ def _coerce(hint, default, value, keypath):
             raise ConfigError(keypath, "expected a list")
         sample = default[0] if default else value[0] if value else None
         return tuple(_scalar(type(sample), v, keypath + (i,)) for i, v in enumerate(value))
-    if _optional(hint):  # str | None
-        return _scalar(str, value, keypath)
+    if _optional(hint):  # str | None, int | None
+        inner = next(a for a in typing.get_args(hint) if a is not type(None))
+        return _scalar(inner if inner in (int, float) else str, value, keypath)
     return _scalar(type(default), value, keypath)
 
 

@@ -174,11 +174,13 @@ def make_row(item: Pending, h: int, entry: float, exit_: float, pred: Prediction
     )
 
 
-def partition_of(row: Row) -> str:
-    """`YYYY-MM`, the month of the signal: the partition a row is appended to.
+def partition_of(row: Row, layout: str = "month") -> str:
+    """The partition a row is appended to: `YYYY-MM`, the month of the signal, or with layout
+    `day`, `YYYY-MM-DD`, its UTC day (history.partition, files/history.py).
 
-    >>> partition_of(make_row(Pending(Event("e", 1795514400, "", "a", "X", "long", 1, 0.5, 0.5, "R", None),
-    ...     "macro", [1]), 1, 100.0, 101.0, FALLBACK, "now"))
-    '2026-11'
+    >>> row = make_row(Pending(Event("e", 1795514400, "", "a", "X", "long", 1, 0.5, 0.5, "R", None),
+    ...     "macro", [1]), 1, 100.0, 101.0, FALLBACK, "now")
+    >>> partition_of(row), partition_of(row, "day")
+    ('2026-11', '2026-11-24')
     """
-    return row.ts.rsplit("-", 1)[0]
+    return row.ts[:10] if layout == "day" else row.ts[:7]

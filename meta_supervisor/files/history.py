@@ -1,20 +1,29 @@
-"""The reconciled history in git: `state/reconciled/YYYY-MM.jsonl`, appended and read in windows.
+"""The reconciled history in git: `state/reconciled/YYYY-MM-DD.jsonl`, appended and read in windows.
+
+Layout: a file per UTC day of the signal (`day`, the default for a new history) or per month
+(`month`, `YYYY-MM.jsonl`: every history written before daily files existed). Daily files keep
+git's pack about 5x smaller under hourly commits: git deltas each version of a file against the
+previous one and stores a full copy every ~50 versions, and a day's file stops changing a day
+after its signals, so its full copies stay small (docs/performance.md "Repository growth of the
+git store"). The layout is recorded in `state/reconcile_state.json` when a history starts and
+kept for its life (`history.partition` only chooses it for a new history): readers never see
+both. Below, a "period" is a day or a month, whichever the layout makes a file of.
 
 Crash safety: rows are appended, then the partition sizes are committed in
 `state/reconcile_state.json` (files/reconcile_state.py) with an atomic rename. Bytes past the
 committed size belong to a run that died before its commit: readers never look at them and the
 next reconcile truncates them, so no torn or duplicated row is ever seen. Appending (not
-rewriting) keeps a run's cost proportional to what it adds, not to the size of the month.
+rewriting) keeps a run's cost proportional to what it adds, not to the size of the period.
 
-Windows are the most recent rows by signal time (ts, then event_id). Partitions are by month of
-the signal, so reading months newest-first and stopping once every requested horizon has enough
-rows is exact, and a run reads the same few months whatever the length of the history.
+Windows are the most recent rows by signal time (ts, then event_id). Partitions are by period of
+the signal, so reading periods newest-first and stopping once every requested horizon has enough
+rows is exact, and a run reads the same few periods whatever the length of the history.
 
-Bounded files: a month whose file would pass `history.max_file_mb` (45 MB, under GitHub's 50 MB
-warning; the push limit is 100 MB) continues in segments `YYYY-MM.001.jsonl`, `YYYY-MM.002.jsonl`,
-... in append order. A new segment starts with a checkpoint at offset 0 holding the newest signal
-time of the month's earlier segments, so the early stop stays exact across segments
-(docs/performance.md "Repository growth of the git store" has the measured growth).
+Bounded files: a period whose file would pass `history.max_file_mb` (45 MB, under GitHub's 50 MB
+warning; the push limit is 100 MB) continues in segments `YYYY-MM-DD.001.jsonl`,
+`YYYY-MM-DD.002.jsonl`, ... (`YYYY-MM.001.jsonl` by month) in append order. A new segment starts
+with a checkpoint at offset 0 holding the newest signal time of the period's earlier segments, so
+the early stop stays exact across segments.
 
 Rows are decoded typed, in one call per block of lines (msgspec): about twice as fast as orjson
 decoding the same bytes line by line into dicts, which made parsing the largest part of a cycle
@@ -37,28 +46,53 @@ import msgspec
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import partition_of
 from meta_supervisor.core.records import Row
-from meta_supervisor.core.timeutil import format_ts
+from meta_supervisor.core.timeutil import format_ts, parse_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.reconcile_state import Commit
 
 RECONCILED_DIR = "state/reconciled"
 DEFAULT_MAX_FILE_BYTES = 45 * 1024 * 1024
-_SEGMENT = re.compile(r"^(\d{4}-\d{2})(?:\.(\d{3,}))?\.jsonl$")
+_SEGMENT = re.compile(r"^(\d{4}-\d{2}(-\d{2})?)(?:\.(\d{3,}))?\.jsonl$")
 
 
-def month_of(name: str) -> str:
-    """The month a partition file holds: `2026-11` for `2026-11.jsonl` and `2026-11.004.jsonl`."""
+def period_of(name: str) -> str:
+    """The period a partition file holds: `2026-11-05` for `2026-11-05.jsonl` and
+    `2026-11-05.004.jsonl`, `2026-11` for `2026-11.jsonl`."""
     return name.split(".", 1)[0]
 
 
+def period_of_ts(ts: str, layout: str) -> str:
+    """The period of a signal time (ISO 8601 Z text) in `layout`."""
+    return ts[:10] if layout == "day" else ts[:7]
+
+
+def period_start(ts: str, layout: str) -> str:
+    """The first instant of the period holding signal time `ts`."""
+    return f"{ts[:10]}T00:00:00Z" if layout == "day" else f"{ts[:7]}-01T00:00:00Z"
+
+
 def _order(name: str) -> tuple[str, int, str]:
-    """Sort key of partition files: month, then segment number (append order)."""
+    """Sort key of partition files: period, then segment number (append order)."""
     m = _SEGMENT.match(name)
-    return (m.group(1), int(m.group(2) or 0), "") if m else (month_of(name), 0, name)
+    return (m.group(1), int(m.group(3) or 0), "") if m else (period_of(name), 0, name)
 
 
-def segment_name(month: str, number: int) -> str:
-    return f"{month}.jsonl" if number == 0 else f"{month}.{number:03d}.jsonl"
+def segment_name(period: str, number: int) -> str:
+    return f"{period}.jsonl" if number == 0 else f"{period}.{number:03d}.jsonl"
+
+
+def layout_of_files(names) -> str | None:
+    """The layout hand-placed files are in (no commit record names it), None for no file. Both
+    at once is refused: a reader would otherwise count the same signals' period twice."""
+    kinds = {"day" if (m := _SEGMENT.match(n)) and m.group(2) else "month" for n in names}
+    if len(kinds) > 1:
+        days = sorted(n for n in names if (m := _SEGMENT.match(n)) and m.group(2))
+        months = sorted(set(names) - set(days))
+        raise UserError(
+            f"{RECONCILED_DIR}/ holds daily files ({days[0]}, ...) and monthly ones ({months[0]}, ...) and "
+            "state/reconcile_state.json records neither: keep one layout (docs/history.md, 'Layout')"
+        )
+    return kinds.pop() if kinds else None
 
 
 def _trim_to_newline(path: Path, size: int) -> int:
@@ -82,13 +116,33 @@ class Partitions:
     N rows newer than a checkpoint's time knows no earlier byte can enter an N-row window; no clock
     is trusted (a backfill may reconcile old data at any time)."""
 
-    def __init__(self, root: Path, commit: Commit | None, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+    def __init__(
+        self,
+        root: Path,
+        commit: Commit | None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        partition: str = "day",
+    ):
         self.max_file_bytes = max_file_bytes
         committed, checkpoints, max_ts = (
             (None, None, None) if commit is None else (commit.partitions, commit.checkpoints, commit.max_ts)
         )
         self.dir = Path(root) / RECONCILED_DIR
         files = {p.name: p.stat().st_size for p in self.dir.glob("*.jsonl")} if self.dir.is_dir() else {}
+        # The layout: the recorded one (a record from before layouts were recorded: month), else
+        # that of the files found, else (a new history) the setting's.
+        if commit is not None:
+            self.layout = commit.layout or "month"
+        else:
+            self.layout = layout_of_files([n for n, s in files.items() if s]) or partition
+        # What a job should say when the setting asks for another layout (kept: not migrated).
+        self.layout_note = (
+            None
+            if self.layout == partition
+            else f"history.partition is {partition} but {RECONCILED_DIR}/ is written by {self.layout} "
+            f"(state/reconcile_state.json): keeping {self.layout}; moving a history is not automated "
+            "(docs/history.md, 'Layout')"
+        )
         if committed is None:
             # No commit record (state copied by hand, or written by an older version): trust the
             # files, minus a torn last line.
@@ -122,9 +176,9 @@ class Partitions:
         """The committed view as readers (train, evaluate) see it."""
         return cls(root, reconcile_state.read_commit(root))
 
-    def month_files(self, month: str) -> list[str]:
-        """The committed files of `month`, in append order."""
-        return sorted((n for n in self.committed if month_of(n) == month), key=_order)
+    def period_files(self, period: str) -> list[str]:
+        """The committed files of `period`, in append order."""
+        return sorted((n for n in self.committed if period_of(n) == period), key=_order)
 
     def commit(self) -> Commit:
         """The committed view as a commit record (what a first run records before appending)."""
@@ -134,6 +188,7 @@ class Partitions:
             dict(self.max_ts),
             dict(self.checksums),
             {n: list(v) for n, v in self.spans.items()},
+            self.layout,
         )
 
     def _verify(self, name: str, data) -> None:
@@ -158,7 +213,7 @@ class Partitions:
         return rows_since(self, cursor, horizon)
 
     def names_newest_first(self) -> list[str]:
-        """Newest month first and, inside a month, the last segment first."""
+        """Newest period first and, inside a period, the last segment first."""
         return sorted(self.committed, key=_order, reverse=True)
 
     def read(self, name: str, start: int = 0, end: int | None = None) -> bytes:
@@ -203,10 +258,16 @@ class Partitions:
         return out
 
     def recover(self) -> list[str]:
-        """Truncate bytes a crashed run appended after the last commit (writer side only)."""
+        """Truncate bytes a crashed run appended after the last commit, and delete the files no
+        commit names (a crashed run's new file, or one retired by a run that died before deleting
+        it) (writer side only)."""
         fixed = []
         for path in self.dir.glob("*.jsonl") if self.dir.is_dir() else []:
-            keep = self.committed.get(path.name, 0)
+            if path.name not in self.committed:
+                path.unlink()
+                fixed.append(f"{RECONCILED_DIR}/{path.name}")
+                continue
+            keep = self.committed[path.name]
             if path.stat().st_size > keep:
                 with open(path, "r+b") as handle:
                     handle.truncate(keep)
@@ -214,19 +275,19 @@ class Partitions:
         return fixed
 
     def append(self, rows: list[Row]) -> Commit:
-        """Append `rows` to the files of their months (the month's last segment, continued in a
+        """Append `rows` to the files of their periods (the period's last segment, continued in a
         new one before a file would pass `max_file_bytes`); returns the commit record to write
         (nothing is committed until reconcile_state.save writes it)."""
-        by_month: dict[str, list[Row]] = {}
+        by_period: dict[str, list[Row]] = {}
         for row in rows:
-            by_month.setdefault(partition_of(row), []).append(row)
+            by_period.setdefault(partition_of(row, self.layout), []).append(row)
         self.dir.mkdir(parents=True, exist_ok=True)
         out = self.commit()
-        for month in sorted(by_month):
-            files = sorted((n for n in out.partitions if month_of(n) == month), key=_order)
-            name = files[-1] if files else segment_name(month, 0)
-            month_rows = by_month[month]
-            lines = [_encoder.encode(row) + b"\n" for row in month_rows]
+        for period in sorted(by_period):
+            files = sorted((n for n in out.partitions if period_of(n) == period), key=_order)
+            name = files[-1] if files else segment_name(period, 0)
+            period_rows = by_period[period]
+            lines = [_encoder.encode(row) + b"\n" for row in period_rows]
             while lines:
                 size = out.partitions.get(name, 0)
                 take, total = 0, 0
@@ -235,17 +296,17 @@ class Partitions:
                     take += 1
                 if take == 0 and size == 0:  # one row longer than the cap: it still has to go somewhere
                     take = 1
-                if take == 0:  # this segment is full: the month continues in the next one
+                if take == 0:  # this segment is full: the period continues in the next one
                     before = max(out.max_ts[n] for n in files if n in out.max_ts) if files else None
-                    name = segment_name(month, _order(name)[1] + 1)
+                    name = segment_name(period, _order(name)[1] + 1)
                     files.append(name)
                     if before is not None:
                         out.max_ts[name] = before
                         out.checkpoints[name] = [[0, before]]
                     out.partitions[name] = 0
                     continue
-                self._append_file(out, name, lines[:take], month_rows[:take])
-                lines, month_rows = lines[take:], month_rows[take:]
+                self._append_file(out, name, lines[:take], period_rows[:take])
+                lines, period_rows = lines[take:], period_rows[take:]
         for name in self.committed:  # history committed before checksums existed: recorded once
             if name not in out.checksums:
                 with self.mapped(name) as committed:
@@ -269,7 +330,7 @@ class Partitions:
             out.partitions[name] = handle.tell()
         digest.update(data)
         out.checksums[name] = f"sha256:{digest.hexdigest()}"
-        if start == 0 and name not in out.max_ts:  # a month's first file: nothing before it
+        if start == 0 and name not in out.max_ts:  # a period's first file: nothing before it
             out.max_ts[name] = newest
         elif name in out.max_ts:  # else: history from before checkpoints existed
             if start > 0:
@@ -281,16 +342,53 @@ class Partitions:
             out.max_ts[name] = max(newest, out.max_ts[name])
 
 
+def retire(commit: Commit, retain_days: int, pending_ts: list[int]) -> tuple[Commit, list[str]]:
+    """(`commit` without them, the partition files to delete) for `history.retain_days`: files
+    all of whose rows have a signal time more than `retain_days` days before the newest signal
+    and before the period of every pending event (whose rows may still come). A file's newest signal is its
+    span's end, else its `max_ts` (the newest of its period up to it, so never earlier); a file
+    with neither is kept. Every window a job reads is younger: train's and evaluate's row
+    windows unless the retained days hold fewer rows, the cell windows always (retain_days >=
+    window_days). The files are deleted only after the record without them is committed."""
+    if not commit.max_ts:
+        return commit, []
+    keep_since = format_ts(parse_ts(max(commit.max_ts.values())) - retain_days * 86400)
+    if pending_ts:  # from the start of the oldest pending event's period: its rows go there
+        keep_since = min(keep_since, period_start(format_ts(min(pending_ts)), commit.layout or "month"))
+    gone = sorted(
+        n
+        for n in commit.partitions
+        if (end := (commit.spans.get(n) or [None, commit.max_ts.get(n)])[1]) is not None and end < keep_since
+    )
+    drop = set(gone)
+
+    def kept(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in drop}
+
+    return (
+        Commit(
+            kept(commit.partitions),
+            kept(commit.checkpoints),
+            kept(commit.max_ts),
+            kept(commit.checksums),
+            kept(commit.spans),
+            commit.layout,
+        ),
+        gone,
+    )
+
+
 def files_to_scan(history, events) -> list[tuple[str, list[str]]]:
     """(partition, event ids) for the already-reconciled check, on either store: the files of each
-    event's month whose span of signal times holds the event's `ts` (a file without a recorded
-    span: always). `history` has `month_files(month)` and `spans`."""
-    by_month: dict[str, list] = {}
+    event's period whose span of signal times holds the event's `ts` (a file without a recorded
+    span: always). `history` has `layout`, `period_files(period)` and `spans`."""
+    by_period: dict[str, list] = {}
     for event in events:
-        by_month.setdefault(format_ts(event.ts)[:7], []).append((format_ts(event.ts), event.event_id))
+        ts = format_ts(event.ts)
+        by_period.setdefault(period_of_ts(ts, history.layout), []).append((ts, event.event_id))
     out = []
-    for month, group in by_month.items():
-        for name in history.month_files(month):
+    for period, group in by_period.items():
+        for name in history.period_files(period):
             span = history.spans.get(name)
             wanted = [e for ts, e in group if span is None or span[0] <= ts <= span[1]]
             if wanted:
@@ -302,11 +400,11 @@ def _digest(data) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
-def rows_by_partition(rows: list[Row]) -> dict[str, int]:
-    """{partition file name: how many of `rows` go there} (for the reconcile report)."""
+def rows_by_partition(rows: list[Row], layout: str = "month") -> dict[str, int]:
+    """{partition (period) file name: how many of `rows` go there} (for the reconcile report)."""
     out: dict[str, int] = {}
     for row in rows:
-        name = f"{partition_of(row)}.jsonl"
+        name = f"{partition_of(row, layout)}.jsonl"
         out[name] = out.get(name, 0) + 1
     return dict(sorted(out.items()))
 
@@ -345,8 +443,8 @@ def _decode(parts: Partitions, name: str, start: int, data) -> list[Row]:
 
 
 def _segments(parts: Partitions, name: str):
-    """(start, end, newest ts of the month before start) of a partition file, newest chunk first;
-    the last one starts at 0 (before it: the month's earlier segment files, or nothing). Without
+    """(start, end, newest ts of the period before start) of a partition file, newest chunk first;
+    the last one starts at 0 (before it: the period's earlier segment files, or nothing). Without
     checkpoints the whole file is one chunk."""
     end = parts.committed[name]
     out = []
@@ -369,11 +467,11 @@ def _complete(blocks: list, held: dict, need: dict, before: str) -> bool:
 
 
 def _chunks_newest_first(parts: Partitions):
-    """(rows, newest signal time of the month before them or None, last chunk of its month) per
-    appended chunk of the git history, newest month first, newest chunk first inside a month."""
+    """(rows, newest signal time of the period before them or None, last chunk of its period) per
+    appended chunk of the git history, newest period first, newest chunk first inside a period."""
     names = parts.names_newest_first()
     for i, name in enumerate(names):
-        first_file = i + 1 == len(names) or month_of(names[i + 1]) != month_of(name)
+        first_file = i + 1 == len(names) or period_of(names[i + 1]) != period_of(name)
         with parts.mapped(name) as data:
             for start, end, before in _segments(parts, name):
                 yield _decode(parts, name, start, data[start:end]), before, first_file and start == 0
@@ -383,7 +481,7 @@ def recent_rows(parts, need: dict[int, int]) -> dict[int, list[Row]]:
     """{horizon: last `need[h]` rows of that horizon, oldest first}, from either history store
     (`parts.chunks_newest_first()`: git's Partitions or the object store's).
 
-    Newest month first and, inside one, newest chunk first; stops as soon as the windows are
+    Newest period first and, inside one, newest chunk first; stops as soon as the windows are
     provably complete, so the cost follows the window, not the month."""
     if not need or not any(need.values()):
         return {h: [] for h in need}
@@ -404,22 +502,23 @@ def recent_rows(parts, need: dict[int, int]) -> dict[int, list[Row]]:
 def rows_from(parts, horizon: int, since: str) -> list[Row]:
     """Every row of `horizon` with a signal time at or after `since`, sorted by (ts, event_id):
     newest chunk first, stopping once no earlier byte can hold such a row (a chunk's `before`,
-    or the start of a month before `since`). The cost follows the span, not the history."""
+    or the start of a period before `since`). The cost follows the span, not the history.
+    `parts.layout` says whether a period is a day or a month."""
     rows: list[Row] = []
     with closing(parts.chunks_newest_first()) as chunks:
-        for chunk, before, month_start in chunks:
+        for chunk, before, first_of_period in chunks:
             rows += [r for r in chunk if r.horizon_hours == horizon and r.ts >= since]
             if before is not None and before < since:
                 break
-            # a month read whole that began at or before `since`: older months hold older signals
-            if month_start and chunk and f"{chunk[0].ts[:7]}-01T00:00:00Z" <= since:
+            # a period read whole that began at or before `since`: older ones hold older signals
+            if first_of_period and chunk and period_start(chunk[0].ts, parts.layout) <= since:
                 break
     _sort(rows)
     return rows
 
 
 def _fill(chunks, blocks: list, held: dict, need: dict) -> None:
-    for chunk, before, month_start in chunks:
+    for chunk, before, first_of_period in chunks:
         block: dict[int, list[Row]] = {h: [] for h in need}
         for row in chunk:
             bucket = block.get(row.horizon_hours)
@@ -430,9 +529,9 @@ def _fill(chunks, blocks: list, held: dict, need: dict) -> None:
             held[h] += len(rows)
         if before is not None and _complete(blocks, held, need, before):
             break
-        # Older months hold older signals only: once every window is full at the start of a
-        # month, stop (an earlier chunk of the same month may still hold newer signals).
-        if month_start and all(held[h] >= need[h] for h in need):
+        # Older periods hold older signals only: once every window is full at the start of a
+        # period, stop (an earlier chunk of the same period may still hold newer signals).
+        if first_of_period and all(held[h] >= need[h] for h in need):
             break
 
 

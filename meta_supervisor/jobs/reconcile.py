@@ -15,7 +15,7 @@ from meta_supervisor.core import sim_model
 from meta_supervisor.core.records import Event
 from meta_supervisor.core.timeutil import HOUR, format_ts, now_ts, parse_ts
 from meta_supervisor.files import reconcile_state
-from meta_supervisor.files.history import rows_by_partition
+from meta_supervisor.files.history import RECONCILED_DIR, retire, rows_by_partition
 from meta_supervisor.files.inputs import Rejection, read_events, read_prices
 from meta_supervisor.files.jsonio import write_json
 from meta_supervisor.files.workspace import Workspace
@@ -69,6 +69,8 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
     with actions.group("load"):
         state = reconcile_state.load(ws.root)
         parts = open_history(ws.root, cfg.history, state.commit)
+        if parts.layout_note:
+            actions.annotate("warning", parts.layout_note, title="history layout")
         for name in parts.recover():
             actions.annotate("warning", f"{name}: dropped what a run that did not finish had written")
         pending = state.pending
@@ -119,18 +121,30 @@ def run(root, actions: Actions | None = None, now: str | None = None) -> Reconci
             reconcile_state.save(ws.root, parts.commit(), {}, [])
         commit = parts.append(rows)
         failpoint("after_append")
+        retired: list[str] = []
+        if cfg.history.retain_days is not None:  # the git store only (settings refuse it with s3)
+            commit, retired = retire(commit, cfg.history.retain_days, [p.event.ts for p in still])
         newest = dict(state.newest_input_ts)
         for name, records in (("alpha_events", accepted), ("prices", prices.records if prices else [])):
             if records:
                 newest[name] = max(newest.get(name, 0), max(r.ts for _, r in records))
-        reconcile_state.save(ws.root, commit, cursor, still, newest)  # the commit point
+        cap = round(cfg.history.max_file_mb * 1024 * 1024)  # the pending files' cap too
+        reconcile_state.save(ws.root, commit, cursor, still, newest, cap)  # the commit point
+        for name in retired:  # after the commit: a crash before this leaves files recover() deletes
+            (ws.root / RECONCILED_DIR / name).unlink()
+        if retired:
+            print(
+                f"reconcile: deleted {len(retired)} partition file(s) older than history.retain_days "
+                f"({cfg.history.retain_days}): {retired[0]} .. {retired[-1]} (git's history keeps them)",
+                file=actions.out,
+            )
         report = {
             "generated_at": now,
             "events_read": len(events.records),
             "files_read": events.files_read,
             "price_files_read": prices.files_read if prices else [],
             "rows_written": len(rows),
-            "rows_by_partition": rows_by_partition(rows),
+            "rows_by_partition": rows_by_partition(rows, parts.layout),
             "pending_events": len(still),
             "models": {str(h): sim_model.sim_version(c) for h, c in sorted(models.items())},
             "rejected_count": len(rejected),
