@@ -31,7 +31,9 @@ from meta_supervisor.core.timeutil import format_ts, parse_ts
 
 SYMBOLS = 8
 T0 = 1767225600  # 2026-01-01
-OLD = divergence.DivergenceSettings(fleet_false_alerts_per_month=0, estimate_dependence=False, seed_rules_alert=True)
+OLD = divergence.DivergenceSettings(
+    fleet_false_alerts_per_month=0, estimate_dependence=False, seed_rules_alert=True, fleet_wide=False
+)
 NEW = divergence.DivergenceSettings()
 
 

@@ -312,11 +312,13 @@ def fleet_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, float]:
     agents = _positions([obs.agent[i] for i in recent.tolist()])
     out = {}
     for trigger, spec in TRIGGERS.items():
+        if spec.chart is None:
+            continue
         means = []
         for pos in agents.values():
-            _, values = spec.chart.charted(obs, recent[pos].tolist(), s)
+            values = np.asarray(spec.chart.charted(obs, recent[pos].tolist(), s)[1], dtype=np.float64)
             if len(values) >= FLEET_MIN_ROWS:
-                means.append(float(np.mean(values)))
+                means.append(float(values.mean()))
         if len(means) >= FLEET_MIN_AGENTS:
             out[trigger] = float(np.median(means))
     return out

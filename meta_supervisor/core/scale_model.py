@@ -191,7 +191,7 @@ class Level:
 
 def fit_level(
     ts: np.ndarray,
-    symbols: Sequence[str],
+    symbols: Sequence[str] | np.ndarray,
     residuals: np.ndarray,
     fast_half_life_days: float,
     slow_half_life_days: float,
