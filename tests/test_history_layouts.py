@@ -13,7 +13,7 @@ from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.history import Partitions, recent_rows
 from meta_supervisor.jobs import demo, evaluate, reconcile, train
-from tests.test_object_history import _feed, _outputs
+from tests.test_object_history import _feed, _outputs, replay_world
 
 START = parse_ts("2026-09-01T00:00:00Z")
 
@@ -33,20 +33,15 @@ def test_every_job_gives_the_same_results_by_day_and_by_month(tmp_path):
     """One world fed in five steps, reconcile, train and evaluate at each: the daily and the
     monthly roots end with the same models, cells, windows, detectors, alerts, history records
     and proposals, byte for byte, and hold the same rows."""
-    world = synth.make_world(START, 40, seed=11, diverge_from=START + 30 * 24 * HOUR)
     daily = _root(tmp_path / "day", None)  # the default
     monthly = _root(tmp_path / "month", "month")
-    sent_e = sent_p = 0
-    for day in (20, 26, 32, 36, 40):
-        cut = format_ts(START + day * 24 * HOUR)
-        events = [e for e in world.events[sent_e:] if e["ts"] < cut]
-        prices = [p for p in world.prices[sent_p:] if p["ts"] < cut]
-        sent_e, sent_p = sent_e + len(events), sent_p + len(prices)
-        for root in (daily, monthly):
-            _feed(root, events, prices)
-            reconcile.run(root, now=cut)
-            train.run(root, now=cut)
-            evaluate.run(root, dry_run=True, env={}, now=cut)
+
+    def jobs(root, cut):
+        reconcile.run(root, now=cut)
+        train.run(root, now=cut)
+        evaluate.run(root, dry_run=True, env={}, now=cut)
+
+    replay_world([daily, monthly], jobs)
     got, want = _outputs(daily), _outputs(monthly)
     assert sorted(got) == sorted(want)
     assert [k for k in want if got[k] != want[k]] == []

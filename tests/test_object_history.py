@@ -56,6 +56,23 @@ def _feed(root: Path, events, prices) -> None:
     demo._append_jsonl(root / "data/prices.jsonl", prices)
 
 
+def replay_world(roots: list[Path], run_jobs) -> str:
+    """The demo's world, shortened to 40 days, fed to every root in five steps; after each step
+    `run_jobs(root, cut)` runs the jobs on it at the step's time. Returns the last step's time."""
+    world = synth.make_world(START, 40, seed=11, diverge_from=START + 30 * 24 * HOUR)
+    sent_e = sent_p = 0
+    cut = ""
+    for day in (20, 26, 32, 36, 40):
+        cut = format_ts(START + day * 24 * HOUR)
+        events = [e for e in world.events[sent_e:] if e["ts"] < cut]
+        prices = [p for p in world.prices[sent_p:] if p["ts"] < cut]
+        sent_e, sent_p = sent_e + len(events), sent_p + len(prices)
+        for root in roots:
+            _feed(root, events, prices)
+            run_jobs(root, cut)
+    return cut
+
+
 def _outputs(root: Path) -> dict[str, bytes]:
     """Everything the jobs leave that a person or the next run reads, but where the history is:
     the commit record and the cursors name partitions, which differ by store by design."""
@@ -76,20 +93,15 @@ def test_every_job_gives_the_same_results_on_either_store(tmp_path, aws):
     """One world (the demo's, shortened), fed in five steps with reconcile, train and evaluate at
     each: the git root and the object-store root end with the same models, cells, windows,
     detectors, alerts, history records and proposals, byte for byte, and hold the same rows."""
-    world = synth.make_world(START, 40, seed=11, diverge_from=START + 30 * 24 * HOUR)
     git = _root(tmp_path / "git", None)
     obj = _root(tmp_path / "obj", f"s3://history/{uuid.uuid4().hex}/rows")
-    sent_e = sent_p = 0
-    for day in (20, 26, 32, 36, 40):
-        cut = format_ts(START + day * 24 * HOUR)
-        events = [e for e in world.events[sent_e:] if e["ts"] < cut]
-        prices = [p for p in world.prices[sent_p:] if p["ts"] < cut]
-        sent_e, sent_p = sent_e + len(events), sent_p + len(prices)
-        for root in (git, obj):
-            _feed(root, events, prices)
-            reconcile.run(root, now=cut)
-            train.run(root, now=cut)
-            evaluate.run(root, dry_run=True, env=dict(aws), now=cut)
+
+    def jobs(root, cut):
+        reconcile.run(root, now=cut)
+        train.run(root, now=cut)
+        evaluate.run(root, dry_run=True, env=dict(aws), now=cut)
+
+    replay_world([git, obj], jobs)
     got, want = _outputs(obj), _outputs(git)
     assert sorted(got) == sorted(want)
     assert [k for k in want if got[k] != want[k]] == []

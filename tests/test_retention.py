@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from meta_supervisor.adapters.actions import Actions
-from meta_supervisor.core import synth
 from meta_supervisor.core.config import settings_from_mapping
 from meta_supervisor.core.errors import ConfigError
 from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts
@@ -22,7 +21,7 @@ from meta_supervisor.files.reconcile_state import Commit
 from meta_supervisor.jobs import evaluate, reconcile
 from tests.test_history import _row
 from tests.test_history_layouts import START, _root
-from tests.test_object_history import _feed
+from tests.test_object_history import replay_world
 
 
 def _with(root: Path, extra: str) -> Path:
@@ -32,20 +31,15 @@ def _with(root: Path, extra: str) -> Path:
 
 
 def test_old_partitions_are_deleted_after_the_commit_and_the_windows_do_not_change(tmp_path):
-    world = synth.make_world(START, 40, seed=11, diverge_from=START + 30 * 24 * HOUR)
     kept = _root(tmp_path / "all", None)
     short = _with(_root(tmp_path / "short", None), "\nhistory:\n  retain_days: 16\n")
-    sent_e = sent_p = 0
     out = io.StringIO()
-    for day in (20, 26, 32, 36, 40):
-        cut = format_ts(START + day * 24 * HOUR)
-        events = [e for e in world.events[sent_e:] if e["ts"] < cut]
-        prices = [p for p in world.prices[sent_p:] if p["ts"] < cut]
-        sent_e, sent_p = sent_e + len(events), sent_p + len(prices)
-        for root in (kept, short):
-            _feed(root, events, prices)
-            reconcile.run(root, Actions(out=out), now=cut)
-            evaluate.run(root, dry_run=True, env={}, now=cut)
+
+    def jobs(root, cut):
+        reconcile.run(root, Actions(out=out), now=cut)
+        evaluate.run(root, dry_run=True, env={}, now=cut)
+
+    cut = replay_world([kept, short], jobs)
     names = sorted(p.name for p in (short / "state/reconciled").iterdir())
     every = sorted(p.name for p in (kept / "state/reconciled").iterdir())
     assert len(names) < len(every) - 15 and set(names) < set(every)
