@@ -127,6 +127,9 @@ def _parse(line, validate, batch: Batch) -> None:
         batch.rejected.append(Rejection(line.file, line.number, str(err)))
 
 
+_SPACED_COLON = re.compile(rb'"\s+:')
+
+
 class _Duplicate(Exception):
     pass
 
@@ -143,12 +146,13 @@ def _no_duplicates(pairs):
 def _duplicate_key(raw: bytes, obj) -> str | None:
     """Why the line is refused if its object names a key twice, else None. JSON leaves a repeated
     key undefined and decoders keep the last value silently: `{"price": 1, "price": 100}` is
-    refused rather than guessed. Fast path: a line with no escape that writes each of its keys
-    once holds no duplicate key (nested objects are not read, so not checked); only the others
-    (rare) are parsed again, exactly."""
+    refused rather than guessed. Fast path: without a backslash no string can hold a quote, so
+    every `":` ends a key; with no space between a key and its colon, as many `":` as the object
+    has keys means no key is written twice (a nested object adds `":`, and goes the slow way).
+    Only the other lines (rare) are parsed again, exactly."""
     if not isinstance(obj, dict):
         return None
-    if b"\\" not in raw and all(raw.count(b'"%s"' % k.encode()) == 1 for k in obj):
+    if b"\\" not in raw and raw.count(b'":') == len(obj) and not _SPACED_COLON.search(raw):
         return None
     try:
         json.loads(raw, object_pairs_hook=_no_duplicates)
