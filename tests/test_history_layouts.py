@@ -13,20 +13,13 @@ from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts
 from meta_supervisor.files import reconcile_state
 from meta_supervisor.files.history import Partitions, recent_rows
 from meta_supervisor.jobs import demo, evaluate, reconcile, train
-from tests.test_object_history import _feed, _outputs, replay_world
+from tests.test_object_history import _feed, _outputs, demo_root, replay_world
 
 START = parse_ts("2026-09-01T00:00:00Z")
 
 
 def _root(base: Path, partition: str | None) -> Path:
-    (base / "policy").mkdir(parents=True)
-    (base / "data").mkdir()
-    (base / "policy/strategy_kill_list.yaml").write_text(demo.KILL_LIST)
-    agents = "".join(f"{a}: {s}\n" for s, ags in synth.STRATEGIES.items() for a in ags)
-    (base / "policy/agents.yaml").write_text(agents)
-    settings = demo.SUPERVISOR + (f"\nhistory:\n  partition: {partition}\n" if partition else "")
-    (base / "policy/supervisor.yaml").write_text(settings)
-    return base
+    return demo_root(base, **({"partition": partition} if partition else {}))
 
 
 def test_every_job_gives_the_same_results_by_day_and_by_month(tmp_path):

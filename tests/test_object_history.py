@@ -39,16 +39,21 @@ def aws(s3_env, monkeypatch):
     return s3_env
 
 
-def _root(base: Path, location: str | None) -> Path:
-    root = base
-    (root / "policy").mkdir(parents=True)
-    (root / "data").mkdir()
-    (root / "policy/strategy_kill_list.yaml").write_text(demo.KILL_LIST)
+def demo_root(base: Path, **history: str) -> Path:
+    """A root with the demo's policy files; `history` settings (e.g. location=..., partition=...)
+    added to its supervisor.yaml."""
+    (base / "policy").mkdir(parents=True)
+    (base / "data").mkdir()
+    (base / "policy/strategy_kill_list.yaml").write_text(demo.KILL_LIST)
     agents = "".join(f"{a}: {s}\n" for s, ags in synth.STRATEGIES.items() for a in ags)
-    (root / "policy/agents.yaml").write_text(agents)
-    settings = demo.SUPERVISOR + (f"\nhistory:\n  location: {location}\n" if location else "")
-    (root / "policy/supervisor.yaml").write_text(settings)
-    return root
+    (base / "policy/agents.yaml").write_text(agents)
+    extra = "".join(f"  {k}: {v}\n" for k, v in history.items())
+    (base / "policy/supervisor.yaml").write_text(demo.SUPERVISOR + (f"\nhistory:\n{extra}" if extra else ""))
+    return base
+
+
+def _root(base: Path, location: str | None) -> Path:
+    return demo_root(base, **({"location": location} if location else {}))
 
 
 def _feed(root: Path, events, prices) -> None:
