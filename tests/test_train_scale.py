@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -143,6 +144,22 @@ def test_longer_horizon_sigma_follows_the_short_horizons_recent_level():
     assert leveled["scale_model"]["level"]["fast_half_life_days"] == 1.5
     assert off["scale_model"] == plain["scale_model"] and "level" not in plain["scale_model"]
     assert leveled["calibration"]["rows"] == plain["calibration"]["rows"]
+
+
+def test_train_job_asked_for_24_h_reads_the_1_h_rows_for_the_level(tmp_path):
+    """`--horizons 24` alone still loads the shortest horizon's window from the history: the
+    24 h card's scale model carries the level the 1 h errors set."""
+    root = tmp_path / "repo"
+    by_month: dict[str, list] = {}
+    for r in _rows(3000, 1) + _short_rows(3000, 2):
+        by_month.setdefault(r.ts[:7], []).append(r)
+    for month, rows in by_month.items():
+        path = root / f"state/reconciled/{month}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in sorted(rows, key=lambda r: r.ts)))
+    train.run(root, horizons=[24], actions=Actions(env={}), now="2026-01-01T00:00:00Z")
+    level = read_json(root / "state/models/ridge_h24.json")["scale_model"]["level"]
+    assert level["symbol_sigma_ratio"]["BAC"] > 1.2 and not (root / "state/models/ridge_h1.json").exists()
 
 
 def test_train_job_rewrites_the_kept_champion_and_summarizes_calibration(tmp_path):

@@ -36,16 +36,15 @@ def run(
     if unknown:
         raise UserError(f"--horizons {unknown}: not configured (horizons: {list(cfg.horizons)})")
 
+    shortest = min(cfg.horizons)  # its errors set the level of the longer horizons' sigmas
     with actions.group("load"):
         if windows is None:
             history = open_history(ws.root, ws.settings.history, reconcile_state.read_commit(ws.root))
-            # the shortest horizon too: its errors set the level of the longer horizons' sigmas
-            windows = recent_rows(history, {h: cfg.train.max_rows for h in {*horizons, min(cfg.horizons)}})
+            windows = recent_rows(history, {h: cfg.train.max_rows for h in {*horizons, shortest}})
     decisions = {}
     calibrations: dict[str, dict | None] = {}
     with actions.group("train"):
         for h in horizons:
-            shortest = min(cfg.horizons)
             level_rows = windows.get(shortest) if h > shortest else None
             outcome = train_horizon(windows.get(h, []), h, cfg.train, ws.model_card(h), now, force, level_rows)
             decisions[str(h)] = outcome.decision
