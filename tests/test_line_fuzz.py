@@ -85,3 +85,60 @@ def test_a_key_given_twice_is_refused_whatever_its_values(key, value):
     raw = json.dumps(GOOD).encode()[:-1] + b", " + json.dumps(key).encode() + b": " + json.dumps(value).encode() + b"}"
     (rejection,) = _one(raw).rejected
     assert f"duplicate key '{key}'" in rejection.reason
+
+
+TIMES = ["2026-11-24T10:00:00Z", "2026-11-24T10:05:00Z", "2026-11-24T11:00:00+01:00", "0001-01-01T00:00:00Z"]
+tick_lines = st.one_of(
+    # the common line, sometimes out of range
+    st.builds(
+        lambda ts, symbol, price: json.dumps({"ts": ts, "symbol": symbol, "price": price}, separators=(",", ":")),
+        st.sampled_from(TIMES) | timestamps,
+        st.sampled_from(["BTC", "ETH", "", " ", "B\\TC", 'B"C', "é"]) | st.text(max_size=6),
+        st.sampled_from([100.0, 1, 0, -1.5, 1e308, True]) | st.floats(allow_nan=False, allow_infinity=False),
+    ),
+    # the same shape written otherwise: spaces, another key, a key twice, an escape
+    st.sampled_from(
+        [
+            '{"ts": "2026-11-24T10:00:00Z", "symbol": "BTC", "price": 101}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":101,"venue":"X"}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":101,"a":1,"b":2,"c":3}',  # + a blank: 3 keys a line
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":1,"price":100}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price" :1,"price":100}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"B\\u0054C","price":101}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":1e400}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":NaN}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"BTC"}',
+            '{"ts":"2026-11-24T10:00:00Z","symbol":{"a":1},"price":2}',
+            "[1,2,3]",
+            "",
+            "   ",
+            '{"ts":"2026-11-24T10:00:00Z","symbol":"' + "X" * 70_000 + '","price":1}',
+        ]
+    ),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(tick_lines, max_size=8), st.booleans(), st.booleans())
+def test_a_prices_file_reads_as_its_lines_one_by_one_would(lines, bom, unfinished):
+    """read_prices takes a clean file in one decode and other lines by a typed fast path: whatever
+    the file holds, the ticks, their line numbers and the rejections are the general path's."""
+    import tempfile
+    from pathlib import Path
+
+    from meta_supervisor.files.inputs import read_lines, read_prices
+
+    data = (b"\xef\xbb\xbf" if bom else b"") + "".join(line + "\n" for line in lines).encode()
+    if unfinished:
+        data += b'{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":1'
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "prices").mkdir()
+        (root / "prices/2026-11-24.jsonl").write_bytes(data)
+        got = read_prices(root, "prices", 0)
+        want = Batch()
+        for line in read_lines(root / "prices/2026-11-24.jsonl", "prices/2026-11-24.jsonl")[0]:
+            _parse(line, tick_from_json, want)
+    assert [(line.number, tick) for line, tick in got.records] == [(line.number, tick) for line, tick in want.records]
+    assert [str(r) for r in got.rejected] == [str(r) for r in want.rejected]

@@ -145,5 +145,5 @@ def test_a_committed_pending_line_of_the_wrong_shape_is_named_by_file_and_line(t
     doc = json.loads(state_path.read_text())
     doc["pending_files"][name] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     state_path.write_text(json.dumps(doc))
-    with pytest.raises(UserError, match=rf"^state/pending/{name}:3: not a pending event \(.*horizons_left"):
+    with pytest.raises(UserError, match=rf"^state/pending/{name}:3: not a pending event \(.*missing required field"):
         reconcile_state.load(root)

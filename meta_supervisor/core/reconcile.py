@@ -11,6 +11,7 @@ Ticks with equal timestamps keep their input order, so "last" is the later line.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,9 @@ class PriceBook:
 
     def __init__(self, series: dict[str, tuple[np.ndarray, np.ndarray]]):
         self._series = series
+        # Lookups are one at a time (~100k an hourly run at fleet scale): `bisect` on a list costs
+        # a tenth of a scalar `np.searchsorted` call.
+        self._lists = {symbol: (times.tolist(), prices.tolist()) for symbol, (times, prices) in series.items()}
 
     @classmethod
     def from_ticks(cls, ticks) -> PriceBook:
@@ -52,16 +56,16 @@ class PriceBook:
         return self._series.keys()
 
     def last_at_or_before(self, symbol: str, ts: int) -> float | None:
-        series = self._series.get(symbol)
+        series = self._lists.get(symbol)
         if series is None:
             return None
         times, prices = series
-        i = int(np.searchsorted(times, ts, side="right")) - 1
-        return float(prices[i]) if i >= 0 else None
+        i = bisect.bisect_right(times, ts) - 1
+        return prices[i] if i >= 0 else None
 
     def has_at_or_after(self, symbol: str, ts: int) -> bool:
-        times = self._series.get(symbol, (None,))[0]
-        return times is not None and len(times) > 0 and int(times[-1]) >= ts
+        series = self._lists.get(symbol)
+        return series is not None and len(series[0]) > 0 and series[0][-1] >= ts
 
     def latest_ts(self) -> int | None:
         ends = [int(t[-1]) for t, _ in self._series.values() if len(t)]

@@ -13,8 +13,9 @@ a bad line is rejected with a reason and the caller reports it (file, line, why)
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+import re
 
 import msgspec
 
@@ -27,8 +28,10 @@ class Rejected(ValueError):
     """Why one input line was refused (the message is the reason shown to the user)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """A validated signal (a Struct, not a dataclass: 100k pending events are built every hourly run
+    at fleet scale, and a frozen dataclass spends most of its construction in `object.__setattr__`)."""
+
     event_id: str
     ts: int  # epoch seconds
     ts_text: str
@@ -55,8 +58,7 @@ class Event:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(msgspec.Struct, frozen=True, gc=False):
     ts: int
     symbol: str
     price: float
@@ -176,6 +178,78 @@ def tick_from_json(obj) -> Tick:
     if not isinstance(obj, dict):
         raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
     return Tick(ts=_timestamp(obj), symbol=_string(obj, "symbol"), price=_number(obj, "price", positive=True))
+
+
+class _TickLine(msgspec.Struct):
+    ts: str
+    symbol: str
+    price: float
+
+
+_tick_line = msgspec.json.Decoder(_TickLine)
+_SPACED_COLON = re.compile(rb'"\s+:')
+
+
+@functools.lru_cache(maxsize=4096)
+def _tick_time(text: str) -> int:
+    # Every symbol's tick at one time carries the same text (200 symbols a time in the fleet
+    # benchmark), so a day of prices has a few hundred distinct times, parsed once each.
+    return parse_ts(text)
+
+
+def tick_from_line(raw: bytes) -> Tick | None:
+    """The common prices line (exactly `ts`, `symbol`, `price`, each valid) in one typed decode,
+    or None for anything else: `tick_from_json` then decides and names the problem. A fleet's
+    hourly reconcile re-reads ~200,000 ticks; this is ~3x cheaper than the general path.
+
+    No backslash means no string holds a quote, so every `":` ends a key: three of them (and no
+    `"key" :`) with all three fields decoded means no key is written twice or unknown.
+
+    >>> tick_from_line(b'{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":101.5}')
+    Tick(ts=1795514400, symbol='BTC', price=101.5)
+    >>> tick_from_line(b'{"ts":"2026-11-24T10:00:00Z","symbol":"BTC","price":0}') is None
+    True
+    """
+    if b"\\" in raw or raw.count(b'":') != 3 or _SPACED_COLON.search(raw):
+        return None
+    try:
+        line = _tick_line.decode(raw)
+        ts = _tick_time(line.ts)
+    except (msgspec.MsgspecError, ValueError, OverflowError, TypeError):
+        return None
+    price = line.price
+    if not (TS_MIN <= ts < TS_MAX and line.symbol.strip() and math.isfinite(price) and price > 0):
+        return None
+    return Tick(ts, line.symbol, price)
+
+
+def ticks_from_lines(data: bytes) -> list[Tick] | None:
+    """Every line of `data` (each ending in a newline) as a tick, in one decode, or None as soon as
+    one line is not the common shape `tick_from_line` takes; the caller then goes line by line.
+
+    Three `":` a line on average and every line decoding its three fields means three keys on each
+    (see `tick_from_line`); `decode_lines` skips blank lines, so as many ticks as newlines means
+    tick i is line i + 1.
+    """
+    count = data.count(b"\n")
+    if b"\\" in data or data.count(b'":') != 3 * count or _SPACED_COLON.search(data):
+        return None
+    try:
+        lines = _tick_line.decode_lines(data)
+    except msgspec.MsgspecError:
+        return None
+    if len(lines) != count:
+        return None
+    ticks = []
+    try:
+        for line in lines:
+            ts, price = _tick_time(line.ts), line.price
+            if not (TS_MIN <= ts < TS_MAX and line.symbol.strip() and math.isfinite(price) and price > 0):
+                return None
+            ticks.append(Tick(ts, line.symbol, price))
+    except (ValueError, OverflowError):
+        return None
+    return ticks
 
 
 class Row(msgspec.Struct, frozen=True, gc=False):

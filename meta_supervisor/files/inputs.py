@@ -12,11 +12,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
 from meta_supervisor.core.errors import UserError
-from meta_supervisor.core.records import Rejected, event_from_json, tick_from_json
+from meta_supervisor.core.records import Rejected, event_from_json, tick_from_json, tick_from_line, ticks_from_lines
 from meta_supervisor.core.timeutil import day_of
 
 _DATED = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
@@ -26,8 +27,7 @@ BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):  # a tuple: ~200,000 are built every hourly run at fleet scale
     file: str  # display path
     number: int  # 1-based
     raw: bytes
@@ -201,8 +201,33 @@ def read_prices(root: Path, rel: str, since_ts: int) -> Batch:
     first_day = day_of(since_ts)
     for path in input_files(root / rel, from_day=first_day):
         name = _display(root, path)
-        lines, _, _ = read_lines(path, name)
         batch.files_read.append(name)
+        if _read_clean_prices(path, name, batch):
+            continue
+        lines, _, _ = read_lines(path, name)
         for line in lines:
-            _parse(line, tick_from_json, batch)
+            tick = tick_from_line(line.raw) if len(line.raw) <= MAX_LINE_BYTES else None
+            if tick is not None:
+                batch.records.append((line, tick))
+            else:  # anything unusual takes the general path, which names the problem
+                _parse(line, tick_from_json, batch)
     return batch
+
+
+def _read_clean_prices(path: Path, name: str, batch: Batch) -> bool:
+    """A prices file whose every complete line is a plain valid tick, read in one decode (True);
+    False, having added nothing, for any other file. A fleet's hourly reconcile re-reads ~200,000
+    ticks of its last few days: this path takes a third of the time of the line-by-line one."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    data = data[: data.rfind(b"\n") + 1]  # a last line without newline is still being written
+    if data.startswith(BOM):
+        return False
+    raw = data.split(b"\n")[:-1]
+    if not raw or max(map(len, raw)) > MAX_LINE_BYTES:
+        return False
+    ticks = ticks_from_lines(data)
+    if ticks is None:
+        return False
+    batch.records.extend((Line(name, number, line), tick) for number, (line, tick) in enumerate(zip(raw, ticks), 1))
+    return True

@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import msgspec
 
 from meta_supervisor.core.errors import UserError
 from meta_supervisor.core.reconcile import Pending
-from meta_supervisor.core.records import Rejected, event_from_json
+from meta_supervisor.core.records import Event, Rejected, event_from_json
 from meta_supervisor.core.timeutil import format_ts, parse_ts
 from meta_supervisor.files.jsonio import compact, read_json, write_atomic, write_json
 
@@ -57,6 +58,26 @@ class _Cursor(TypedDict):
 
 class _Pending(TypedDict):
     event: dict[str, Any]  # an input event, checked by the same validator as an input line
+    strategy_class: str
+    horizons_left: list[int]
+
+
+class _StoredEvent(msgspec.Struct):
+    """An event as `Event.to_dict` wrote it into a pending file (side already normalized)."""
+
+    event_id: str
+    ts: str
+    agent: str
+    symbol: str
+    side: Literal["long", "short"]
+    score_final: float
+    confidence: float
+    regime: str
+    price: float | None = None
+
+
+class _StoredPending(msgspec.Struct):
+    event: _StoredEvent
     strategy_class: str
     horizons_left: list[int]
 
@@ -152,7 +173,7 @@ def load(root: Path) -> ReconcileState:
         return ReconcileState(None)
     pending = _pending(doc.get("pending", []), PATH)
     for name, digest in sorted(doc.get("pending_files", {}).items()):
-        pending += _pending(_read_pending_file(root, name, digest), f"{PENDING_DIR}/{name}")
+        pending += _stored_pending(_read_pending_file(root, name, digest), f"{PENDING_DIR}/{name}")
     partitions = doc.get("partitions")
     commit = None if partitions is None else _commit(doc, partitions)
     return ReconcileState(commit, doc.get("events_cursor", {}), pending, _newest(doc))
@@ -165,7 +186,37 @@ def _pending(docs: list, where: str) -> list[Pending]:
         raise UserError(f"{where}: a pending event is not valid ({err}); restore it from git") from None
 
 
-def _read_pending_file(root: Path, name: str, digest: str) -> list:
+def _stored_pending(docs: list[_StoredPending], where: str) -> list[Pending]:
+    """Events of a pending file, built without re-validating each field: this run's own output, its
+    bytes checked against the committed sha256 and its types by the typed decode (re-validating
+    100,000 pending events took 2 of an hourly reconcile's 7 s at fleet scale)."""
+    out = []
+    try:
+        for d in docs:
+            e = d.event
+            moment = datetime.fromisoformat(e.ts)  # parse_ts without its checks (a third of the time)
+            if moment.tzinfo is None:
+                raise ValueError(f"timestamp has no timezone: {e.ts!r}")
+            event = Event(
+                e.event_id,
+                int(moment.timestamp()),
+                e.ts,
+                e.agent,
+                e.symbol,
+                e.side,
+                1 if e.side == "long" else -1,
+                e.score_final,
+                e.confidence,
+                e.regime,
+                e.price,
+            )
+            out.append(Pending(event, d.strategy_class, d.horizons_left))
+    except ValueError as err:  # a time parse_ts refuses: the file was not written by reconcile
+        raise UserError(f"{where}: a pending event is not valid ({err}); restore it from git") from None
+    return out
+
+
+def _read_pending_file(root: Path, name: str, digest: str) -> list[_StoredPending]:
     """The pending records of `state/pending/<name>`, checked against the sha256 committed."""
     display = f"{PENDING_DIR}/{name}"
     try:
@@ -191,7 +242,7 @@ def _read_pending_file(root: Path, name: str, digest: str) -> list:
     raise AssertionError("decode_lines failed but every line decodes")  # pragma: no cover
 
 
-_pending_decoder = msgspec.json.Decoder(_Pending)
+_pending_decoder = msgspec.json.Decoder(_StoredPending)
 
 
 def _digest(data: bytes) -> str:

@@ -148,6 +148,8 @@ def _refuse_aliases(text: str, display: str) -> None:
     """A policy file has no use for anchors and aliases, and nine nested aliases of ten each expand
     to a billion nodes (a "billion laughs"): the edit's checkers walked it for ever. Refused at the
     first alias, from the parser's events (linear in the text, nothing expanded)."""
+    if "*" not in text:  # an alias is written `*name`: without an asterisk there is none (and no
+        return  # second parse: half of reading a 1,000-agent agents.yaml)
     for event in _rt_yaml().parse(text):
         if isinstance(event, AliasEvent):
             line = event.start_mark.line + 1 if event.start_mark else 1
