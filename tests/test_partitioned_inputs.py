@@ -165,11 +165,12 @@ def test_reconcile_reads_only_the_partitions_it_needs(tmp_path, opened):
     assert split.rows_written == flat.rows_written > 0
     assert split.pending == flat.pending == 0
 
-    # Price partitions: exactly the days from (oldest pending signal - entry lookback) on.
-    first = day_of(min(pending_ts) - LOOKBACK_H * HOUR)
+    # Price partitions: exactly the days from the oldest pending signal's on (every entry here has
+    # a tick earlier the same day, so no lookback day is read: see the weekend test below).
+    first = day_of(min(pending_ts))
     all_days = sorted(p.stem for p in (world.split / "data" / "prices").glob("*.jsonl"))
     needed = [f"{d}.jsonl" for d in all_days if d >= first]
-    assert 3 <= len(needed) <= 6, needed  # not 367
+    assert len(needed) == 3, needed  # 2026-12-31 .. 2027-01-02, not 367
     assert _under(opened, world.split, "data/prices") == needed
     assert _report(world.split)["price_files_read"] == [f"data/prices/{n}" for n in needed]
 
@@ -193,12 +194,49 @@ def test_idle_run_opens_no_input(tmp_path, opened):
     result = reconcile.run(world.split, now="2027-01-01T01:30:00Z")
     assert result.rows_written == 0
     assert _under(opened, world.split, "data/alpha_events") == []
-    # Still-pending signals need their lookback days and later, never the whole year.
-    first = day_of(pending_ts - LOOKBACK_H * HOUR)
+    # Still-pending signals need their own days and later (their entries are there), never the year.
+    first = day_of(pending_ts)
     assert _under(opened, world.split, "data/prices") == sorted(
         f"{_day(i)}.jsonl" for i in range(DAYS) if _day(i) >= first
     )
     assert _reconciled(world.split) == before
+
+
+@pytest.mark.parametrize("signal_at", ["08:30", "10:30"])
+def test_an_entry_older_than_the_pending_days_is_read_from_the_lookback_files_only_when_needed(
+    tmp_path, opened, signal_at
+):
+    """A Monday signal's entry is Friday's close: the files before the oldest pending signal's day
+    are read (back to its time - entry_lookback_hours) only because that entry is missing there."""
+    root = tmp_path / "r"
+    (root / "policy").mkdir(parents=True)
+    (root / "policy" / "supervisor.yaml").write_text(SUPERVISOR_YAML)
+    (root / "policy" / "agents.yaml").write_text(AGENTS_YAML)
+    friday, saturday, sunday, monday = "2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"
+    _write(root / "data/prices" / f"{friday}.jsonl", [t for t in _ticks(friday) if t["ts"] < f"{friday}T21"])
+    for day in (saturday, sunday):  # only ETH trades at the weekend
+        _write(root / "data/prices" / f"{day}.jsonl", [t for t in _ticks(day) if t["symbol"] == "ETH"])
+    _write(root / "data/prices" / f"{monday}.jsonl", [t for t in _ticks(monday) if t["ts"] >= f"{monday}T09"])
+    signal = {
+        "event_id": "mon-1",
+        "ts": f"{monday}T{signal_at}:00Z",  # 08:30 is before Monday's first BTC tick (09:00)
+        "agent": "macro-1",
+        "symbol": "BTC",
+        "side": "long",
+        "score_final": 0.5,
+        "confidence": 0.6,
+        "regime": "TREND",
+    }
+    _write(root / "data/alpha_events" / f"{monday}.jsonl", [signal])
+
+    opened.clear()
+    result = reconcile.run(root, now=f"{monday}T23:00:00Z")
+    assert result.rows_written == 2  # 1 h and 4 h; 24 h waits for Tuesday
+    rows = [json.loads(line) for line in (root / "state/reconciled" / f"{monday}.jsonl").read_text().splitlines()]
+    entry_at = f"{friday}T20:00:00Z" if signal_at == "08:30" else f"{monday}T10:00:00Z"
+    assert {r["entry_price"] for r in rows} == {_price("BTC", parse_ts(entry_at))}
+    read = [friday, saturday, sunday, monday] if signal_at == "08:30" else [monday]
+    assert _under(opened, root, "data/prices") == [f"{d}.jsonl" for d in read]
 
 
 def test_folder_and_single_file_layouts_reconcile_alike(tmp_path):

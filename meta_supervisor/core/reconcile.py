@@ -33,6 +33,7 @@ class PriceBook:
         # Lookups are one at a time (~100k an hourly run at fleet scale): `bisect` on a list costs
         # a tenth of a scalar `np.searchsorted` call.
         self._lists = {symbol: (times.tolist(), prices.tolist()) for symbol, (times, prices) in series.items()}
+        self._last = {symbol: times[-1] for symbol, (times, _) in self._lists.items() if times}
 
     @classmethod
     def from_ticks(cls, ticks) -> PriceBook:
@@ -64,8 +65,8 @@ class PriceBook:
         return prices[i] if i >= 0 else None
 
     def has_at_or_after(self, symbol: str, ts: int) -> bool:
-        series = self._lists.get(symbol)
-        return series is not None and len(series[0]) > 0 and series[0][-1] >= ts
+        last = self._last.get(symbol)
+        return last is not None and last >= ts
 
     def latest_ts(self) -> int | None:
         ends = [int(t[-1]) for t, _ in self._series.values() if len(t)]

@@ -12,7 +12,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import msgspec
 
@@ -27,16 +26,17 @@ BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 64 * 1024
 
 
-class Line(NamedTuple):  # a tuple: ~200,000 are built every hourly run at fleet scale
+class Line(msgspec.Struct, frozen=True, gc=False):  # built in C: ~150,000 an hourly run at fleet scale
     file: str  # display path
     number: int  # 1-based
     raw: bytes
 
 
-def input_files(path: Path, from_day: str | None = None) -> list[Path]:
+def input_files(path: Path, from_day: str | None = None, before_day: str | None = None) -> list[Path]:
     """A JSONL input is a file or a folder of `*.jsonl` files (sorted by name: date-named files
     then read in time order). A missing input is an empty one. `from_day` (YYYY-MM-DD) leaves out
-    a folder's files named by an earlier day."""
+    a folder's files named by an earlier day; `before_day` keeps only files named by an earlier
+    day (no undated file, no single-file input)."""
     if path.is_dir():
         # scandir: the file type comes with the directory entry (no stat), and names are filtered
         # before any Path is built: a year of daily files costs next to nothing.
@@ -44,8 +44,10 @@ def input_files(path: Path, from_day: str | None = None) -> list[Path]:
             names = sorted(e.name for e in entries if e.name.endswith(".jsonl") and e.is_file())
         if from_day is not None:
             names = [n for n in names if (day := file_day(n)) is None or day >= from_day]
+        if before_day is not None:
+            names = [n for n in names if (day := file_day(n)) is not None and day < before_day]
         return [path / name for name in names]
-    return [path] if path.exists() else []
+    return [path] if path.exists() and before_day is None else []
 
 
 def file_day(path: Path | str) -> str | None:
@@ -194,12 +196,14 @@ def read_events(root: Path, rel: str, cursor: dict) -> tuple[Batch, dict]:
     return batch, new_cursor
 
 
-def read_prices(root: Path, rel: str, since_ts: int) -> Batch:
+def read_prices(root: Path, rel: str, since_ts: int, before_ts: int | None = None) -> Batch:
     """Ticks from the files that can hold times >= since_ts: every dated daily file from that
-    day on, every undated file. A single prices file is read whole."""
+    day on, every undated file. A single prices file is read whole. With `before_ts`: only the
+    dated files of days before its day (the earlier part of a read done in two steps)."""
     batch = Batch()
     first_day = day_of(since_ts)
-    for path in input_files(root / rel, from_day=first_day):
+    last_day = None if before_ts is None else day_of(before_ts)
+    for path in input_files(root / rel, from_day=first_day, before_day=last_day):
         name = _display(root, path)
         batch.files_read.append(name)
         if _read_clean_prices(path, name, batch):

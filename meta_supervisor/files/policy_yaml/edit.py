@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import math
 import re
 from typing import Any
@@ -43,8 +44,8 @@ def disable_strategy(
     `disabled_at` and `reason` are written as one-line double-quoted YAML strings (line breaks collapse
     to one space; quotes, backslashes and control characters are escaped; other non-ASCII is kept).
     """
-    doc = policy_yaml.parse_yaml_text(text, display_path)  # duplicate keys, bad tags -> UserError
-    root = policy_yaml.compose_text(text, display_path)
+    doc = _parse(text, display_path)  # duplicate keys, bad tags -> UserError
+    root = _compose(text, display_path)
     index, key, block = _find_block(root, text, strategy, display_path)
     entries = _entries(root, block, text, strategy, display_path)
     status = entries.get("status")
@@ -104,7 +105,7 @@ def _still_a_kill_list(new: str | None, strategy: str, status: str, edit: str, d
     and that it gives `strategy` `status`; a RuntimeError otherwise (a bug in the edit)."""
     if new is not None:
         try:
-            policies = parse_kill_list(policy_yaml.parse_yaml_text(new, display_path).data)
+            policies = parse_kill_list(_parse(new, display_path).data)
         except ConfigError as exc:
             raise RuntimeError(f"{edit}({strategy!r}) produced an invalid kill list: {exc}") from exc
         if policies[strategy].status != status:
@@ -117,8 +118,8 @@ def enable_strategy(text: str, strategy: str, display_path: str = "policy/strate
     `disabled_reason` lines removed; None when it is not `status: DISABLED` (nothing to re-enable).
     The same checks as the disable edit: both parsers must read exactly that change, and the line
     diff may touch only those lines (RuntimeError otherwise: a bug)."""
-    doc = policy_yaml.parse_yaml_text(text, display_path)
-    root = policy_yaml.compose_text(text, display_path)
+    doc = _parse(text, display_path)
+    root = _compose(text, display_path)
     index, _, block = _find_block(root, text, strategy, display_path)
     entries = _entries(root, block, text, strategy, display_path)
     status = entries.get("status")
@@ -150,9 +151,9 @@ def enable_in_kill_list(text: str, strategy: str, display_path: str = "policy/st
 
 
 def _verify_enable(old, new, old_data, index, strategy, display):
-    before = yaml.safe_load(old)
+    before = _safe_load(old)
     try:
-        after, after_rt = yaml.safe_load(new), policy_yaml.parse_yaml_text(new, display).data
+        after, after_rt = _safe_load(new), _parse(new, display).data
     except Exception as exc:
         raise RuntimeError(f"enable_strategy({strategy!r}) produced unreadable YAML: {exc}") from exc
     for parsed, after_data in ((before, after), (old_data, after_rt)):
@@ -274,7 +275,7 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
     """Both parsers must read `new` as `old` with exactly the three keys changed, and the line diff must
     touch only those keys' lines. Raises RuntimeError otherwise (a bug in the edit)."""
     try:
-        before = yaml.safe_load(old)
+        before = _safe_load(old)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(
@@ -287,8 +288,8 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
             "(e.g. `yes:`/`on:`); quote the strategy names"
         )
     try:
-        after = yaml.safe_load(new)
-        after_rt = policy_yaml.parse_yaml_text(new, display).data
+        after = _safe_load(new)
+        after_rt = _parse(new, display).data
     except Exception as exc:
         raise RuntimeError(f"disable_strategy({strategy!r}) produced unreadable YAML: {exc}") from exc
     pairs: tuple[tuple[Any, Any], ...] = ((before, after), (old_data, after_rt))
@@ -320,7 +321,7 @@ def _verify(old, new, old_data, index, strategy, at, why, display):
 
 def _edited_lines(text, strategy, display):
     """0-based numbers of the lines holding the strategy's status/disabled_* entries."""
-    root = policy_yaml.compose_text(text, display)
+    root = _compose(text, display)
     block = next((v for k, v in root.value if isinstance(k, ScalarNode) and k.value == strategy), None)
     if not isinstance(block, MappingNode):
         raise RuntimeError(f"disable_strategy({strategy!r}) lost the strategy block")
@@ -344,6 +345,26 @@ def _same(a, b) -> bool:
 
 
 # --- small helpers -----------------------------------------------------------------------------------
+
+# Every proposal of a run edits the same kill list, and each edit is checked by reading the old and
+# the new text again with both parsers (eight reads an edit; ruamel's pure-Python parser made that
+# ~0.25 s an edit, 2.5 s for ten proposals at once). The reads are memoised per text: here their
+# results are only read (the checks deep-copy before changing anything).
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(text: str, display: str):
+    return policy_yaml.parse_yaml_text(text, display)
+
+
+@functools.lru_cache(maxsize=16)
+def _compose(text: str, display: str):
+    return policy_yaml.compose_text(text, display)
+
+
+@functools.lru_cache(maxsize=16)
+def _safe_load(text: str):
+    return yaml.safe_load(text)
 
 
 def _line(text, index) -> int:
