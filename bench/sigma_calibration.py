@@ -48,7 +48,7 @@ SQRT_H = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 SHRINKS = (1.0, 2.0, 5.0, 20.0)
 BAND = (0.8, 1.25)
 # The level from the shortest horizon (core/scale_model.fit_level): fast half-lives in days of the
-# 1 h errors that rescale a longer horizon's scale model (0 = the train setting, i.e. none).
+# 1 h rows' exit prices that rescale a longer horizon's scale model (0 = the train setting, i.e. none).
 LEVEL_HALF_LIVES = (0.5, 1.0, 1.5, 2.5, 4.0)
 _T = TrainSettings()
 DEFAULT = (
@@ -85,6 +85,7 @@ def load(rows_dir: Path, horizon: int) -> dict:
             for k in ("symbol", "regime", "agent"):
                 cols[k].append(r[k])
             cols["e"].append(r["pnl_error_bps"])
+            cols["exit"].append(r["exit_price"])
             cols["stamped"].append(math.nan if r["expected_sigma_bps"] is None else r["expected_sigma_bps"])
     order = np.argsort(np.asarray(cols["ts"]), kind="stable")
     return {k: np.asarray(v)[order] for k, v in cols.items()}
@@ -128,9 +129,9 @@ def replay(d: dict, horizon: int, max_rows: int, warmup_days: int, short: dict |
             assert model is not None
             if spec[3] is not None and short is not None and len(level_rows):
                 level = fit_level(
-                    short["ts"][level_rows],
+                    short["ts"][level_rows] + 3600,  # the 1 h rows' exits
                     short["symbol"][level_rows],
-                    short["e"][level_rows],
+                    short["exit"][level_rows],
                     spec[3],
                     spec[0],
                     spec[1],

@@ -135,34 +135,42 @@ def test_calibration_of_honest_z_is_one_and_of_a_wrong_scale_is_its_square():
 
 
 def test_level_from_the_short_horizon_moves_only_the_symbol_whose_volatility_moved():
-    """24 h sigmas fitted on 12 days of half-life lag a shock by a week; the 1 h errors of the last
-    day say how far the level moved, per symbol (fit_level / Level.apply)."""
+    """24 h sigmas fitted on 12 days of half-life lag a shock by a week; the 1 h rows' exits of the
+    last days say how far the market's level moved, per symbol (fit_level / Level.apply)."""
     rng = np.random.default_rng(3)
     hours = np.arange(24 * 30) * 3600.0
-    t = np.repeat(hours, 2)
-    sym = ["SHOCK", "CALM"] * len(hours)
-    late = t > t[-1] - 2 * DAY  # the last two days: SHOCK's volatility x3
-    e = rng.normal(0, 1, len(t)) * 10.0 * np.where(late & (np.arange(len(t)) % 2 == 0), 3.0, 1.0)
-    level = fit_level(t, sym, e, 1.0, 12.2, 2.0)
-    assert level is not None and level.at == t[-1]
+    late = hours > hours[-1] - 2 * DAY  # the last two days: SHOCK's volatility x3
+    shock = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(hours)) * np.where(late, 3.0, 1.0)))
+    calm = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(hours))))
+    t = np.concatenate([hours, hours])
+    sym = ["SHOCK"] * len(hours) + ["CALM"] * len(hours)
+    level = fit_level(t, sym, np.concatenate([shock, calm]), 1.0, 12.2, 2.0)
+    assert level is not None and level.at == hours[-1]
     assert 2.5 < level.ratio["SHOCK"] < 9.0 and 0.7 < level.ratio["CALM"] < 1.4
     slow = ScaleModel(400.0, {"SHOCK": 100.0, "CALM": 100.0, "UNSEEN": 2500.0}, {"TREND": 1.5}, 12.2, 2.0)
     moved = level.apply(slow)
     assert moved.sigma("SHOCK", "TREND") == pytest.approx(
         slow.sigma("SHOCK", "TREND") * math.sqrt(level.ratio["SHOCK"])
     )
-    assert moved.sigma("UNSEEN", "TREND") == slow.sigma("UNSEEN", "TREND")  # no short errors: as fitted
+    assert moved.sigma("UNSEEN", "TREND") == slow.sigma("UNSEEN", "TREND")  # no exits: as fitted
     assert moved.regime_factor == slow.regime_factor
     card = moved.to_card()
     assert card["level"]["symbol_sigma_ratio"]["SHOCK"] > 1.7 and ScaleModel.from_card(card).meta["level"]
+    # the order the exits come in does not matter, only their times
+    back = fit_level(t[::-1], sym[::-1], np.concatenate([shock, calm])[::-1], 1.0, 12.2, 2.0)
+    assert back is not None and back.ratio == pytest.approx(level.ratio)
 
 
-def test_level_ratio_is_shrunk_toward_one_when_the_short_horizon_has_few_recent_errors():
-    t = np.array([0.0, 10 * DAY])  # one old error, one fresh one ten times larger
-    few = fit_level(t, ["A", "A"], np.array([10.0, 100.0]), 1.0, 12.2, 2.0)
-    many = fit_level(t, ["A", "A"], np.array([10.0, 100.0]), 1.0, 12.2, 1e-9)
+def test_level_ratio_is_shrunk_toward_one_when_the_short_horizon_has_few_recent_exits():
+    t = np.array([0.0, 3600.0, 10 * DAY, 10 * DAY + 3600.0])  # an old 1 % move, a fresh 10 % one
+    prices = np.array([100.0, 101.0, 100.0, 110.0])
+    few = fit_level(t, ["A"] * 4, prices, 1.0, 12.2, 2.0)
+    many = fit_level(t, ["A"] * 4, prices, 1.0, 12.2, 1e-9)
     assert few is not None and many is not None
     assert 1.0 < few.ratio["A"] < many.ratio["A"]
     assert math.log(few.ratio["A"]) == pytest.approx(math.log(many.ratio["A"]) * 1.0 / (1.0 + 2.0), rel=0.01)
     assert fit_level(np.array([]), [], np.array([]), 1.0, 12.2, 2.0) is None
-    assert fit_level(t, ["A", "A"], np.zeros(2), 1.0, 12.2, 2.0) is None
+    assert fit_level(t, ["A"] * 4, np.full(4, 100.0), 1.0, 12.2, 2.0) is None  # a price that never moved
+    apart = np.array([0.0, 7 * 3600.0])  # one return over a gap longer than MAX_GAP_HOURS (a night)
+    assert fit_level(apart, ["A", "A"], np.array([100.0, 120.0]), 1.0, 12.2, 2.0) is None
+    assert fit_level(t[:2], ["A", "B"], prices[:2], 1.0, 12.2, 2.0) is None  # one exit per symbol

@@ -115,17 +115,35 @@ def test_too_few_rows_still_refreshes_a_usable_champions_scale():
     assert train_horizon(_rows(120, 3), 24, TrainSettings(), None, "t").card is None
 
 
-def _short_rows(n, seed, shocked="BAC", last_hours=48.0, factor=3.0):
-    """1 h rows over the same span as `_rows(n)`: errors of SIGMAS / sqrt(24); `shocked`'s errors
-    are `factor` x larger in the last `last_hours`."""
+def _short_rows(n, seed, shocked="BAC", last_hours=48.0, factor=3.0, slipping_agent=None):
+    """1 h rows over the same span as `_rows(n)`: each symbol's exits (every 30 min) follow a
+    random walk of SIGMAS / sqrt(24) bps an hour, `factor` x faster for `shocked` in the last
+    `last_hours`; errors are the move. `slipping_agent`'s rows (a third of them) get fills 200 bps
+    worse: their entry prices and errors move, the market (the exits) does not."""
     rng = np.random.default_rng(seed)
     names, end = list(SIGMAS), T0 + n * 600
+    log_price = dict.fromkeys(names, math.log(100.0))
     out = []
     for i in range(n):
         s, t = names[i % 3], T0 + i * 600
         sd = SIGMAS[s] / math.sqrt(24) * (factor if s == shocked and t > end - last_hours * 3600 else 1.0)
-        e = float(rng.normal(0, sd))
-        out.append(row(event_id=f"s{i}", ts=format_ts(t), symbol=s, horizon_hours=1, pnl_error_bps=e))
+        move = float(rng.normal(0, sd / math.sqrt(2)))  # 30 min between a symbol's exits
+        entry = math.exp(log_price[s])
+        log_price[s] += move / 1e4
+        agent = "slip" if slipping_agent and i % 9 < 3 else "a1"
+        slip = 200.0 if agent == "slip" else 0.0
+        out.append(
+            row(
+                event_id=f"s{i}",
+                ts=format_ts(t),
+                agent=agent,
+                symbol=s,
+                horizon_hours=1,
+                entry_price=entry * (1 + slip / 1e4),
+                exit_price=math.exp(log_price[s]),
+                pnl_error_bps=move - slip,
+            )
+        )
     return out
 
 
@@ -144,6 +162,17 @@ def test_longer_horizon_sigma_follows_the_short_horizons_recent_level():
     assert leveled["scale_model"]["level"]["fast_half_life_days"] == 1.5
     assert off["scale_model"] == plain["scale_model"] and "level" not in plain["scale_model"]
     assert leveled["calibration"]["rows"] == plain["calibration"]["rows"]
+
+
+def test_a_slipping_agent_does_not_move_the_level_the_others_are_judged_by():
+    """The level is the market's (exit prices), not the errors': an agent whose fills are 200 bps
+    worse leaves every sigma as it was, so its own z shows the slippage undiluted."""
+    rows = _rows(3000, 1)
+    honest = train_horizon(rows, 24, TrainSettings(), None, "t", level_rows=_short_rows(3000, 2)).card
+    slipping = _short_rows(3000, 2, slipping_agent=True)
+    assert {r.agent for r in slipping} == {"a1", "slip"}
+    faulty = train_horizon(rows, 24, TrainSettings(), None, "t", level_rows=slipping).card
+    assert honest and faulty and honest["scale_model"]["level"] == faulty["scale_model"]["level"]
 
 
 def test_train_job_asked_for_24_h_reads_the_1_h_rows_for_the_level(tmp_path):

@@ -64,8 +64,9 @@ class TrainSettings:
     scale_shrink_rows: float = 2.0
     scale_by_regime: bool = True
     # The level from the shortest horizon (core/scale_model.fit_level, docs/sigma.md): a longer
-    # horizon's sigmas are rescaled by how volatile each symbol's shortest-horizon errors are now
-    # (EWMA with this half-life) against their average over the longer horizon's scale window.
+    # horizon's sigmas are rescaled by how volatile each symbol's market is now, read off the
+    # shortest-horizon rows' exit prices (EWMA with this half-life), against its average over the
+    # longer horizon's scale window.
     # 0 turns it off. Chosen by bench/sigma_calibration.py on the real-market replay.
     scale_level_half_life_days: float = 1.5
 

@@ -156,25 +156,28 @@ def fit_scale(
     )
 
 
+MAX_GAP_HOURS = 6.0  # returns over longer gaps (nights, weekends) are not intraday moves: left out
+
+
 @dataclass(frozen=True)
 class Level:
     """How the volatility of each symbol now compares with its average over a longer horizon's
-    scale window, read off the shortest horizon's errors: V_fast / V_slow per symbol (and pooled).
-    A 24 h error matures a day late and few are independent, so the 24 h scale alone follows a
-    volatility shock over a week or more (half-life 12 days); 1 h errors mature within the hour
-    and are many, so they tell within a day or two how far the level has moved."""
+    scale window, read off the market prices the shortest horizon's rows exited at: V_fast / V_slow
+    per symbol (and pooled). A 24 h error matures a day late and few are independent, so the 24 h
+    scale alone follows a volatility shock over a week or more (half-life 12 days); the 1 h rows'
+    exits come every hour or so, and tell within a day or two how far the level has moved."""
 
     ratio: dict[str, float]  # V_fast / V_slow, shrunk toward 1 in log space
     pooled_ratio: float
     fast_half_life_days: float
-    at: float  # epoch s of the newest short-horizon error used
+    at: float  # epoch s of the newest exit used
 
     def apply(self, model: ScaleModel) -> ScaleModel:
         """`model` with each symbol's variance (and the pool) times the level ratio; a symbol the
         short horizon has not seen keeps its variance. The regime factors stay as fitted."""
         symbols = {s: v * self.ratio.get(s, 1.0) for s, v in model.symbol_var.items()}
         level = {
-            "from_horizon_errors_until": self.at,
+            "from_exits_until": self.at,
             "fast_half_life_days": self.fast_half_life_days,
             "pooled_sigma_ratio": round(math.sqrt(self.pooled_ratio), 4),
             "symbol_sigma_ratio": {s: round(math.sqrt(r), 4) for s, r in sorted(self.ratio.items())},
@@ -190,42 +193,59 @@ class Level:
 
 
 def fit_level(
-    ts: np.ndarray,
+    exit_ts: np.ndarray,
     symbols: Sequence[str] | np.ndarray,
-    residuals: np.ndarray,
+    exit_prices: np.ndarray,
     fast_half_life_days: float,
     slow_half_life_days: float,
     shrink_rows: float,
 ) -> Level | None:
-    """The level ratio (see `Level`) from short-horizon residuals (bps) at signal times `ts`
-    (epoch s): per symbol the EWMA of e^2 with the fast half-life over the EWMA with the slow one
-    (the longer horizon's), both anchored at the newest time; log ratio shrunk toward 0 with
-    weight W_fast / (W_fast + k). None without usable rows.
+    """The level ratio (see `Level`) from the exits of short-horizon rows: (time, symbol, price).
 
-    >>> t = np.arange(2000) * 3600.0; e = np.where(t > t[-1] - 3 * DAY, 30.0, 10.0)
-    >>> lv = fit_level(t, ["A"] * 2000, e, 1.0, 12.0, 2.0)
-    >>> round(lv.ratio["A"], 1)  # sigma x3 for 3 days: fast EWMA ~800 bps^2, slow ~230
+    Per symbol, the exits in time order give log returns r over gaps dt (hours, 0 < dt <=
+    MAX_GAP_HOURS); v = r^2 / dt is one reading of the variance per hour. The ratio is the EWMA of
+    v with the fast half-life over the EWMA with the slow one (the longer horizon's), both anchored
+    at the newest exit; log ratio shrunk toward 0 with weight W_fast / (W_fast + k). None without
+    two usable exits of a symbol.
+
+    Exit prices, not the rows' errors: an exit is the market's last tick at signal + h, whoever
+    signalled. Errors carry each agent's fills; one agent whose fills slipped raised the level from
+    errors on its symbols, every agent's sigma there, and so diluted its own z (the market_world
+    replay found the slippage in 11.75 days instead of ~5). Calibration is the same: docs/sigma.md.
+
+    >>> t = np.arange(2000) * 3600.0
+    >>> moves = np.where(t > t[-1] - 3 * DAY, 0.003, 0.001) * np.where(np.arange(2000) % 2, 1, -1)
+    >>> lv = fit_level(t, ["A"] * 2000, 100 * np.exp(np.cumsum(moves)), 1.0, 12.0, 2.0)
+    >>> round(lv.ratio["A"], 1)  # moves x3 for 3 days: EWMA of v 8.0e-6 fast, 2.3e-6 slow; shrunk
     3.3
     """
-    t = np.asarray(ts, dtype=np.float64)
-    e2 = np.square(np.asarray(residuals, dtype=np.float64))
-    ok = np.isfinite(t) & np.isfinite(e2)
-    t, e2, names = t[ok], e2[ok], np.asarray(symbols, dtype=str)[ok]
-    if len(t) == 0 or not np.any(e2 > 0):
+    t = np.asarray(exit_ts, dtype=np.float64)
+    price = np.asarray(exit_prices, dtype=np.float64)
+    ok = np.isfinite(t) & np.isfinite(price) & (price > 0)
+    t, price, names = t[ok], price[ok], np.asarray(symbols, dtype=str)[ok]
+    s_all, idx = np.unique(names, return_inverse=True)
+    order = np.lexsort((t, idx))
+    t, price, idx = t[order], price[order], idx[order]
+    dt = np.diff(t) / 3600.0
+    keep = (idx[1:] == idx[:-1]) & (dt > 0) & (dt <= MAX_GAP_HOURS)
+    v = np.square(np.diff(np.log(price)))[keep] / dt[keep]
+    t, idx = t[1:][keep], idx[1:][keep]
+    if len(t) == 0 or not np.any(v > 0):
         return None
     at = float(t.max())
     w_f = np.exp2(-(at - t) / (fast_half_life_days * DAY))
     w_s = np.exp2(-(at - t) / (slow_half_life_days * DAY))
-    s_names, idx = np.unique(names, return_inverse=True)
-    W_f = np.bincount(idx, w_f, len(s_names))
-    v_f = np.bincount(idx, w_f * e2, len(s_names)) / W_f
-    v_s = np.bincount(idx, w_s * e2, len(s_names)) / np.bincount(idx, w_s, len(s_names))
-    floor = FLOOR * float(w_s @ e2 / w_s.sum())
+    n = len(s_all)
+    W_f = np.bincount(idx, w_f, n)
+    seen = W_f > 0
+    v_f = np.bincount(idx, w_f * v, n)[seen] / W_f[seen]
+    v_s = np.bincount(idx, w_s * v, n)[seen] / np.bincount(idx, w_s, n)[seen]
+    floor = FLOOR * float(w_s @ v / w_s.sum())
     log_r = np.log(np.maximum(v_f, floor) / np.maximum(v_s, floor))
-    shrunk = np.exp(W_f * log_r / (W_f + shrink_rows))
-    pooled = float((w_f @ e2 / w_f.sum()) / (w_s @ e2 / w_s.sum()))
+    shrunk = np.exp(W_f[seen] * log_r / (W_f[seen] + shrink_rows))
+    pooled = float((w_f @ v / w_f.sum()) / (w_s @ v / w_s.sum()))
     return Level(
-        {str(s): float(r) for s, r in zip(s_names, shrunk)},
+        {str(s): float(r) for s, r in zip(s_all[seen], shrunk)},
         pooled,
         float(fast_half_life_days),
         at,

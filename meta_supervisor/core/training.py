@@ -144,25 +144,25 @@ def train_horizon(
 
 
 class _Level:
-    """The shortest horizon's errors (as stamped at reconcile), for `fit_level` up to a time."""
+    """The shortest horizon's exits (time, symbol, market price), for `fit_level` up to a time."""
 
     def __init__(self, rows: list[Row], settings):
-        self.ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
-        self.matured = self.ts + np.array([r.horizon_hours * 3600.0 for r in rows], dtype=np.float64)
+        ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
+        self.matured = ts + np.array([r.horizon_hours * 3600.0 for r in rows], dtype=np.float64)
         self.symbols = np.array([r.symbol for r in rows], dtype=str)
-        self.errors = np.array([r.pnl_error_bps for r in rows], dtype=np.float64)
+        self.exits = np.array([r.exit_price for r in rows], dtype=np.float64)
         self.settings = settings
 
     def rescale(self, model: ScaleModel | None, before: float = math.inf) -> ScaleModel | None:
-        """`model` rescaled by the level of the errors matured before `before` (epoch s)."""
+        """`model` rescaled by the level of the exits at or before `before` (epoch s)."""
         s = self.settings
         if model is None or not s.scale_level_half_life_days > 0:
             return model
         ok = self.matured <= before
         level = fit_level(
-            self.ts[ok],
+            self.matured[ok],
             self.symbols[ok],
-            self.errors[ok],
+            self.exits[ok],
             s.scale_level_half_life_days,
             model.half_life_days,
             s.scale_shrink_rows,
