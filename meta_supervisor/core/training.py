@@ -185,8 +185,8 @@ def scale_fields(
     `card`'s residuals e = y - card's prediction. A fit that is degenerate (every residual 0)
     leaves `scale_model` None: reconcile then uses rmse_bps for every row. The half-life grows as
     sqrt(horizon): a 24 h error is one of few independent draws a day, a 1 h error one of many.
-    With `level`, the sigmas are rescaled by the shortest horizon's recent errors (fit_level); for
-    the calibration only those matured before the first recent row's signal are used."""
+    With `level`, the sigmas are rescaled by the market level of the shortest horizon's exits
+    (fit_level); for the calibration only exits before the first recent row's signal are used."""
     e = y - sm.predict_card(card, X)
     ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
     symbols = [r.symbol for r in rows]
