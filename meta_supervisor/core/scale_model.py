@@ -228,9 +228,9 @@ def fit_level(
     t, price, idx = t[order], price[order], idx[order]
     dt = np.diff(t) / 3600.0
     keep = (idx[1:] == idx[:-1]) & (dt > 0) & (dt <= MAX_GAP_HOURS)
-    v = np.square(np.diff(np.log(price)))[keep] / dt[keep]
+    r2, dt = np.square(np.diff(np.log(price)))[keep], dt[keep]
     t, idx = t[1:][keep], idx[1:][keep]
-    if len(t) == 0 or not np.any(v > 0):
+    if len(t) == 0 or not np.any(r2 > 0):
         return None
     at = float(t.max())
     w_f = np.exp2(-(at - t) / (fast_half_life_days * DAY))
@@ -238,12 +238,15 @@ def fit_level(
     n = len(s_all)
     W_f = np.bincount(idx, w_f, n)
     seen = W_f > 0
-    v_f = np.bincount(idx, w_f * v, n)[seen] / W_f[seen]
-    v_s = np.bincount(idx, w_s * v, n)[seen] / np.bincount(idx, w_s, n)[seen]
-    floor = FLOOR * float(w_s @ v / w_s.sum())
+    # variance per hour as a ratio of sums (realized variance over elapsed time), not a mean of
+    # r^2 / dt: an exit is stamped at signal + 1 h while its price is the last tick before that,
+    # so two exits minutes apart can straddle a tick, and r^2 / dt of that pair is wild
+    v_f = np.bincount(idx, w_f * r2, n)[seen] / np.bincount(idx, w_f * dt, n)[seen]
+    v_s = np.bincount(idx, w_s * r2, n)[seen] / np.bincount(idx, w_s * dt, n)[seen]
+    floor = FLOOR * float((w_s @ r2) / (w_s @ dt))
     log_r = np.log(np.maximum(v_f, floor) / np.maximum(v_s, floor))
     shrunk = np.exp(W_f[seen] * log_r / (W_f[seen] + shrink_rows))
-    pooled = float((w_f @ v / w_f.sum()) / (w_s @ v / w_s.sum()))
+    pooled = float(((w_f @ r2) / (w_f @ dt)) / ((w_s @ r2) / (w_s @ dt)))
     return Level(
         {str(s): float(r) for s, r in zip(s_all[seen], shrunk)},
         pooled,
