@@ -12,15 +12,19 @@ the last 8000 rows, `now` the evaluation time. Onset = a (non-info) alert key ac
 the previous evaluation. Old = DivergenceSettings(fleet_false_alerts_per_month=0,
 estimate_dependence=False, seed_rules_alert=True) (the former defaults); new = the defaults.
 
-Run: `.venv/bin/python bench/detection_fleet.py` (fixed seeds; ~5 min on 2 cores).
+Run: `.venv/bin/python bench/detection_fleet.py [--new-only] [--set bias_shift_sigma=0.5 ...]`
+(fixed seeds; ~5 min on 2 cores).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -168,15 +172,21 @@ def baseline_delay_days(shift: float, var: float = 1.0, rows_per_day: float = 16
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", action="append", default=[], help="a setting of the new candidate: key=json")
+    ap.add_argument("--new-only", action="store_true", help="skip the old defaults (half the time)")
+    args = ap.parse_args()
+    new = replace(NEW, **{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    candidates = (("new", new),) if args.new_only else (("old", OLD), ("new", new))
     days = int(os.environ.get("DAYS", "90"))
     results = []
     for n_agents, d in ((10, days), (50, days // 3), (200, max(days // 9, 10))):
         rows = world(n_agents, d, seed=n_agents, faults=False)
-        for label, s in (("old", OLD), ("new", NEW)):
+        for label, s in candidates:
             results.append(summarize(f"{label} null", rows, s, n_agents, d, False))
             print(results[-1], flush=True)
     rows = world(10, days, seed=7, faults=True)
-    for label, s in (("old", OLD), ("new", NEW)):
+    for label, s in candidates:
         results.append(summarize(f"{label} faults", rows, s, 10, days, True))
         print(results[-1], flush=True)
     print(
