@@ -213,14 +213,9 @@ def tick_from_line(raw: bytes) -> Tick | None:
     if b"\\" in raw or raw.count(b'":') != 3 or _SPACED_COLON.search(raw):
         return None
     try:
-        line = _tick_line.decode(raw)
-        ts = _tick_time(line.ts)
-    except (msgspec.MsgspecError, ValueError, OverflowError, TypeError):
+        return _valid_tick(_tick_line.decode(raw))
+    except msgspec.MsgspecError:
         return None
-    price = line.price
-    if not (TS_MIN <= ts < TS_MAX and line.symbol.strip() and math.isfinite(price) and price > 0):
-        return None
-    return Tick(ts, line.symbol, price)
 
 
 def ticks_from_lines(data: bytes) -> list[Tick] | None:
@@ -241,15 +236,24 @@ def ticks_from_lines(data: bytes) -> list[Tick] | None:
     if len(lines) != count:
         return None
     ticks = []
+    for line in lines:
+        tick = _valid_tick(line)
+        if tick is None:
+            return None
+        ticks.append(tick)
+    return ticks
+
+
+def _valid_tick(line: _TickLine) -> Tick | None:
+    """The tick of a decoded line if every value is in range (what `tick_from_json` checks)."""
     try:
-        for line in lines:
-            ts, price = _tick_time(line.ts), line.price
-            if not (TS_MIN <= ts < TS_MAX and line.symbol.strip() and math.isfinite(price) and price > 0):
-                return None
-            ticks.append(Tick(ts, line.symbol, price))
+        ts = _tick_time(line.ts)
     except (ValueError, OverflowError):
         return None
-    return ticks
+    price = line.price
+    if not (TS_MIN <= ts < TS_MAX and line.symbol.strip() and math.isfinite(price) and price > 0):
+        return None
+    return Tick(ts, line.symbol, price)
 
 
 class Row(msgspec.Struct, frozen=True, gc=False):
