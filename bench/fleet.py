@@ -6,8 +6,9 @@ minutes (random walks whose volatility differs by symbol, 20-80 bps an hour), re
 switching every 7 days (the run stays in the first: each current-regime cell can have its days).
 Inputs are daily files (data/alpha_events/, data/prices/), as a trading system delivers them.
 
-Run: a warm-up of `--warmup-days` (3) days is reconciled in one run and trained once (so the
-cells have their minimum evidence of 3 signal days), then `--hours` (48) hourly steps: each step
+Run: a warm-up of `--warmup-days` (5) days is reconciled a day at a time and trained after its
+first and last day (so the cells have their minimum evidence of model rows over several signal
+days), then `--hours` (48) hourly steps: each step
 appends that hour's signals and ticks, then runs `reconcile` and `evaluate --dry-run` as separate
 processes with `--now` (as the hourly workflow does). Each process's wall time and peak RSS
 (`os.wait4` ru_maxrss) are recorded; after the last step: the largest file under state/, rows per
@@ -140,13 +141,17 @@ def run_store(store: str, args, env: dict) -> dict:
     location = "state/reconciled" if store == "git" else f"s3://fleet/{int(time.time())}"
     _setup(root, location)
     world = World(args.agents, args.signals, args.symbols, args.warmup_days + args.hours // 24 + 2)
-    t = START + args.warmup_days * 86400
-    world.write(root, START, t)
-    warm = {
-        "reconcile": _job("reconcile", root, format_ts(t), env),
-        "train": _job("train", root, format_ts(t), env),
-        "evaluate": _job("evaluate", root, format_ts(t), env, "--dry-run"),
-    }
+    # Warm-up a day at a time (as a backfill should be run: one run of several days of this fleet
+    # passes 1 GB), trained after the first day so the later days' rows carry a model prediction
+    # and the cells reach cvar_min_days of model rows; trained again at the end.
+    t, warm = START, {"reconcile": [], "train": []}
+    for day in range(args.warmup_days):
+        world.write(root, t, t + 86400)
+        t += 86400
+        warm["reconcile"].append(_job("reconcile", root, format_ts(t), env))
+        if day in (0, args.warmup_days - 1):
+            warm["train"].append(_job("train", root, format_ts(t), env))
+    warm["evaluate"] = [_job("evaluate", root, format_ts(t), env, "--dry-run")]
     print(f"[{store}] warm-up {args.warmup_days} days: {warm}", flush=True)
     steps = []
     for _ in range(args.hours):
@@ -204,7 +209,7 @@ def main() -> None:
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--signals", type=int, default=100, help="signals per agent per day")
     p.add_argument("--symbols", type=int, default=200)
-    p.add_argument("--warmup-days", type=int, default=3)
+    p.add_argument("--warmup-days", type=int, default=5)
     p.add_argument("--hours", type=int, default=48)
     p.add_argument("--workdir", default="/tmp/meta-supervisor-fleet")
     args = p.parse_args()

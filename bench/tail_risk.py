@@ -35,7 +35,7 @@ EVERY_HOURS = 2
 WINDOW = 1344
 DAYS = 30
 START = 1_790_000_000 - 1_790_000_000 % 86400  # a UTC midnight
-CONFIGS = [(100, 3), (200, 3), (300, 5), (500, 5), (500, 7)]  # (cvar_min_rows, cvar_min_days)
+CONFIGS = [(100, 3), (200, 3), (200, 4), (200, 5), (300, 5), (500, 5), (500, 7)]  # (cvar_min_rows, cvar_min_days)
 MARGIN, SEVERITY = 1.15, 1.6
 
 
@@ -123,18 +123,18 @@ def main(argv=None) -> None:
     ap.add_argument("--detect-runs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--nu", type=int, nargs="+", default=[3, 4])
+    ap.add_argument(
+        "--scenarios", nargs="+", default=["cold_calibrated", "steady_calibrated", "cold_1.6x", "onset_1.6x"]
+    )
     args = ap.parse_args(argv)
     started = time.perf_counter()
-    for nu in (3, 4):
+    for nu in args.nu:
         es_bps, es_sigma = true_es(nu, np.random.default_rng(args.seed))
         limits = (MARGIN * es_bps, MARGIN * es_sigma)
         print(f"\nt{nu}: true ES {es_bps:.1f} bps / {es_sigma:.3f} sigma; limits {limits[0]:.1f} bps / {limits[1]:.3f}")
-        for scenario, runs in (
-            ("cold_calibrated", args.runs),
-            ("steady_calibrated", args.runs),
-            ("cold_1.6x", args.detect_runs),
-            ("onset_1.6x", args.detect_runs),
-        ):
+        for scenario in args.scenarios:
+            runs = args.runs if "calibrated" in scenario else args.detect_runs
             jobs = [(nu, scenario, args.seed * 1000 + i, limits) for i in range(runs)]
             with ProcessPoolExecutor(args.workers) as pool:
                 results = list(pool.map(one_run, jobs))
