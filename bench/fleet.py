@@ -3,12 +3,12 @@
 World (generated, seeded): `--agents` (1,000) agents in 10 strategy classes, each sending
 `--signals` (100) signals a day at random times on `--symbols` (200) symbols, prices every 5
 minutes (random walks whose volatility differs by symbol, 20-80 bps an hour), regimes TREND/RANGE
-switching every 7 days (the run stays in the first: each current-regime cell can have its days).
+switching every 14 days (the run stays in the first: each current-regime cell can have its days).
 Inputs are daily files (data/alpha_events/, data/prices/), as a trading system delivers them.
 
-Run: a warm-up of `--warmup-days` (5) days is reconciled a day at a time and trained after its
-first and last day (so the cells have their minimum evidence of model rows over several signal
-days), then `--hours` (48) hourly steps: each step
+Run: a warm-up of `--warmup-days` (5) days is reconciled and trained a day at a time (so the
+cells have their minimum evidence: model rows over 5 signal days), then `--hours` (48) hourly
+steps: each step
 appends that hour's signals and ticks, then runs `reconcile` and `evaluate --dry-run` as separate
 processes with `--now` (as the hourly workflow does). Each process's wall time and peak RSS
 (`os.wait4` ru_maxrss) are recorded; after the last step: the largest file under state/, rows per
@@ -66,7 +66,7 @@ class World:
         self.ev_conf = rng.uniform(0.3, 0.9, n)
 
     def regime(self, t: int) -> str:
-        return "TREND" if ((t - START) // (7 * 86400)) % 2 == 0 else "RANGE"
+        return "TREND" if ((t - START) // (14 * 86400)) % 2 == 0 else "RANGE"
 
     def write(self, root: Path, t0: int, t1: int) -> None:
         """Append the signals and ticks in [t0, t1) to the daily input files."""
@@ -142,15 +142,14 @@ def run_store(store: str, args, env: dict) -> dict:
     _setup(root, location)
     world = World(args.agents, args.signals, args.symbols, args.warmup_days + args.hours // 24 + 2)
     # Warm-up a day at a time (as a backfill should be run: one run of several days of this fleet
-    # passes 1 GB), trained after the first day so the later days' rows carry a model prediction
-    # and the cells reach cvar_min_days of model rows; trained again at the end.
+    # passes 1 GB) and trained daily, as the train workflow runs: from the second day on the 24 h
+    # rows carry a model prediction, so the cells reach cvar_min_days (5) of model rows.
     t, warm = START, {"reconcile": [], "train": []}
-    for day in range(args.warmup_days):
+    for _ in range(args.warmup_days):
         world.write(root, t, t + 86400)
         t += 86400
         warm["reconcile"].append(_job("reconcile", root, format_ts(t), env))
-        if day in (0, args.warmup_days - 1):
-            warm["train"].append(_job("train", root, format_ts(t), env))
+        warm["train"].append(_job("train", root, format_ts(t), env))
     warm["evaluate"] = [_job("evaluate", root, format_ts(t), env, "--dry-run")]
     print(f"[{store}] warm-up {args.warmup_days} days: {warm}", flush=True)
     steps = []
