@@ -14,26 +14,23 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-import numpy as np
-
 from meta_supervisor.core.records import Event, Row
 from meta_supervisor.core.timeutil import HOUR, format_ts
 
 
 class PriceBook:
-    """Per-symbol sorted tick arrays with O(log n) "last at or before" and "any at or after".
+    """Per-symbol sorted tick lists with O(log n) "last at or before" and "any at or after".
 
     >>> book = PriceBook.from_ticks([("X", 10, 100.0), ("X", 20, 101.0), ("X", 20, 102.0)])
     >>> book.last_at_or_before("X", 19), book.last_at_or_before("X", 20), book.has_at_or_after("X", 21)
     (100.0, 102.0, False)
     """
 
-    def __init__(self, series: dict[str, tuple[np.ndarray, np.ndarray]]):
+    def __init__(self, series: dict[str, tuple[list[int], list[float]]]):
+        # {symbol: (times ascending, prices)} as lists: lookups come one at a time (~100k an hourly
+        # run at fleet scale), and `bisect` on a list costs a tenth of a scalar `np.searchsorted`.
         self._series = series
-        # Lookups are one at a time (~100k an hourly run at fleet scale): `bisect` on a list costs
-        # a tenth of a scalar `np.searchsorted` call.
-        self._lists = {symbol: (times.tolist(), prices.tolist()) for symbol, (times, prices) in series.items()}
-        self._last = {symbol: times[-1] for symbol, (times, _) in self._lists.items() if times}
+        self._last = {symbol: times[-1] for symbol, (times, _) in series.items() if times}
 
     @classmethod
     def from_ticks(cls, ticks) -> PriceBook:
@@ -42,22 +39,14 @@ class PriceBook:
             times, prices = by_symbol.setdefault(symbol, ([], []))
             times.append(ts)
             prices.append(price)
-        return cls.from_lists(by_symbol)
-
-    @classmethod
-    def from_lists(cls, by_symbol: dict[str, tuple[list, list]]) -> PriceBook:
         series = {}
         for symbol, (times, prices) in by_symbol.items():
-            t = np.asarray(times, dtype=np.int64)
-            order = np.argsort(t, kind="stable")  # stable: equal ts keep line order
-            series[symbol] = (t[order], np.asarray(prices, dtype=np.float64)[order])
+            order = sorted(range(len(times)), key=times.__getitem__)  # stable: equal ts keep line order
+            series[symbol] = ([times[i] for i in order], [prices[i] for i in order])
         return cls(series)
 
-    def symbols(self):
-        return self._series.keys()
-
     def last_at_or_before(self, symbol: str, ts: int) -> float | None:
-        series = self._lists.get(symbol)
+        series = self._series.get(symbol)
         if series is None:
             return None
         times, prices = series
@@ -69,8 +58,7 @@ class PriceBook:
         return last is not None and last >= ts
 
     def latest_ts(self) -> int | None:
-        ends = [int(t[-1]) for t, _ in self._series.values() if len(t)]
-        return max(ends) if ends else None
+        return max(self._last.values(), default=None)
 
 
 @dataclass
