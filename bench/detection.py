@@ -240,15 +240,16 @@ def main():
         "\nCUSUM thresholds h by stream ARL0 (each chart at 4 x ARL0), default design; "
         "ARL1 = ARL at the designed change (Brook-Evans)\n"
     )
+    delta = base.bias_shift_sigma
     print(
-        "| stream ARL0 | bias h (k=0.5) | bias ARL1 (1 sigma) | variance h (k=1.386) | "
+        f"| stream ARL0 | bias h (k={delta / 2:g}) | bias ARL1 ({delta:g} sigma) | variance h (k=1.386) | "
         "variance ARL1 (x2) | hit-rate h (R=0.67) | hit-rate ARL1 (odds x0.67) |"
     )
     print("|---|---|---|---|---|---|---|")
     for arl0 in (1000, 5000, 10000, 50000, 100000):
         row = [
             calibrate(kind, d, base.winsor_sigma, 4.0 * arl0)
-            for kind, d in (("mean", 1.0), ("variance", 2.0), ("hit_rate", 0.67))
+            for kind, d in (("mean", delta), ("variance", base.variance_ratio), ("hit_rate", base.hit_rate_odds_ratio))
         ]
         print(f"| {arl0} | " + " | ".join(f"{h:.3f} | {a1:.1f}" for _, h, a1 in row) + " |")
     _, hb, _ = calibrate("hit_rate", 0.67, base.winsor_sigma, 40000.0)

@@ -171,24 +171,57 @@ def baseline_delay_days(shift: float, var: float = 1.0, rows_per_day: float = 16
     return float(np.median(out)) / rows_per_day + 1.0
 
 
+def same_world_delay_days(rows, agent: int, fault: str, step: int = 6) -> float:
+    """The baseline's chart (one stream, old h, no budget, no dependence widening) started at 0 at
+    the fault and fed the faulted agent's rows of THIS world as they are reconciled (24 h after the
+    signal), read every `step` hours: what the world itself costs, apart from the detector's
+    calibration. Days from the fault to the first evaluation that sees the alarm."""
+    fault_hour, s = 30 * 24, 0.0
+    mine = sorted(
+        ((parse_ts(r.ts) - T0) // 3600 + 24, r.pnl_error_bps / r.expected_sigma_bps)
+        for r in rows
+        if r.agent == f"ag-{agent}" and (parse_ts(r.ts) - T0) // 3600 >= fault_hour
+    )
+    for avail, z in mine:
+        if fault == "variance x4":
+            s = max(0.0, s + min(z * z, 9.0) - 1.3863)
+            hit = s > 27.283203125
+        else:
+            s = max(0.0, s - min(3, max(-3, z)) - 0.5)
+            hit = s > 8.6513671875
+        if hit:
+            return (math.ceil(avail / step) * step - fault_hour) / 24
+    return math.inf
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", action="append", default=[], help="a setting of the new candidate: key=json")
     ap.add_argument("--new-only", action="store_true", help="skip the old defaults (half the time)")
+    ap.add_argument("--faults-only", action="store_true", help="skip the null worlds")
+    ap.add_argument("--fault-seeds", type=int, default=1, help="faulted worlds (seeds 7, 8, ...): median delays")
     args = ap.parse_args()
     new = replace(NEW, **{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     candidates = (("new", new),) if args.new_only else (("old", OLD), ("new", new))
     days = int(os.environ.get("DAYS", "90"))
     results = []
-    for n_agents, d in ((10, days), (50, days // 3), (200, max(days // 9, 10))):
+    for n_agents, d in () if args.faults_only else ((10, days), (50, days // 3), (200, max(days // 9, 10))):
         rows = world(n_agents, d, seed=n_agents, faults=False)
         for label, s in candidates:
             results.append(summarize(f"{label} null", rows, s, n_agents, d, False))
             print(results[-1], flush=True)
-    rows = world(10, days, seed=7, faults=True)
-    for label, s in candidates:
-        results.append(summarize(f"{label} faults", rows, s, 10, days, True))
-        print(results[-1], flush=True)
+    delays: dict = {}
+    for seed in range(7, 7 + args.fault_seeds):
+        rows = world(10, days, seed=seed, faults=True)
+        for label, s in candidates:
+            results.append(summarize(f"{label} faults", rows, s, 10, days, True))
+            print(results[-1], flush=True)
+            for fault in ("sign flip", "edge decay", "variance x4"):
+                delays.setdefault((label, fault), []).append(results[-1][f"delay_days {fault}"])
+        for agent, fault in ((1, "sign flip"), (2, "edge decay"), (3, "variance x4")):
+            delays.setdefault(("same-world baseline", fault), []).append(same_world_delay_days(rows, agent, fault))
+    for (label, fault), got in delays.items():
+        print(f"{label} {fault}: median {np.median(got):.2f} d over {len(got)} seeds: {got}")
     print(
         "baseline (one chart, old h, iid, 16 rows/day, +1 day lag):",
         {

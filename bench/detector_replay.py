@@ -136,9 +136,10 @@ def main(argv=None) -> int:
         candidates = {", ".join(args.set): changed}
     print(f"world {world.name}: {len(rows)} rows of {args.horizon} h, {len(agents)} agents\n", file=sys.stderr)
     print(
-        "| candidate | false onsets | per charted agent-month | by chart | coin alerted | fault: days to first onset |"
+        "| candidate | false onsets | per charted agent-month | by chart | coin alerted | fleet alerts "
+        "| fault: days to first onset |"
     )
-    print("|---|---:|---:|---|---:|---|")
+    print("|---|---:|---:|---|---:|---:|---|")
     results = {}
     for name, changed in candidates.items():
         s = replace(DivergenceSettings(), **changed)
