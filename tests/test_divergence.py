@@ -371,11 +371,20 @@ def test_precomputed_thresholds_equal_a_fresh_solve():
     """A seeded sample of the grid (a full recompute is ~90 s: `python -m ...detectors.calibration`)."""
     keys = sorted(detectors.PRECOMPUTED)
     assert len(keys) == 3 * 21
+    # it holds the default designs (a changed default needs a regenerated table, or every cold
+    # evaluate solves its thresholds afresh)
+    d = DivergenceSettings()
+    for kind, design in (
+        ("mean", d.bias_shift_sigma),
+        ("variance", d.variance_ratio),
+        ("hit_rate", d.hit_rate_odds_ratio),
+    ):
+        assert all((kind, design, d.winsor_sigma, 2.0**e) in detectors.PRECOMPUTED for e in range(6, 27)), kind
     for key in random.Random(1).sample([k for k in keys if k[3] <= 2.0**18], 4):
         assert detectors.solve_calibration(*key) == pytest.approx(detectors.PRECOMPUTED[key], rel=1e-12), key
 
 
-@pytest.mark.parametrize("kind, design", [("mean", 1.0), ("variance", 2.0), ("hit_rate", 0.67)])
+@pytest.mark.parametrize("kind, design", [("mean", 0.75), ("variance", 2.0), ("hit_rate", 0.67)])
 def test_thresholds_between_grid_points_are_interpolated_within_half_a_percent(kind, design):
     k, h, arl1 = calibrate(kind, design, 3.0, 3000.0)  # between 2^11 and 2^12
     k2, h2, arl12 = detectors.solve_calibration(kind, design, 3.0, 3000.0)
