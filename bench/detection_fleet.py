@@ -13,7 +13,8 @@ the previous evaluation. Old = DivergenceSettings(fleet_false_alerts_per_month=0
 estimate_dependence=False, seed_rules_alert=True) (the former defaults); new = the defaults.
 
 Run: `.venv/bin/python bench/detection_fleet.py [--new-only] [--set bias_shift_sigma=0.5 ...]`
-(fixed seeds; ~5 min on 2 cores).
+(fixed seeds; ~5 min on 2 cores). `--faults-only --fault-seeds 5`: the faulted world alone, five
+seeds, median delays, and a same-world baseline (the old chart on the faulted agent's own rows).
 """
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ def limits_from_history(bars, start: int, seed: int) -> dict:
 SIGMA_LIMIT = round(1.25 * 2.0627, 2)
 
 
-def write_world(root: Path, limits: dict, kind: str = "bps") -> None:
+def write_world(root: Path, limits: dict, kind: str = "bps", divergence: list[str] = ()) -> None:
     for d in ("policy", "data/prices", "data/alpha_events", "state"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "policy/agents.yaml").write_text("".join(f"{a}: {c}\n" for a, c in AGENTS))
@@ -218,7 +218,11 @@ def write_world(root: Path, limits: dict, kind: str = "bps") -> None:
         for c in sorted({c for _, c in AGENTS})
     )
     (root / "policy/strategy_kill_list.yaml").write_text(kill)
-    (root / "policy/supervisor.yaml").write_text("inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\n")
+    settings = "".join(f"  {kv.split('=', 1)[0]}: {kv.split('=', 1)[1]}\n" for kv in divergence)
+    (root / "policy/supervisor.yaml").write_text(
+        "inputs:\n  alpha_events: data/alpha_events\n  prices: data/prices\n"
+        + (f"divergence:\n{settings}" if settings else "")
+    )
 
 
 def append_jsonl(folder: Path, lines: list[tuple[str, dict]]) -> None:
@@ -527,6 +531,13 @@ def main() -> int:
     ap.add_argument(
         "--out", type=Path, default=None, help="result JSON (default bench/out/market_world-<timestamp>.json)"
     )
+    ap.add_argument(
+        "--divergence",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a divergence setting in the world's supervisor.yaml (e.g. bias_shift_sigma=1.0); repeatable",
+    )
     args = ap.parse_args()
     t_wall = time.time()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -542,7 +553,7 @@ def main() -> int:
         shutil.copytree(REPO / d, code / d, ignore=shutil.ignore_patterns("__pycache__"))
     git = lambda *a: subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
     limits = limits_from_history(bars, start, args.seed)
-    write_world(root, limits, args.limits)
+    write_world(root, limits, args.limits, args.divergence)
     events = generate(bars, start, end, args.seed, 1, faults)
     (work / "faults.json").write_text(
         json.dumps({a: {"fault": k, "start": iso(t)} for a, (k, t) in faults.items()}, indent=2)
@@ -558,6 +569,7 @@ def main() -> int:
         "step_hours": args.step_hours,
         "seed": args.seed,
         "months": args.months,
+        "divergence": args.divergence,
         "events": len(events),
         "limits": limits,
         "wall_s": round(time.time() - t_wall, 1),
