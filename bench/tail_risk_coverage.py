@@ -70,7 +70,8 @@ def main(argv=None) -> None:
         print("|---:|---:|---:|---:|---:|")
         for days in sorted(by_days):
             n, *hits = by_days[days]
-            print(f"| {days}{'+' if days == 15 else ''} | {int(n)} | " + " | ".join(f"{h / n:.3f}" for h in hits) + " |")
+            rates = " | ".join(f"{h / n:.3f}" for h in hits)
+            print(f"| {days}{'+' if days == 15 else ''} | {int(n)} | {rates} |")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ class DivergenceSettings:
     # The CUSUMs.
     fleet_false_alerts_per_month: float = 0.5  # whole fleet's false CUSUM alarms a month (0: per-stream arl0_rows)
     arl0_rows: int = 10000  # floor: no stream alarms falsely more than once per this many rows
-    bias_shift_sigma: float = 0.75  # designed mean shift delta (k = delta / 2); docs/detection.md says why 0.75
+    bias_shift_sigma: float = 1.0  # designed mean shift delta (k = delta / 2)
     variance_ratio: float = 2.0  # designed variance ratio r (RMSE x sqrt(r))
     hit_rate_odds_ratio: float = 0.67  # designed win-odds ratio R < 1 (0.55 -> 0.45 is ~0.67)
     winsor_sigma: float = 3.0  # z clipped at +-c for bias; z^2 capped at c^2

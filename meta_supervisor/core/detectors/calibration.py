@@ -55,7 +55,7 @@ def solve_threshold(cdf, arl0: float, n: int = 400, rel_tol: float = 1e-4) -> fl
 # interpolation error is ~1e-3 of h (tests/test_divergence.py checks it against fresh solves).
 GRID_MIN, GRID_MAX = 6, 26
 
-# calibrate()'s answers for the default designs (delta 0.75, ratio 2, odds 0.67; cap 3) at the grid
+# calibrate()'s answers for the default designs (delta 1, ratio 2, odds 0.67; cap 3) at the grid
 # points, keyed (kind, design, cap, chart ARL0). A solve is 0.5-1.7 s of 400x400 (600 for hit rate)
 # Brook-Evans bisections: without the table a cold evaluate, whose streams each get their own ARL0
 # from the fleet budget, would spend seconds here. tests/test_divergence.py recomputes a sample.
