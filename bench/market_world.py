@@ -17,10 +17,13 @@ per bar END time; the team's copy covers 8 instruments over 2011-2012):
   |c_t - c_t-24| / sum |c_i - c_i-1| is >= 0.3, else RANGE (a random walk averages ~0.2).
 - planted faults (times in the result JSON, `faults`): mom-3 sign flip at 35 % of the replay,
   mr-2 slippage (its fills, sent as the event's `price`, half a day's sigma worse than the close)
-  at 40 %, mr-3 edge decay (side a coin flip) at 50 %, brk-3 variance blow-up (trades only the
-  fresh symbol with the largest 48-bar volatility) at 65 %. Only slippage moves z by construction:
-  these rules have almost no edge, so a flip or a coin-flip side leaves the error distribution
-  as it was, and a per-symbol sigma absorbs the volatile symbol (see "mean z before/after").
+  at 40 %, mr-3 edge decay (side a coin flip) at 50 %, brk-3 variance blow-up (its fills, sent as
+  `price`, scattered around the close with a standard deviation of sqrt(3) x a day's sigma: the
+  24 h error's variance x4 by the 48-bar volatility; x6 measured in z) at 65 %. Slippage and the
+  variance blow-up move z by construction; the rules have almost no edge, so a flip or a coin-flip
+  side leaves the error distribution as it was (see "mean z before/after"). (Until this release
+  the blow-up was "trades only the most volatile fresh symbol", which a per-symbol sigma absorbs:
+  z did not move, nothing could find it.)
 - policy: every strategy ENABLED, one limit per regime for all of them, set as a desk would from
   history before the replay (`--limits bps`): 1.25 x the CVaR95 of the fleet's adverse 24 h error (expected 0) over
   the 90 days before --start, per regime. supervisor.yaml only points the inputs at the folders:
@@ -144,10 +147,7 @@ def generate(bars, t0: int, t1: int, seed: int, phase: int, faults: dict) -> lis
             if not fresh:
                 continue  # weekend / market closed
             broken = fault is not None and t >= fault[1]
-            if broken and fault[0] == "variance_blowup":  # the most volatile symbol only
-                picks = [max(fresh, key=lambda s: vol48(bars[s], bars[s]["index"][t]))]
-            else:
-                picks = list(rng.choice(fresh, size=min(2, len(fresh)), replace=False))
+            picks = list(rng.choice(fresh, size=min(2, len(fresh)), replace=False))
             for sym in picks:
                 b, i = bars[sym], bars[sym]["index"][t]
                 side, strength = rule(kind, b, i, t, rng)
@@ -161,6 +161,9 @@ def generate(bars, t0: int, t1: int, seed: int, phase: int, faults: dict) -> lis
                 if broken and fault[0] == "slippage":  # fills half a day's sigma worse than the close
                     slip = 0.5 * vol48(b, i) * np.sqrt(24)
                     extra = {"price": round(float(b["c"][i]) * (1 + slip if side > 0 else 1 - slip), 8)}
+                elif broken and fault[0] == "variance_blowup":  # fills scattered: 24 h error variance x4
+                    noise = float(rng.normal()) * np.sqrt(3.0) * vol48(b, i) * np.sqrt(24)
+                    extra = {"price": round(float(b["c"][i]) * (1 + noise), 8)}
                 events.append(
                     {
                         "event_id": f"{agent}-{iso(ts)}-{sym}",
