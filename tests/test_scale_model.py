@@ -35,6 +35,43 @@ def test_recovers_known_per_symbol_sigmas_tenfold_apart():
     assert pooled / truth["EURUSD"] > 10 and truth["BAC"] / pooled > 1.5
 
 
+def test_an_agent_with_noisy_fills_leaves_its_symbols_fit_and_the_card_says_so():
+    """Five agents on EQ (sigma 50) and FX (sigma 5); agent a4's EQ errors are 3x wider (fills
+    scattered: variance x9). It leaves EQ's fit, so EQ's sigma is the honest agents' (the pooled fit
+    without agents reads it 1.6x too wide: sqrt((4 + 9) / 5)); it stays in FX, where it is honest."""
+    rng = np.random.default_rng(11)
+    n = 10_000
+    ts = np.linspace(0, 30 * DAY, n)
+    sym = ["EQ" if i % 2 else "FX" for i in range(n)]
+    agents = [f"a{(i // 2) % 5}" for i in range(n)]
+    scale = np.array([50.0 if s == "EQ" else 5.0 for s in sym])
+    noisy = np.array([s == "EQ" and a == "a4" for s, a in zip(sym, agents)])
+    e = rng.normal(0, 1, n) * scale * np.where(noisy, 3.0, 1.0)
+    fit = fit_scale(ts, sym, ["R"] * n, e, half_life_days=1e9, shrink_rows=5, by_regime=False, agents=agents)
+    assert fit.sigma("EQ", "R") == pytest.approx(50.0, rel=0.04)
+    assert fit.sigma("FX", "R") == pytest.approx(5.0, rel=0.04)
+    assert fit.to_card()["excluded_agents"] == {"EQ": ["a4"]}
+    honest = fit_scale(ts[~noisy], np.array(sym)[~noisy], ["R"] * int((~noisy).sum()), e[~noisy], 1e9, 5, False)
+    assert fit.sigma("EQ", "R") == pytest.approx(honest.sigma("EQ", "R"), rel=1e-9)
+    pooled = fit_scale(ts, sym, ["R"] * n, e, half_life_days=1e9, shrink_rows=5, by_regime=False)
+    assert pooled.sigma("EQ", "R") > 1.5 * 50.0 and "excluded_agents" not in pooled.to_card()
+
+
+@pytest.mark.parametrize("case", ["few rows", "within 3x"])
+def test_no_agent_leaves_a_fit_without_enough_rows_or_a_clear_excess(case):
+    """a0's errors 3x wider on 8 rows (under 10 fresh-row equivalents), or 1.6x on 800 (variance
+    x2.6: the honest spread of the replay's agents reaches 1.65x)."""
+    rng = np.random.default_rng(12)
+    n_agents, n, wide = {"few rows": (5, 40, 3.0), "within 3x": (5, 4000, 1.6)}[case]
+    ts = np.linspace(0, 30 * DAY, n)
+    agents = [f"a{i % n_agents}" for i in range(n)]
+    e = rng.normal(0, 1, n) * 50.0 * np.where(np.array(agents) == "a0", wide, 1.0)
+    fit = fit_scale(ts, ["EQ"] * n, ["R"] * n, e, 1e9, 5, False, agents=agents)
+    plain = fit_scale(ts, ["EQ"] * n, ["R"] * n, e, 1e9, 5, False)
+    assert "excluded_agents" not in fit.to_card()
+    assert fit.sigma("EQ", "R") == plain.sigma("EQ", "R")
+
+
 def test_regime_factor_is_separated_from_the_symbols_own_scale():
     truth = {"FX": 10.0, "EQ": 80.0}
     ts, sym, reg, e = _world(truth, 6000, 60, seed=2, regime_sigma={"TREND": 2.0})

@@ -23,6 +23,15 @@ in fresh-row equivalents) pulls a symbol with little recent weight toward the po
 factor toward 1; a symbol that stopped trading drifts back to the pool as its rows age. A symbol
 never seen gets V0; a regime never seen gets F = 1.
 
+One agent does not set a symbol's sigma for everyone (`agents` given): before the fit, each
+(symbol, agent) gets its weighted mean square m_sa = sum w_i e_i^2 / W_sa; an agent whose m_sa is
+more than `OUTLIER_RATIO` x the median of the symbol's agents, on at least `OUTLIER_MIN_WEIGHT`
+fresh-row equivalents, leaves the whole fit (V, F and the pool) for that symbol. It takes three
+agents on a symbol: of two, neither can exceed twice their median (their mean). An agent whose
+fills went noisy would otherwise widen every agent's sigma on its symbols and hide its own fault
+and theirs (docs/sigma.md: the real-market replay with a variance blow-up in one agent's fills).
+The card lists who was left out (`excluded_agents`).
+
 Degenerate cases: no rows, or every residual 0 -> `fit_scale` returns None (the caller keeps the
 card's rmse_bps); a non-finite residual or time is a ValueError; half_life = inf weighs every row
 equally; k must be > 0; a symbol (or regime) whose residuals are all 0, a price that never moved,
@@ -40,6 +49,11 @@ import numpy as np
 
 ITERATIONS = 5  # backfitting rounds: on the replay the factors stop moving (< 1e-3) after three
 FLOOR = 1e-4  # floor of Vhat_s / V0 and of Fhat_r (see "Degenerate cases")
+# An agent leaves a symbol's fit above this multiple of the median agent's mean square. Honest agents
+# of the real-market replay reach 1.65x at the 95th percentile (docs/sigma.md); slippage of half a
+# day's sigma 2.6-3x, a variance blow-up in the fills 4-15x.
+OUTLIER_RATIO = 3.0
+OUTLIER_MIN_WEIGHT = 10.0  # fresh-row equivalents: fewer rows are too noisy to call an outlier
 DAY = 86400.0
 
 
@@ -107,8 +121,10 @@ def fit_scale(
     half_life_days: float,
     shrink_rows: float,
     by_regime: bool = True,
+    agents: Sequence[str] | None = None,
 ) -> ScaleModel | None:
-    """Fit the scale model (module docstring) on residuals (bps) at signal times `ts` (epoch s).
+    """Fit the scale model (module docstring) on residuals (bps) at signal times `ts` (epoch s);
+    with `agents` (one per row), an outlying agent leaves its symbol's fit.
 
     >>> rng = np.random.default_rng(0); n = 4000
     >>> sym = ["FX", "EQ"] * (n // 2); e = rng.normal(0, 1, n) * np.where(np.arange(n) % 2, 100.0, 10.0)
@@ -128,6 +144,13 @@ def fit_scale(
         return None
     w = np.exp2(-(t.max() - t) / (half_life_days * DAY))
     s_names, s_idx = np.unique(np.asarray(symbols, dtype=str), return_inverse=True)
+    excluded: dict[str, list[str]] = {}
+    if agents is not None:
+        if len(agents) != len(t):
+            raise ValueError("fit_scale needs one agent per row")
+        w, excluded = _without_outlying_agents(w, e2, s_idx, s_names, agents)
+        if not np.any(w * e2 > 0):
+            return None
     r_names, r_idx = np.unique(np.asarray(regimes, dtype=str), return_inverse=True)
     w_s = np.bincount(s_idx, w, len(s_names))
     w_r = np.bincount(r_idx, w, len(r_names))
@@ -146,6 +169,8 @@ def fit_scale(
         "weight": round(float(w.sum()), 3),  # fresh-row equivalents the fit rests on
         "symbol_weight": {str(s): round(float(x), 3) for s, x in zip(s_names, w_s)},
     }
+    if excluded:
+        meta["excluded_agents"] = excluded
     return ScaleModel(
         V0,
         {str(s): float(v) for s, v in zip(s_names, V)},
@@ -154,6 +179,25 @@ def fit_scale(
         float(shrink_rows),
         meta,
     )
+
+
+def _without_outlying_agents(w, e2, s_idx, s_names, agents) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """(weights with the outlying (symbol, agent) rows at 0, {symbol: [agents left out]})."""
+    a_names, a_idx = np.unique(np.asarray(agents, dtype=str), return_inverse=True)
+    cell = s_idx * len(a_names) + a_idx
+    size = len(s_names) * len(a_names)
+    weight = np.bincount(cell, w, size).reshape(len(s_names), len(a_names))
+    square = np.bincount(cell, w * e2, size).reshape(len(s_names), len(a_names))
+    out = np.zeros_like(weight, dtype=bool)
+    for s in range(len(s_names)):
+        seen = weight[s] > 0
+        mean_square = np.where(seen, square[s] / np.where(seen, weight[s], 1.0), 0.0)
+        median = float(np.median(mean_square[seen]))
+        out[s] = seen & (weight[s] >= OUTLIER_MIN_WEIGHT) & (mean_square > OUTLIER_RATIO * median)
+    if not out.any():
+        return w, {}
+    excluded = {str(s_names[s]): [str(a_names[a]) for a in np.flatnonzero(out[s])] for s in np.flatnonzero(out.any(1))}
+    return np.where(out.ravel()[cell], 0.0, w), excluded
 
 
 MAX_GAP_HOURS = 6.0  # returns over longer gaps (nights, weekends) are not intraday moves: left out

@@ -191,6 +191,7 @@ def scale_fields(
     ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
     symbols = [r.symbol for r in rows]
     regimes = [r.regime for r in rows]
+    agents = [r.agent for r in rows]
 
     def fit(stop: int) -> ScaleModel | None:
         model = fit_scale(
@@ -201,6 +202,7 @@ def scale_fields(
             settings.scale_half_life_days_1h * math.sqrt(horizon),
             settings.scale_shrink_rows,
             settings.scale_by_regime,
+            agents[:stop],
         )
         if level is None:
             return model
