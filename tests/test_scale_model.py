@@ -57,6 +57,18 @@ def test_an_agent_with_noisy_fills_leaves_its_symbols_fit_and_the_card_says_so()
     assert pooled.sigma("EQ", "R") > 1.5 * 50.0 and "excluded_agents" not in pooled.to_card()
 
 
+def test_a_regime_only_an_excluded_agent_saw_gets_the_factor_of_an_unseen_regime():
+    rng = np.random.default_rng(13)
+    n = 5000
+    ts = np.linspace(0, 30 * DAY, n)
+    agents = [f"a{i % 5}" for i in range(n)]
+    reg = ["SHOCK" if a == "a4" else "R" for a in agents]
+    e = rng.normal(0, 1, n) * 50.0 * np.where(np.array(agents) == "a4", 4.0, 1.0)
+    fit = fit_scale(ts, ["EQ"] * n, reg, e, 1e9, 5, True, agents=agents)
+    assert fit.to_card()["excluded_agents"] == {"EQ": ["a4"]}
+    assert fit.regime_factor["SHOCK"] == 1.0 and fit.sigma("EQ", "SHOCK") == pytest.approx(50.0, rel=0.05)
+
+
 @pytest.mark.parametrize("case", ["few rows", "within 3x"])
 def test_no_agent_leaves_a_fit_without_enough_rows_or_a_clear_excess(case):
     """a0's errors 3x wider on 8 rows (under 10 fresh-row equivalents), or 1.6x on 800 (variance

@@ -162,7 +162,9 @@ def fit_scale(
         V = np.exp((w_s * np.log(V_hat) + shrink_rows * math.log(V0)) / (w_s + shrink_rows))
         if not by_regime:
             break
-        F_hat = np.maximum(np.bincount(r_idx, w * e2 / V[s_idx], len(r_names)) / w_r, FLOOR)
+        # a regime whose rows all left the fit (one outlying agent's) has no weight: F = 1, as unseen
+        seen_r = np.bincount(r_idx, w * e2 / V[s_idx], len(r_names))
+        F_hat = np.maximum(np.divide(seen_r, w_r, out=np.ones_like(w_r), where=w_r > 0), FLOOR)
         F = np.exp(w_r * np.log(F_hat) / (w_r + shrink_rows))
     meta = {
         "rows": len(t),
