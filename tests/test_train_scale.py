@@ -175,6 +175,38 @@ def test_a_slipping_agent_does_not_move_the_level_the_others_are_judged_by():
     assert honest and faulty and honest["scale_model"]["level"] == faulty["scale_model"]["level"]
 
 
+def test_an_agent_with_noisy_fills_leaves_the_sigma_the_others_are_judged_by():
+    """a3's residuals get 3x the symbol's sigma of extra noise (variance x10): train leaves it out of
+    every symbol's scale fit and says so on the card; `scale_outlier_ratio: 0` keeps it in."""
+    rng = np.random.default_rng(4)
+    rows = [
+        msgspec.structs.replace(r, realized_pnl_bps=r.realized_pnl_bps + float(rng.normal(0, 3 * SIGMAS[r.symbol])))
+        if r.agent == "a3"
+        else r
+        for r in _rows(3000, 9)
+    ]
+    card = train_horizon(rows, 24, TrainSettings(), None, "t").card
+    kept = train_horizon(rows, 24, TrainSettings(scale_outlier_ratio=0), None, "t").card
+    assert card and kept
+    assert card["scale_model"]["excluded_agents"] == {s: ["a3"] for s in sorted(SIGMAS)}
+    assert "excluded_agents" not in kept["scale_model"]
+    fit, pooled = ScaleModel.from_card(card["scale_model"]), ScaleModel.from_card(kept["scale_model"])
+    for s in SIGMAS:
+        assert pooled.sigma(s, "RANGE") > 1.5 * fit.sigma(s, "RANGE"), s
+    # the ridge model itself is still fitted on a3's rows: its prediction error is a few bps, which
+    # only the quiet EURUSD (8 bps) feels (10.5 here against 8.5 with a3's rows left out entirely)
+    for s in ("SPY", "BAC"):
+        assert fit.sigma(s, "RANGE") == pytest.approx(SIGMAS[s], rel=0.05), s
+
+
+@pytest.mark.parametrize("ratio", [0.5, 1.0, -1.0, math.inf, math.nan])
+def test_an_outlier_ratio_that_would_leave_out_honest_agents_is_refused(ratio):
+    """At or below 1, every agent above the median (half the fleet or more) would leave the fit."""
+    with pytest.raises(ValueError, match="scale_outlier_ratio"):
+        TrainSettings(scale_outlier_ratio=ratio)
+    assert TrainSettings(scale_outlier_ratio=0).scale_outlier_ratio == 0
+
+
 def test_train_job_asked_for_24_h_reads_the_1_h_rows_for_the_level(tmp_path):
     """`--horizons 24` alone still loads the shortest horizon's window from the history: the
     24 h card's scale model carries the level the 1 h errors set."""

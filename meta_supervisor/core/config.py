@@ -69,6 +69,10 @@ class TrainSettings:
     # longer horizon's scale window.
     # 0 turns it off. Chosen by bench/sigma_calibration.py on the real-market replay.
     scale_level_half_life_days: float = 1.5
+    # An agent whose residuals on a symbol have more than this multiple of the median agent's mean
+    # square leaves that symbol's scale fit (its noisy fills would widen everyone's sigma); 0: off.
+    # Chosen from the real-market replay (docs/sigma.md): honest agents reach 1.65x, faults 2.6-15x.
+    scale_outlier_ratio: float = 3.0
 
     def __post_init__(self):
         if self.min_rows < 2 or self.max_rows < self.min_rows:
@@ -77,6 +81,8 @@ class TrainSettings:
             raise ValueError("scale_half_life_days_1h and scale_shrink_rows must be > 0")
         if not self.scale_level_half_life_days >= 0:
             raise ValueError("scale_level_half_life_days must be >= 0 (0: off)")
+        if not (self.scale_outlier_ratio == 0 or 1 < self.scale_outlier_ratio < float("inf")):
+            raise ValueError("scale_outlier_ratio must be 0 (off) or > 1")
         if self.validation_folds < 2:
             raise ValueError("validation_folds must be >= 2")
         if not self.features:

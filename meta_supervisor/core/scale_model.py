@@ -49,7 +49,8 @@ import numpy as np
 
 ITERATIONS = 5  # backfitting rounds: on the replay the factors stop moving (< 1e-3) after three
 FLOOR = 1e-4  # floor of Vhat_s / V0 and of Fhat_r (see "Degenerate cases")
-# An agent leaves a symbol's fit above this multiple of the median agent's mean square. Honest agents
+# The default of `train.scale_outlier_ratio`: an agent leaves a symbol's fit above this multiple of
+# the median agent's mean square. Honest agents
 # of the real-market replay reach 1.65x at the 95th percentile (docs/sigma.md); slippage of half a
 # day's sigma 2.6-3x, a variance blow-up in the fills 4-15x.
 OUTLIER_RATIO = 3.0
@@ -122,9 +123,10 @@ def fit_scale(
     shrink_rows: float,
     by_regime: bool = True,
     agents: Sequence[str] | None = None,
+    outlier_ratio: float = OUTLIER_RATIO,
 ) -> ScaleModel | None:
     """Fit the scale model (module docstring) on residuals (bps) at signal times `ts` (epoch s);
-    with `agents` (one per row), an outlying agent leaves its symbol's fit.
+    with `agents` (one per row), an outlying agent leaves its symbol's fit (`outlier_ratio` 0: none).
 
     >>> rng = np.random.default_rng(0); n = 4000
     >>> sym = ["FX", "EQ"] * (n // 2); e = rng.normal(0, 1, n) * np.where(np.arange(n) % 2, 100.0, 10.0)
@@ -145,10 +147,10 @@ def fit_scale(
     w = np.exp2(-(t.max() - t) / (half_life_days * DAY))
     s_names, s_idx = np.unique(np.asarray(symbols, dtype=str), return_inverse=True)
     excluded: dict[str, list[str]] = {}
-    if agents is not None:
+    if agents is not None and outlier_ratio > 0:
         if len(agents) != len(t):
             raise ValueError("fit_scale needs one agent per row")
-        w, excluded = _without_outlying_agents(w, e2, s_idx, s_names, agents)
+        w, excluded = _without_outlying_agents(w, e2, s_idx, s_names, agents, outlier_ratio)
         if not np.any(w * e2 > 0):
             return None
     r_names, r_idx = np.unique(np.asarray(regimes, dtype=str), return_inverse=True)
@@ -183,7 +185,7 @@ def fit_scale(
     )
 
 
-def _without_outlying_agents(w, e2, s_idx, s_names, agents) -> tuple[np.ndarray, dict[str, list[str]]]:
+def _without_outlying_agents(w, e2, s_idx, s_names, agents, ratio) -> tuple[np.ndarray, dict[str, list[str]]]:
     """(weights with the outlying (symbol, agent) rows at 0, {symbol: [agents left out]})."""
     a_names, a_idx = np.unique(np.asarray(agents, dtype=str), return_inverse=True)
     cell = s_idx * len(a_names) + a_idx
@@ -195,7 +197,7 @@ def _without_outlying_agents(w, e2, s_idx, s_names, agents) -> tuple[np.ndarray,
         seen = weight[s] > 0
         mean_square = np.where(seen, square[s] / np.where(seen, weight[s], 1.0), 0.0)
         median = float(np.median(mean_square[seen]))
-        out[s] = seen & (weight[s] >= OUTLIER_MIN_WEIGHT) & (mean_square > OUTLIER_RATIO * median)
+        out[s] = seen & (weight[s] >= OUTLIER_MIN_WEIGHT) & (mean_square > ratio * median)
     if not out.any():
         return w, {}
     excluded = {str(s_names[s]): [str(a_names[a]) for a in np.flatnonzero(out[s])] for s in np.flatnonzero(out.any(1))}

@@ -203,6 +203,7 @@ def scale_fields(
             settings.scale_shrink_rows,
             settings.scale_by_regime,
             agents[:stop],
+            settings.scale_outlier_ratio,
         )
         if level is None:
             return model
