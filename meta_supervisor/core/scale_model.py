@@ -25,7 +25,7 @@ never seen gets V0; a regime never seen gets F = 1.
 
 One agent does not set a symbol's sigma for everyone (`agents` given): before the fit, each
 (symbol, agent) gets its weighted mean square m_sa = sum w_i e_i^2 / W_sa; an agent whose m_sa is
-more than `OUTLIER_RATIO` x the median of the symbol's agents, on at least `OUTLIER_MIN_WEIGHT`
+more than `outlier_ratio` (3) x the median of the symbol's agents, on at least `OUTLIER_MIN_WEIGHT`
 fresh-row equivalents, leaves the whole fit (V, F and the pool) for that symbol. It takes three
 agents on a symbol: of two, neither can exceed twice their median (their mean). An agent whose
 fills went noisy would otherwise widen every agent's sigma on its symbols and hide its own fault
@@ -50,9 +50,9 @@ import numpy as np
 ITERATIONS = 5  # backfitting rounds: on the replay the factors stop moving (< 1e-3) after three
 FLOOR = 1e-4  # floor of Vhat_s / V0 and of Fhat_r (see "Degenerate cases")
 # The default of `train.scale_outlier_ratio`: an agent leaves a symbol's fit above this multiple of
-# the median agent's mean square. Honest agents
-# of the real-market replay reach 1.65x at the 95th percentile (docs/sigma.md); slippage of half a
-# day's sigma 2.6-3x, a variance blow-up in the fills 4-15x.
+# the median agent's mean square. Honest agents of the real-market replay reach 1.65x at the 95th
+# percentile (docs/sigma.md); slippage of half a day's sigma 2.6-3x, a variance blow-up in the
+# fills 4-15x.
 OUTLIER_RATIO = 3.0
 OUTLIER_MIN_WEIGHT = 10.0  # fresh-row equivalents: fewer rows are too noisy to call an outlier
 DAY = 86400.0
@@ -195,7 +195,7 @@ def _without_outlying_agents(w, e2, s_idx, s_names, agents, ratio) -> tuple[np.n
     out = np.zeros_like(weight, dtype=bool)
     for s in range(len(s_names)):
         seen = weight[s] > 0
-        mean_square = np.where(seen, square[s] / np.where(seen, weight[s], 1.0), 0.0)
+        mean_square = np.divide(square[s], weight[s], out=np.zeros_like(weight[s]), where=seen)
         median = float(np.median(mean_square[seen]))
         out[s] = seen & (weight[s] >= OUTLIER_MIN_WEIGHT) & (mean_square > ratio * median)
     if not out.any():
