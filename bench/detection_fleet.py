@@ -161,13 +161,11 @@ def baseline_delay_days(shift: float, var: float = 1.0, rows_per_day: float = 16
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        s, t = 0.0, 0
-        while True:
+        s, t, hit = 0.0, 0, False
+        while not hit:
             z = rng.standard_normal() * math.sqrt(var) + shift
             t += 1
-            s = max(0.0, s + (-min(3, max(-3, z)) - 0.5 if var == 1.0 else min(z * z, 9.0) - 1.3863))
-            if s > (8.6513671875 if var == 1.0 else 27.283203125):
-                break
+            s, hit = old_chart_step(s, z, var != 1.0)
         out.append(t)
     return float(np.median(out)) / rows_per_day + 1.0
 
@@ -184,15 +182,20 @@ def same_world_delay_days(rows, agent: int, fault: str, step: int = 6) -> float:
         if r.agent == f"ag-{agent}" and (parse_ts(r.ts) - T0) // 3600 >= fault_hour
     )
     for avail, z in mine:
-        if fault == "variance x4":
-            s = max(0.0, s + min(z * z, 9.0) - 1.3863)
-            hit = s > 27.283203125
-        else:
-            s = max(0.0, s - min(3, max(-3, z)) - 0.5)
-            hit = s > 8.6513671875
+        s, hit = old_chart_step(s, z, fault == "variance x4")
         if hit:
             return (math.ceil(avail / step) * step - fault_hour) / 24
     return math.inf
+
+
+def old_chart_step(s: float, z: float, variance: bool) -> tuple[float, bool]:
+    """One row of the baseline chart at the OLD defaults: bias down (k 0.5, clip 3, h 8.651) or
+    variance (k 1.386, cap 9, h 27.28). (statistic, alarm)."""
+    if variance:
+        s = max(0.0, s + min(z * z, 9.0) - 1.3863)
+        return s, s > 27.283203125
+    s = max(0.0, s - min(3, max(-3, z)) - 0.5)
+    return s, s > 8.6513671875
 
 
 def main():

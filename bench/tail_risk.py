@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from meta_supervisor.core import policy, risk
+from meta_supervisor.core.config import EvaluateSettings
 from meta_supervisor.core.records import Row
 from meta_supervisor.core.timeutil import format_ts
 
@@ -37,7 +38,7 @@ DAYS = 30
 START = 1_790_000_000 - 1_790_000_000 % 86400  # a UTC midnight
 CONFIGS = [(100, 3), (200, 3), (200, 4), (200, 5), (300, 5), (500, 5), (500, 7)]  # (cvar_min_rows, cvar_min_days)
 MARGIN, SEVERITY = 1.15, 1.6
-DEFAULT = (200, 5)  # the shipped cvar_min_rows, cvar_min_days
+DEFAULT = (EvaluateSettings().cvar_min_rows, EvaluateSettings().cvar_min_days)  # the shipped minimums
 
 
 def sigma_at(symbol: int, hours: np.ndarray) -> np.ndarray:
