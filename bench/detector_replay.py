@@ -8,9 +8,11 @@ setting, in seconds. What it measures is market_world's: false alert onsets of h
 (unfaulted, or before their fault), the coin-flip agent's share of steps under an alert, and each
 planted fault's first onset on its agent.
 
-Approximations, the same for every candidate: the window the charts are tuned on is the available
-rows of the last 14 signal days (evaluate: every cell's last 14 days, at most 1344 rows a cell); an
-alert is a CUSUM detection (the lifecycle only adds mail bookkeeping); the history starts at the
+The window the charts are tuned on is evaluate's own: every (strategy, regime) cell's last
+`window_days` signal days, sampled by `core/cell_windows` (until this release the replay took the
+last 14 days of all rows, and a regime absent for weeks lost its cell's older rows: on the delta
+0.75 world that hid an onset the full cycle raised). Approximations, the same for every candidate:
+an alert is a CUSUM detection (the lifecycle only adds mail bookkeeping); the history starts at the
 first signal.
 
 Run:  .venv/bin/python bench/detector_replay.py [--root bench/out/market_world/<stamp>]
@@ -28,6 +30,8 @@ from pathlib import Path
 
 import msgspec
 
+from meta_supervisor.core import cell_windows
+from meta_supervisor.core.config import EvaluateSettings
 from meta_supervisor.core.divergence import DivergenceSettings, Observed, charting_from, detect
 from meta_supervisor.core.records import Row
 from meta_supervisor.core.timeutil import format_ts, parse_ts
@@ -70,16 +74,17 @@ def replay(rows: list[Row], s: DivergenceSettings, step_hours: int) -> list[tupl
     start = parse_ts(rows[0].ts) // 3600 * 3600
     end = max(parse_ts(r.reconciled_at) for r in rows)
     history_start = rows[0].ts
-    state, out, i, seen = None, [], 0, []
+    ev = EvaluateSettings()
+    shape = cell_windows.WindowShape.of(rows[0].horizon_hours, ev.window_days, ev.cell_window_rows)
+    state, out, i, days = None, [], 0, {}
     for t in range(start + step_hours * 3600, end + 1, step_hours * 3600):
         now = format_ts(t)
         new = []
         while i < len(arrived) and arrived[i].reconciled_at <= now:
             new.append(arrived[i])
             i += 1
-        seen.extend(new)
-        cut = format_ts(parse_ts(max((r.ts for r in seen), default=now)) - 14 * DAY)
-        window = sorted((r for r in seen if r.ts >= cut), key=lambda r: (r.ts, r.event_id))
+        cell_windows.merge(days, new, shape)
+        window = cell_windows.window(days)
         new.sort(key=lambda r: (r.ts, r.event_id))
         state, dets = detect(state, new, window, s, Observed(window, s), now=now, history_start=history_start)
         # alerts.py files severity "info" (fleet-wide, the seed's bps rules) as notices, not alerts
