@@ -87,7 +87,30 @@ def quarter_inputs(result_path: Path) -> dict:
             "var_ratio": (rms_after / rms_before) ** 2,
             "rows_per_day": len(mine) / max((end - start) / DAY, 1e-9),
         }
-    return {"name": result["meta"]["start"][:10], "rows": rows, "faults": faults, "effects": effects}
+    return {
+        "name": result["meta"]["start"][:10],
+        "rows": rows,
+        "faults": faults,
+        "effects": effects,
+        "rms_z": honest_rms_z(rows, faults, charting_from(rows[0].ts, DivergenceSettings()) or rows[0].ts),
+        "regime_flaps_per_day": result["summary"]["regime_flaps_per_day"],
+    }
+
+
+def honest_rms_z(rows, faults: dict, charted_from: str) -> dict[str, float]:
+    """RMS of z per symbol over the charted 24 h model rows (signalled after the detectors' warm-up,
+    when the replay's young sigma has settled) of honest agents (unfaulted, or before their fault):
+    the sigma the charts divide by, judged where it should hold."""
+    sums: dict[str, list[float]] = {}
+    for r in rows:
+        if not r.expected_sigma_bps or r.ts < charted_from or (r.agent in faults and r.ts >= faults[r.agent]["start"]):
+            continue
+        z = r.pnl_error_bps / r.expected_sigma_bps
+        for key in (r.symbol, "(all)"):
+            acc = sums.setdefault(key, [0.0, 0])
+            acc[0] += z * z
+            acc[1] += 1
+    return {k: round(math.sqrt(v[0] / v[1]), 3) for k, v in sorted(sums.items())}
 
 
 def run_quarter(args: tuple[Path, dict[str, dict]]) -> dict:
@@ -98,7 +121,7 @@ def run_quarter(args: tuple[Path, dict[str, dict]]) -> dict:
     agents = sorted({r.agent for r in rows})
     start = parse_ts(rows[0].ts)
     end = max(parse_ts(r.reconciled_at) for r in rows)
-    out = {"name": q["name"], "effects": q["effects"], "faults": faults, "candidates": {}}
+    out = {k: q[k] for k in ("name", "effects", "faults", "rms_z", "regime_flaps_per_day")} | {"candidates": {}}
     for name, changed in candidates.items():
         s = replace(DivergenceSettings(), **changed)
         first = charting_from(rows[0].ts, s)
@@ -187,6 +210,13 @@ def main(argv=None) -> int:
             med = f["median_delay_where_z_moved"]
             tail = f"{med} / {f['median_baseline']} | {f['ratio']}" if med is not None else "- | -"
             print(f"| {name} | {f['fault']} | " + " | ".join(cells) + f" | {tail} |")
+    symbols = sorted(quarters[0]["rms_z"])
+    print("\nRMS(z) of honest charted 24 h rows per symbol (target 0.8-1.25), and regime flips per day\n")
+    print("| quarter | " + " | ".join(symbols) + " | regime flips / day |")
+    print("|---|" + "---:|" * (len(symbols) + 1))
+    for q in quarters:
+        cells = [f"{q['rms_z'].get(sym, '-')}" for sym in symbols]
+        print(f"| {q['name']} | " + " | ".join(cells) + f" | {q['regime_flaps_per_day']} |")
     out = REPO / "bench/out" / f"market_quarters-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps({"quarters": quarters, "summary": summary}, indent=1, default=str) + "\n")
     print(f"\nwritten: {out.relative_to(REPO)}", file=sys.stderr)
