@@ -82,12 +82,12 @@ def as_rows(data) -> list[Row]:
     ]
 
 
-def looks(data, rows, limits, first_look: int, stop_at_first: bool, persist: tuple[int, ...]):
+def looks(data, rows, limits, first_look: int, stop_at_first: bool, persist: tuple[int, ...], confidence: float = 0.95):
     """{config: first look hour with a proposal (or None)} over hourly looks from `first_look`.
     A key ("held", p) is the first look at which the DEFAULT config's breach had held for p hours
     (p + 1 consecutive hourly looks), the `breach_since` streak evaluate keeps."""
     pols = {"s": policy.StrategyPolicy("s", limits={"TREND": limits[0]}, sigma_limits={"TREND": limits[1]})}
-    tail = risk.TailSettings(min_rows=1, min_days=1)
+    tail = risk.TailSettings(min_rows=1, min_days=1, confidence=confidence)
     first: dict = {c: None for c in CONFIGS + ["before"] + [("held", p) for p in persist]}
     streak_from = None
     mature = data[0] + 24
@@ -118,7 +118,7 @@ def looks(data, rows, limits, first_look: int, stop_at_first: bool, persist: tup
 
 
 def one_run(args):
-    nu, scenario, seed, limits, persist = args
+    nu, scenario, seed, limits, persist, confidence = args
     rng = np.random.default_rng(seed)
     history = 0 if scenario.startswith("cold") else 14 * 24  # hours of rows before the first look
     data = world(nu, history + DAYS * 24 + 24, rng)
@@ -128,7 +128,13 @@ def one_run(args):
     elif scenario == "onset_1.6x":
         data[1, data[0] >= history] *= scale  # degrades at the first look's signal time
     return looks(
-        data, as_rows(data), limits, history + (24 if scenario == "onset_1.6x" else 0), "1.6x" in scenario, persist
+        data,
+        as_rows(data),
+        limits,
+        history + (24 if scenario == "onset_1.6x" else 0),
+        "1.6x" in scenario,
+        persist,
+        confidence,
     )
 
 
@@ -143,6 +149,9 @@ def main(argv=None) -> None:
         "--persist", type=int, nargs="*", default=[], help="also: hours a breach must hold (default config)"
     )
     ap.add_argument(
+        "--confidence", type=float, default=EvaluateSettings().cvar_confidence, help="of the ES lower bound"
+    )
+    ap.add_argument(
         "--scenarios", nargs="+", default=["cold_calibrated", "steady_calibrated", "cold_1.6x", "onset_1.6x"]
     )
     args = ap.parse_args(argv)
@@ -153,7 +162,9 @@ def main(argv=None) -> None:
         print(f"\nt{nu}: true ES {es_bps:.1f} bps / {es_sigma:.3f} sigma; limits {limits[0]:.1f} bps / {limits[1]:.3f}")
         for scenario in args.scenarios:
             runs = args.runs if "calibrated" in scenario else args.detect_runs
-            jobs = [(nu, scenario, args.seed * 1000 + i, limits, tuple(args.persist)) for i in range(runs)]
+            jobs = [
+                (nu, scenario, args.seed * 1000 + i, limits, tuple(args.persist), args.confidence) for i in range(runs)
+            ]
             with ProcessPoolExecutor(args.workers) as pool:
                 results = list(pool.map(one_run, jobs))
             cells = []
