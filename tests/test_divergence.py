@@ -26,6 +26,7 @@ from meta_supervisor.core.divergence import (
 )
 from meta_supervisor.core.stats import normal_cdf
 from meta_supervisor.core.timeutil import format_ts
+from meta_supervisor.files import evaluate_state
 from tests.rows import rows as as_rows
 
 INF = math.inf
@@ -569,3 +570,52 @@ def test_an_episode_keeps_its_fleet_wide_verdict():
     _, again = detect(json.loads(json.dumps(state)), calm, rows[-3000:] + calm, FLEET_S)
     kept = [d for d in again if d["key"] in wide and d["change_ts"] == state["fleet_wide"][d["key"]][0]]
     assert kept and all(d.get("fleet_wide") and d["severity"] == "info" for d in kept)
+
+
+def _classes(shifted, shift=1.5, n=600, shift_at=400):
+    """Nine hourly agents in three strategy classes of three (ag0-2 momentum, ag3-5 meanrev, ag6-8
+    breakout); agents in `shifted` have their mean error moved by `shift` sigma from row shift_at."""
+    out = []
+    for a in range(9):
+        cls = ("momentum", "meanrev", "breakout")[a // 3]
+        out += _row_dicts(n, agent=f"ag{a}", cls=cls, seed=a, shift_at=shift_at if a in shifted else None, shift=shift)
+    return as_rows(sorted(out, key=lambda r: (r["ts"], r["event_id"])))
+
+
+CLASS_S = replace(FLEET_S, strategy_streams=True)
+
+
+def test_a_move_of_one_strategy_class_is_its_class_alert_and_agent_notices():
+    """A market move that helps one class (every momentum agent earns more than the sim says) does
+    not move the fleet's median agent: the momentum agents' alarms are class-wide notices and the
+    class's own stream raises the alert; without the rule they are three agent alerts."""
+    rows = _classes(shifted={0, 1, 2})
+    state, dets = detect(None, [], rows, CLASS_S)
+    agents = [d for d in dets if d["scope"] == "agent" and d["trigger"] == "cusum_bias_up"]
+    assert {d["agent"] for d in agents} == {"ag0", "ag1", "ag2"}
+    assert all(d["severity"] == "info" and d["class_wide"] and not d.get("fleet_wide") for d in agents)
+    assert all("class-wide: the median momentum agent" in d["detail"] for d in agents)
+    (cls,) = [d for d in dets if d["key"] == "strategy:momentum:cusum_bias_up"]
+    assert cls["severity"] != "info" and not cls.get("class_wide")
+    assert {state["fleet_wide"][d["key"]][1] for d in agents} == {"class"}
+    off = detect(None, [], rows, replace(CLASS_S, class_wide=False))[1]
+    assert {d["agent"] for d in off if d["scope"] == "agent" and d["severity"] != "info"} == {"ag0", "ag1", "ag2"}
+
+
+def test_one_faulty_agent_of_a_class_stays_an_alert():
+    """One momentum agent of three drifts (a fault): its class's median agent did not move."""
+    rows = _classes(shifted={1})
+    _, dets = detect(None, [], rows, CLASS_S)
+    (fault,) = [d for d in dets if d["key"] == "agent:ag1:cusum_bias_up"]
+    assert fault["severity"] != "info" and not fault.get("class_wide")
+
+
+def test_a_class_wide_verdict_survives_the_state_file(tmp_path):
+    """The episode's verdict "class" is written to and read back from state/detectors.json."""
+    rows = _classes(shifted={0, 1, 2})
+    state, dets = detect(None, [], rows, CLASS_S)
+    (tmp_path / "state").mkdir()
+    evaluate_state.write_detectors(tmp_path, state, {"p": 1})
+    read, _ = evaluate_state.read_detectors(tmp_path)
+    _, again = detect(read, [], rows, CLASS_S)
+    assert {d["key"] for d in again if d.get("class_wide")} == {d["key"] for d in dets if d.get("class_wide")} != set()

@@ -76,6 +76,11 @@ class DivergenceSettings:
     # real-market replay every false onset but one left after the warm-up came with a fleet-wide
     # volatility shock.
     fleet_wide: bool = True
+    # The same one level down (docs/detection.md, "Class-wide moves"): an agent's alarm explained by
+    # the median agent of its own strategy class (at least three agents) is a notice; the class's
+    # own stream carries the alert. A market move helps one class and hurts another, so the fleet's
+    # median does not see it.
+    class_wide: bool = True
     seed_rules_alert: bool = False  # the seed's bps rules: alerts (true) or notices, severity "info" (false)
     high_bias_sigma: float = 2.0  # CUSUM alarm severity "high" at |shift| >= this ...
     high_variance_ratio: float = 4.0  # ... variance ratio >= this ...
@@ -292,7 +297,10 @@ def detect(
     }
     detections = [d for key, st in sorted(streams.items()) for d in _cusum_detections(key, st, s)]
     if s.fleet_wide:
-        detections, judged = fleet_wide(detections, fleet_shifts(window_obs, s), s, (state or {}).get("fleet_wide"))
+        classes = class_shifts(window_obs, s) if s.class_wide else {}
+        detections, judged = fleet_wide(
+            detections, fleet_shifts(window_obs, s), s, (state or {}).get("fleet_wide"), classes
+        )
         if judged:
             new_state["fleet_wide"] = judged
     if s.seed_rules:
@@ -309,14 +317,31 @@ def fleet_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, float]:
     if not len(obs.hours):
         return {}
     recent = np.flatnonzero(obs.hours >= obs.hours.max() - FLEET_LOOKBACK_HOURS)
-    agents = _positions([obs.agent[i] for i in recent.tolist()])
+    return _median_moves(obs, recent, s)
+
+
+def class_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, dict[str, float]]:
+    """{strategy class: {trigger: its median agent's shift}}, as `fleet_shifts` over the recent rows
+    of that class only (classes with fewer than FLEET_MIN_AGENTS such agents are left out)."""
+    if not len(obs.hours):
+        return {}
+    recent = np.flatnonzero(obs.hours >= obs.hours.max() - FLEET_LOOKBACK_HOURS)
+    by_class = _positions([obs.strategy[i] for i in recent.tolist()])
+    moves = {name: _median_moves(obs, recent[pos], s) for name, pos in by_class.items()}
+    return {name: m for name, m in moves.items() if m}
+
+
+def _median_moves(obs: Observed, rows: np.ndarray, s: DivergenceSettings) -> dict[str, float]:
+    """{trigger: median over agents (FLEET_MIN_ROWS of `rows` each, FLEET_MIN_AGENTS of them) of
+    each agent's mean charted value}."""
+    agents = _positions([obs.agent[i] for i in rows.tolist()])
     out = {}
     for trigger, spec in TRIGGERS.items():
         if spec.chart is None:
             continue
         means = []
         for pos in agents.values():
-            values = np.asarray(spec.chart.charted(obs, recent[pos].tolist(), s)[1], dtype=np.float64)
+            values = np.asarray(spec.chart.charted(obs, rows[pos].tolist(), s)[1], dtype=np.float64)
             if len(values) >= FLEET_MIN_ROWS:
                 means.append(float(values.mean()))
         if len(means) >= FLEET_MIN_AGENTS:
@@ -325,37 +350,49 @@ def fleet_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, float]:
 
 
 def fleet_wide(
-    detections: list[dict], shifts: dict[str, float], s: DivergenceSettings, judged: dict | None = None
+    detections: list[dict],
+    shifts: dict[str, float],
+    s: DivergenceSettings,
+    judged: dict | None = None,
+    classes: dict[str, dict[str, float]] | None = None,
 ) -> tuple[list[dict], dict]:
     """Agent and strategy alarms explained by the fleet's own move of the same chart (`shifts`,
-    from `fleet_shifts`) become notices (severity info, `fleet_wide` true); the fleet stream's own
-    alarm is an alert with its own action. An episode keeps its first verdict (`judged`: {key:
-    [change_ts, fleet-wide]} of the previous run, returned updated): a verdict that followed the
-    median's hourly wobble would turn one alarm into several alert onsets."""
-    judged = judged or {}
+    from `fleet_shifts`), and agent alarms explained by the move of their strategy class's median
+    agent (`classes`, from `class_shifts`), become notices (severity info, `fleet_wide` or
+    `class_wide` true); the fleet stream's own alarm is an alert with its own action, a class's
+    alarm stays an alert. An episode keeps its first verdict (`judged`: {key: [change_ts,
+    verdict]} of the previous run, verdict false, true (fleet-wide) or "class"; returned
+    updated): a verdict that followed the median's hourly wobble would turn one alarm into several
+    alert onsets."""
+    judged, classes = judged or {}, classes or {}
     out, verdicts = [], {}
     for d in detections:
-        base = shifts.get(d["trigger"])
         if d["scope"] == "fleet":
             out.append(dict(d, action=FLEET_ACTION))
             continue
         before = judged.get(d["key"])
         if before is not None and before[0] == d["change_ts"]:
-            wide = bool(before[1])
+            verdict = before[1]
+        elif _explained_by_fleet(d["shift"], shifts.get(d["trigger"]), d["shift_unit"], s):
+            verdict = True
         else:
-            wide = base is not None and _explained_by_fleet(d["shift"], base, d["shift_unit"], s)
-        verdicts[d["key"]] = [d["change_ts"], wide]
-        if wide:
+            own = classes.get(d["strategy_class"] or "", {}).get(d["trigger"]) if d["scope"] == "agent" else None
+            verdict = "class" if _explained_by_fleet(d["shift"], own, d["shift_unit"], s) else False
+        verdicts[d["key"]] = [d["change_ts"], verdict]
+        if verdict == "class":
+            d = dict(d, severity="info", class_wide=True)
+            d["detail"] += f" - class-wide: the median {d['strategy_class']} agent's errors moved the same way"
+        elif verdict:
             d = dict(d, severity="info", fleet_wide=True)
             d["detail"] += " - fleet-wide: the median agent's errors moved the same way"
         out.append(d)
     return out, verdicts
 
 
-def _explained_by_fleet(shift, base: float, unit: str, s: DivergenceSettings) -> bool:
-    """The fleet itself moved by at least half a designed change, in the same direction, and the
-    stream is within one designed change of the fleet (module constants above)."""
-    if shift is None:
+def _explained_by_fleet(shift, base: float | None, unit: str, s: DivergenceSettings) -> bool:
+    """The fleet (or the class) itself moved by at least half a designed change, in the same
+    direction, and the stream is within one designed change of it (module constants above)."""
+    if shift is None or base is None:
         return False
     if unit == "ratio":
         return base >= math.sqrt(s.variance_ratio) and shift / base < s.variance_ratio

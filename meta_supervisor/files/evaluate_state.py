@@ -38,7 +38,8 @@ class DetectorsSchema(TypedDict, total=False):
     version: int
     params: dict[str, Any]
     streams: dict[str, _Stream]
-    fleet_wide: dict[str, tuple[str | None, bool]]  # {alert key: [change_ts, fleet-wide]}: each episode's verdict
+    # {alert key: [change_ts, verdict]}: each episode's verdict, false, true (fleet-wide) or "class"
+    fleet_wide: dict[str, tuple[str | None, bool | str]]
     cursor: dict[str, int]
 
 
