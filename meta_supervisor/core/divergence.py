@@ -297,10 +297,7 @@ def detect(
     }
     detections = [d for key, st in sorted(streams.items()) for d in _cusum_detections(key, st, s)]
     if s.fleet_wide:
-        classes = class_shifts(window_obs, s) if s.class_wide else {}
-        detections, judged = fleet_wide(
-            detections, fleet_shifts(window_obs, s), s, (state or {}).get("fleet_wide"), classes
-        )
+        detections, judged = fleet_wide(detections, PeerMoves(window_obs, s), s, (state or {}).get("fleet_wide"))
         if judged:
             new_state["fleet_wide"] = judged
     if s.seed_rules:
@@ -308,27 +305,36 @@ def detect(
     return new_state, sorted(detections, key=lambda d: d["key"])
 
 
-def fleet_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, float]:
-    """{trigger: the median agent's shift over the last FLEET_LOOKBACK_HOURS of rows}: each agent
-    with FLEET_MIN_ROWS such rows gives the mean of the chart's charted values (clipped z, capped
-    z^2, win - p: the units of the chart's shift); with FLEET_MIN_AGENTS of them, their median is
-    how the typical agent moved. A median: a few faulty agents, however many rows they send, do
-    not move it; a market event or a sim whose sigma lags the market moves most agents at once."""
-    if not len(obs.hours):
-        return {}
-    recent = np.flatnonzero(obs.hours >= obs.hours.max() - FLEET_LOOKBACK_HOURS)
-    return _median_moves(obs, recent, s)
+class PeerMoves:
+    """How the median agent moved, of the whole fleet or of one strategy class, over the span of an
+    alarm: from its change_ts (the CUSUM's estimate of when its change began), and at least over
+    the last FLEET_LOOKBACK_HOURS of the window. Each agent with FLEET_MIN_ROWS rows in the span
+    gives the mean of the chart's charted values (clipped z, capped z^2, win - p: the units of the
+    chart's shift); with FLEET_MIN_AGENTS of them, their median is how the typical agent moved. A
+    median: a few faulty agents, however many rows they send, do not move it; a market event or a
+    sim whose sigma lags the market moves most agents at once. The same span as the alarm's own
+    shift: a slow drift that the CUSUM took a week to see is compared with the peers' week, not
+    with their last two days."""
 
+    def __init__(self, obs: Observed, s: DivergenceSettings):
+        self.obs, self.s = obs, s
+        self._cache: dict[tuple[float, str | None], dict[str, float]] = {}
+        self.newest = float(obs.hours.max()) if len(obs.hours) else 0.0
 
-def class_shifts(obs: Observed, s: DivergenceSettings) -> dict[str, dict[str, float]]:
-    """{strategy class: {trigger: its median agent's shift}}, as `fleet_shifts` over the recent rows
-    of that class only (classes with fewer than FLEET_MIN_AGENTS such agents are left out)."""
-    if not len(obs.hours):
-        return {}
-    recent = np.flatnonzero(obs.hours >= obs.hours.max() - FLEET_LOOKBACK_HOURS)
-    by_class = _positions([obs.strategy[i] for i in recent.tolist()])
-    moves = {name: _median_moves(obs, recent[pos], s) for name, pos in by_class.items()}
-    return {name: m for name, m in moves.items() if m}
+    def move(self, trigger: str, change_ts: str | None, strategy: str | None = None) -> float | None:
+        """The median agent's shift of `trigger` since `change_ts`, over the fleet or the class."""
+        if not len(self.obs.hours):
+            return None
+        start = self.newest - FLEET_LOOKBACK_HOURS
+        if change_ts is not None:
+            start = min(start, parse_ts(change_ts) / HOUR)
+        key = (start, strategy)
+        if key not in self._cache:
+            rows = np.flatnonzero(self.obs.hours >= start)
+            if strategy is not None:
+                rows = np.asarray([i for i in rows.tolist() if self.obs.strategy[i] == strategy], dtype=np.int64)
+            self._cache[key] = _median_moves(self.obs, rows, self.s)
+        return self._cache[key].get(trigger)
 
 
 def _median_moves(obs: Observed, rows: np.ndarray, s: DivergenceSettings) -> dict[str, float]:
@@ -350,35 +356,33 @@ def _median_moves(obs: Observed, rows: np.ndarray, s: DivergenceSettings) -> dic
 
 
 def fleet_wide(
-    detections: list[dict],
-    shifts: dict[str, float],
-    s: DivergenceSettings,
-    judged: dict | None = None,
-    classes: dict[str, dict[str, float]] | None = None,
+    detections: list[dict], peers: PeerMoves, s: DivergenceSettings, judged: dict | None = None
 ) -> tuple[list[dict], dict]:
-    """Agent and strategy alarms explained by the fleet's own move of the same chart (`shifts`,
-    from `fleet_shifts`), and agent alarms explained by the move of their strategy class's median
-    agent (`classes`, from `class_shifts`), become notices (severity info, `fleet_wide` or
-    `class_wide` true); the fleet stream's own alarm is an alert with its own action, a class's
-    alarm stays an alert. An episode keeps its first verdict (`judged`: {key: [change_ts,
-    verdict]} of the previous run, verdict false, true (fleet-wide) or "class"; returned
-    updated): a verdict that followed the median's hourly wobble would turn one alarm into several
-    alert onsets."""
-    judged, classes = judged or {}, classes or {}
+    """Agent and strategy alarms explained by the fleet's own move of the same chart over the
+    alarm's span (`peers`), and (`class_wide`) agent alarms explained by the move of their strategy
+    class's median agent, become notices (severity info, `fleet_wide` or `class_wide` true); the
+    fleet stream's own alarm is an alert with its own action, a class's alarm stays an alert. An
+    episode keeps its first verdict (`judged`: {key: [change_ts, verdict]} of the previous run,
+    verdict false, true (fleet-wide) or "class"; returned updated): a verdict that followed the
+    median's hourly wobble would turn one alarm into several alert onsets."""
+    judged = judged or {}
     out, verdicts = [], {}
     for d in detections:
         if d["scope"] == "fleet":
             out.append(dict(d, action=FLEET_ACTION))
             continue
         before = judged.get(d["key"])
-        if before is not None and before[0] == d["change_ts"]:
+        trigger, since, unit = d["trigger"], d["change_ts"], d["shift_unit"]
+        if before is not None and before[0] == since:
             verdict = before[1]
-        elif _explained_by_fleet(d["shift"], shifts.get(d["trigger"]), d["shift_unit"], s):
+        elif _explained_by_fleet(d["shift"], peers.move(trigger, since), unit, s):
             verdict = True
+        elif s.class_wide and d["scope"] == "agent" and d["strategy_class"]:
+            own = peers.move(trigger, since, d["strategy_class"])
+            verdict = "class" if _explained_by_fleet(d["shift"], own, unit, s) else False
         else:
-            own = classes.get(d["strategy_class"] or "", {}).get(d["trigger"]) if d["scope"] == "agent" else None
-            verdict = "class" if _explained_by_fleet(d["shift"], own, d["shift_unit"], s) else False
-        verdicts[d["key"]] = [d["change_ts"], verdict]
+            verdict = False
+        verdicts[d["key"]] = [since, verdict]
         if verdict == "class":
             d = dict(d, severity="info", class_wide=True)
             d["detail"] += f" - class-wide: the median {d['strategy_class']} agent's errors moved the same way"
