@@ -17,6 +17,8 @@ from meta_supervisor.core import detectors
 from meta_supervisor.core.detectors import BernoulliCusum, MeanCusum, calibrate, cusum_arl, mean_increment_cdf
 from meta_supervisor.core.divergence import (
     DivergenceSettings,
+    Observed,
+    PeerMoves,
     autocorrelation_warning,
     charting_from,
     detect,
@@ -619,3 +621,22 @@ def test_a_class_wide_verdict_survives_the_state_file(tmp_path):
     read, _ = evaluate_state.read_detectors(tmp_path)
     _, again = detect(read, [], rows, CLASS_S)
     assert {d["key"] for d in again if d.get("class_wide")} == {d["key"] for d in dets if d.get("class_wide")} != set()
+
+
+def test_peers_are_measured_over_the_alarms_span():
+    """The momentum agents drifted up by 1 sigma from row 100 to row 400 and are back since: over an
+    alarm's span (since row 100) their median agent moved about 0.6 sigma, over the last 48 h not
+    at all; the fleet's median agent (six of nine never moved) did not move over either span."""
+    out = []
+    for a in range(9):
+        rows = _row_dicts(600, agent=f"ag{a}", cls=("momentum", "meanrev", "breakout")[a // 3], seed=a)
+        for t, r in enumerate(rows):
+            if a < 3 and 100 <= t < 400:
+                r.update(pnl_error_bps=r["pnl_error_bps"] + 60.0)
+        out += rows
+    peers = PeerMoves(Observed(as_rows(out), CLASS_S), CLASS_S)
+    since = _ts(100)
+    assert peers.move("cusum_bias_up", since, "momentum") == pytest.approx(0.6, abs=0.1)
+    assert abs(peers.move("cusum_bias_up", None, "momentum")) < 0.3  # the last 48 h only
+    assert abs(peers.move("cusum_bias_up", since)) < 0.15
+    assert peers.move("cusum_bias_up", since, "nobody") is None  # no such class: nothing to compare with
