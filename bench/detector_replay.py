@@ -110,6 +110,7 @@ def measure(steps, faults: dict, agents: list[str], start: int, end: int, charte
         delays[agent].append(hit[1].split(":")[2] if hit else None)
     coin = [any(k.startswith("agent:coin-1:") for k in keys) for _, keys in steps]
     fleet = [format_ts(t) + " " + k for t, k in onsets if k.startswith("fleet:")]
+    classes = [format_ts(t) + " " + k for t, k in onsets if k.startswith("strategy:")]
     return {
         "false_onsets": len(false),
         "charted_agent_months": round(months, 2),
@@ -118,6 +119,7 @@ def measure(steps, faults: dict, agents: list[str], start: int, end: int, charte
         "false_onset_times": [format_ts(t) + " " + k for t, k in false],
         "coin_share_alerted": round(sum(coin) / len(coin), 3) if coin else None,
         "fleet_onsets": fleet,
+        "class_onsets": classes,
         "fault_delays_days": delays,
     }
 

@@ -122,6 +122,7 @@ def run_quarter(args: tuple[Path, dict[str, dict]]) -> dict:
     start = parse_ts(rows[0].ts)
     end = max(parse_ts(r.reconciled_at) for r in rows)
     out = {k: q[k] for k in ("name", "effects", "faults", "rms_z", "regime_flaps_per_day")} | {"candidates": {}}
+    out |= {"start": start, "end": end}
     for name, changed in candidates.items():
         s = replace(DivergenceSettings(), **changed)
         first = charting_from(rows[0].ts, s)
@@ -180,7 +181,14 @@ def main(argv=None) -> int:
                 "median_baseline": med_base,
                 "ratio": round(med / med_base, 2) if med is not None and med_base else None,
             }
+        span = sum((q["end"] - q["start"]) / (30.4375 * DAY) for q in quarters)
+        per_month = {
+            kind: round(sum(len(q["candidates"][name][f"{kind}_onsets"]) for q in quarters) / span, 2)
+            for kind in ("fleet", "class")
+        }
         summary[name] = {
+            "fleet_alerts_per_month": per_month["fleet"],
+            "class_alerts_per_month": per_month["class"],
             "false_onsets": false,
             "charted_agent_months": round(months, 1),
             "per_agent_month": round(false / months, 3),
@@ -190,13 +198,16 @@ def main(argv=None) -> int:
             "faults": per_fault,
         }
     print(f"{len(quarters)} quarters: {', '.join(q['name'] for q in quarters)} ({time.time() - t0:.0f} s)\n")
-    print("| candidate | false onsets / agent-months | per agent-month (95%) | coin alerted (worst quarter) |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| candidate | false onsets / agent-months | per agent-month (95%) | coin alerted (worst quarter) "
+        "| fleet alerts / month | class alerts / month |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for name, s in summary.items():
         lo, hi = s["interval_95"]
         print(
             f"| {name} | {s['false_onsets']} / {s['charted_agent_months']} | {s['per_agent_month']} ({lo}-{hi}) | "
-            f"{s['coin_share_alerted_max']:.0%} |"
+            f"{s['coin_share_alerted_max']:.0%} | {s['fleet_alerts_per_month']} | {s['class_alerts_per_month']} |"
         )
     print("\nPlanted faults: days to the first onset per quarter (baseline in brackets; '-': z did not move)\n")
     print("| candidate | fault | " + " | ".join(q["name"] for q in quarters) + " | median / baseline | ratio |")
