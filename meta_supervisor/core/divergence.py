@@ -38,7 +38,7 @@ FLEET_ACTION = "CHECK_SIM_CALIBRATION"
 # designed change (bias: delta sigma; variance: the design ratio; hit rate: a 0.10 drop in win rate,
 # the 0.55 -> 0.45 the default odds ratio is designed for).
 HIT_RATE_DESIGN_DROP = 0.10
-FLEET_LOOKBACK_HOURS = 48.0  # the fleet's move: each agent's rows of the last two days ...
+FLEET_LOOKBACK_HOURS = 48.0  # the peers' move: each agent's rows since the alarm's change (>= two days) ...
 FLEET_MIN_ROWS = 5  # ... when it has this many of them ...
 FLEET_MIN_AGENTS = 3  # ... and the median of at least this many agents
 
@@ -71,7 +71,7 @@ class DivergenceSettings:
     # real-market replay 11 of 13 false onsets of honest agents fell in the first two weeks.
     warmup_days: float = 14.0
     # Fleet-wide moves (docs/detection.md): an agent's or a strategy's alarm whose shift is within
-    # one designed change of the median agent's move over the last two days, when that median
+    # one designed change of the median agent's move over the alarm's span, when that median
     # itself moved by half a designed change the same way, is fleet-wide (a market event, or the
     # sim's sigma lagging the market): a notice, not an alert. The whole fleet is also charted as
     # one stream ("fleet:all") whose alarm is the one alert (CHECK_SIM_CALIBRATION). On the
