@@ -71,8 +71,8 @@ def load_rows(root: Path, horizon: int) -> list[Row]:
 def replay(rows: list[Row], s: DivergenceSettings, step_hours: int) -> list[tuple[int, set[str]]]:
     """[(step time, alert keys firing)], evaluate's view every `step_hours`."""
     arrived = sorted(rows, key=lambda r: (r.reconciled_at, r.ts, r.event_id))
-    start = parse_ts(rows[0].ts) // 3600 * 3600
-    end = max(parse_ts(r.reconciled_at) for r in rows)
+    first, end = span(rows)
+    start = first // 3600 * 3600
     history_start = rows[0].ts
     ev = EvaluateSettings()
     shape = cell_windows.WindowShape.of(rows[0].horizon_hours, ev.window_days, ev.cell_window_rows)
@@ -124,6 +124,21 @@ def measure(steps, faults: dict, agents: list[str], start: int, end: int, charte
     }
 
 
+def span(rows: list[Row]) -> tuple[int, int]:
+    """(first signal, last reconcile) of a replay's rows, epoch seconds: the period measured."""
+    return parse_ts(rows[0].ts), max(parse_ts(r.reconciled_at) for r in rows)
+
+
+def run_candidate(rows: list[Row], faults: dict, changed: dict, step_hours: int) -> dict:
+    """`measure` of the detectors at the defaults with `changed` on a replay's rows."""
+    s = replace(DivergenceSettings(), **changed)
+    start, end = span(rows)
+    first = charting_from(rows[0].ts, s)
+    charted = parse_ts(first) if first else start
+    agents = sorted({r.agent for r in rows})
+    return measure(replay(rows, s, step_hours), faults, agents, start, end, charted)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=None, help="a market_world output folder (default: the newest)")
@@ -134,14 +149,12 @@ def main(argv=None) -> int:
     world = args.root or newest_world()
     faults = json.loads((world / "faults.json").read_text())
     rows = load_rows(world / "root", args.horizon)
-    agents = sorted({r.agent for r in rows})
-    start = parse_ts(rows[0].ts)
-    end = max(parse_ts(r.reconciled_at) for r in rows)
     candidates = CANDIDATES
     if args.set:
         changed = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
         candidates = {", ".join(args.set): changed}
-    print(f"world {world.name}: {len(rows)} rows of {args.horizon} h, {len(agents)} agents\n", file=sys.stderr)
+    agents = len({r.agent for r in rows})
+    print(f"world {world.name}: {len(rows)} rows of {args.horizon} h, {agents} agents\n", file=sys.stderr)
     print(
         "| candidate | false onsets | per charted agent-month | by chart | coin alerted | fleet alerts "
         "| fault: days to first onset |"
@@ -149,11 +162,7 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---|---:|---:|---|")
     results = {}
     for name, changed in candidates.items():
-        s = replace(DivergenceSettings(), **changed)
-        first = charting_from(rows[0].ts, s)
-        charted = parse_ts(first) if first else start
-        m = measure(replay(rows, s, args.step_hours), faults, agents, start, end, charted)
-        results[name] = m
+        m = results[name] = run_candidate(rows, faults, changed, args.step_hours)
         faults_txt = ", ".join(f"{f} {d if d is not None else 'never'}" for f, d, _ in m["fault_delays_days"].values())
         print(
             f"| {name} | {m['false_onsets']} | {m['per_charted_agent_month']} | {m['by_trigger']} | "

@@ -31,13 +31,12 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from detection_fleet import baseline_delay_days
-from detector_replay import load_rows, measure, replay
+from detector_replay import load_rows, run_candidate, span
 
 from meta_supervisor.core.divergence import DivergenceSettings, charting_from
 from meta_supervisor.core.timeutil import parse_ts
@@ -75,20 +74,22 @@ def quarter_inputs(result_path: Path) -> dict:
     root = Path(result["meta"]["root"])
     faults = json.loads((root.parent / "faults.json").read_text())
     rows = load_rows(root, 24)
-    end = max(parse_ts(r.reconciled_at) for r in rows)
+    start, end = span(rows)
     effects = {}
     for agent, f in faults.items():
-        start = parse_ts(f["start"])
-        mine = [r for r in rows if r.agent == agent and r.expected_sigma_bps and parse_ts(r.ts) >= start]
+        fault_at = parse_ts(f["start"])
+        mine = [r for r in rows if r.agent == agent and r.expected_sigma_bps and parse_ts(r.ts) >= fault_at]
         before, after = result["summary"]["fault_detection"][agent]["mean_z_before_after"]
         rms_before, rms_after = result["summary"]["fault_detection"][agent]["rms_z_before_after"]
         effects[agent] = {
             "shift": after - before,
             "var_ratio": (rms_after / rms_before) ** 2,
-            "rows_per_day": len(mine) / max((end - start) / DAY, 1e-9),
+            "rows_per_day": len(mine) / max((end - fault_at) / DAY, 1e-9),
         }
     return {
         "name": result["meta"]["start"][:10],
+        "start": start,
+        "end": end,
         "rows": rows,
         "faults": faults,
         "effects": effects,
@@ -117,17 +118,8 @@ def run_quarter(args: tuple[Path, dict[str, dict]]) -> dict:
     """Every candidate on one quarter (one process: the rows are loaded once)."""
     path, candidates = args
     q = quarter_inputs(path)
-    rows, faults = q["rows"], q["faults"]
-    agents = sorted({r.agent for r in rows})
-    start = parse_ts(rows[0].ts)
-    end = max(parse_ts(r.reconciled_at) for r in rows)
-    out = {k: q[k] for k in ("name", "effects", "faults", "rms_z", "regime_flaps_per_day")} | {"candidates": {}}
-    out |= {"start": start, "end": end}
-    for name, changed in candidates.items():
-        s = replace(DivergenceSettings(), **changed)
-        first = charting_from(rows[0].ts, s)
-        charted = parse_ts(first) if first else start
-        out["candidates"][name] = measure(replay(rows, s, 6), faults, agents, start, end, charted)
+    out = {k: v for k, v in q.items() if k != "rows"}
+    out["candidates"] = {name: run_candidate(q["rows"], q["faults"], c, 6) for name, c in candidates.items()}
     return out
 
 
@@ -172,7 +164,8 @@ def main(argv=None) -> int:
                 bases.append(round(b, 2) if b is not None else None)
             found = [d if d is not None else math.inf for d, b in zip(delays, bases) if b is not None]
             base = [b for b in bases if b is not None]
-            med, med_base = (statistics.median(found), statistics.median(base)) if base else (None, None)
+            med = round(statistics.median(found), 2) if base else None
+            med_base = round(statistics.median(base), 2) if base else None
             per_fault[agent] = {
                 "fault": f["fault"],
                 "delays": delays,
