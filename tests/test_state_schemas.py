@@ -26,6 +26,7 @@ CASES = [
     ("state/reconcile_state.json", lambda d: {**d, "events_cursor": {"data/a.jsonl": {"offset": 1}}}, "field `line`"),
     ("state/detectors.json", lambda d: {**d, "streams": {"agent:a": {"scope": "agent"}}}, "$.streams"),
     ("state/detectors.json", _set_chart_field, "field 'n' is str"),
+    ("state/detectors.json", lambda d: {**d, "fleet_wide": {"agent:a:cusum_bias_up": [NOW, "maybe"]}}, "$.fleet_wide"),
     ("state/divergence_alerts.json", lambda d: {**d, "alerts": [{"key": 5}]}, "$.alerts[0].key"),
     ("state/strategy_cvar_regime.json", lambda d: {"macro": {"TREND": {"breach_since": 7}}}, "breach_since"),
     ("state/strategy_cvar_regime.json", lambda d: ["macro"], "Expected `object`"),

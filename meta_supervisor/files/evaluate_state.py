@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from meta_supervisor.core.detectors import LatchedCusum
 from meta_supervisor.core.errors import UserError
@@ -39,7 +39,7 @@ class DetectorsSchema(TypedDict, total=False):
     params: dict[str, Any]
     streams: dict[str, _Stream]
     # {alert key: [change_ts, verdict]}: each episode's verdict, false, true (fleet-wide) or "class"
-    fleet_wide: dict[str, tuple[str | None, bool | str]]
+    fleet_wide: dict[str, tuple[str | None, bool | Literal["class"]]]
     cursor: dict[str, int]
 
 
