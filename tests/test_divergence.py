@@ -464,6 +464,46 @@ def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift(
     assert error_autocorrelation(_ar_rows(60, 0.5), s) == {"agent:a1": (0.0, 0)}
 
 
+def test_a_book_on_symbols_that_move_together_widens_its_level_charts_not_its_variance_chart():
+    """Every 30 h the agent signals on two symbols (24 h horizons: no same-symbol rows overlap)
+    whose errors share one market move. The bias and hit-rate charts sum that move twice, so their
+    dependence is measured across symbols (V = 1 + 2 rho = 2 for rho ~ 1); the variance chart
+    keeps to the same symbol (the common shock is the fleet stream's), so it stays at 1."""
+    from meta_supervisor.core import stream_plan
+    from meta_supervisor.core.divergence import Observed
+
+    rng = np.random.default_rng(21)
+    dicts = []
+    for t in range(600):
+        move = rng.standard_normal()
+        for k, symbol in enumerate(("SPY", "QQQ")):
+            err = 60.0 * (0.95 * move + 0.3 * rng.standard_normal())
+            dicts.append(
+                dict(
+                    event_id=f"e-{t:04d}-{k}",
+                    ts=format_ts(1767225600 + 30 * 3600 * t + 60 * k),
+                    symbol=symbol,
+                    realized_pnl_bps=err,
+                    expected_pnl_bps=0.0,
+                    expected_sigma_bps=60.0,
+                    pnl_error_bps=err,
+                    sim_version="ridge_h24@abc",
+                )
+            )
+    s = DivergenceSettings(strategy_streams=False, fleet_wide=False)
+    factors = stream_plan.measure(Observed(as_rows(dicts), s), s)["agent:a1"]
+    assert factors["mean"][0] == pytest.approx(2.0, abs=0.15)
+    assert factors["hit_rate"][0] == pytest.approx(1.8, abs=0.2)  # (2 / pi) asin(0.95): rho 0.8
+    assert factors["variance"][0] == pytest.approx(1.0, abs=0.1)
+    # the same rows, one symbol each: no overlap anywhere, nothing to widen
+    alone = [dict(d, ts=format_ts(1767225600 + 30 * 3600 * i)) for i, d in enumerate(dicts)]
+    assert {k: v for k, (v, _) in stream_plan.measure(Observed(as_rows(alone), s), s)["agent:a1"].items()} == {
+        "mean": 1.0,
+        "variance": 1.0,
+        "hit_rate": 1.0,
+    }
+
+
 def test_calibration_warning_only_when_errors_are_clearly_more_autocorrelated_than_assumed():
     rows = _ar_rows(1500, 0.4, "ar", 4) + _ar_rows(1500, 0.0, "iid", 5)
     auto = DivergenceSettings(strategy_streams=False, fleet_wide=False)

@@ -1,14 +1,17 @@
 """Dependence where it lives: the long-run variance factor of a stream's charted values. Pure (numpy).
 
-Rows of one symbol whose horizons overlap in time share part of the same price move, so their
-errors are correlated; rows of other symbols, or further apart than a horizon, are (to first order)
-not. A CUSUM sums its increments, and the variance of a sum of n rows is n gamma0 V with
+Rows whose horizons overlap in time share part of the same price move, so their errors are
+correlated: rows of one symbol always, rows of different symbols as far as those symbols move
+together (equities in a sell-off) and the agent's sides line up (a momentum book is long what
+rose); rows further apart than a horizon are (to first order) not. A CUSUM sums its increments,
+and the variance of a sum of n rows is n gamma0 V with
 
     V = 1 + (2 / n) sum_{overlap pairs i < j} rho_ij      (the long-run variance factor)
 
-An *overlap pair* is two rows of the stream with the same symbol and t_j - t_i < horizon_i. The
-estimate is the truncated-kernel (HAC) sum over exactly those pairs: the dependence the horizon
-overlap creates is zero beyond the horizon, so no kernel taper (which would bias it low) is needed.
+An *overlap pair* is two rows of the stream with t_j - t_i < horizon_i and, for a chart that takes
+only the same symbol's dependence (`across_symbols` false), the same symbol. The estimate is the
+truncated-kernel (HAC) sum over exactly those pairs: the dependence the horizon overlap creates is
+zero beyond the horizon, so no kernel taper (which would bias it low) is needed.
 
 Demeaning. x is demeaned per block of `block` rows (stream order, whole blocks from the newest), so
 a real shift of the mean, which the charts exist to catch, is not read as dependence. Removing a
@@ -33,7 +36,10 @@ import numpy as np
 
 BLOCK = 50  # rows per demeaning block, at least ...
 BLOCK_PER_PARTNER = 10  # ... this many times the overlap partners per row (the correction stays small)
-MAX_PARTNERS = 64  # later same-symbol rows looked at per row (bounds the cost; 64 > any real overlap)
+# Later rows looked at per row: bounds the cost. 64 covers every overlap of one symbol, and every
+# overlap across symbols of a stream with fewer than 64 rows per horizon (an agent, a class); a
+# denser stream (the fleet of a large fleet) is estimated over its nearest 64 partners, low.
+MAX_PARTNERS = 64
 SHRINK_ROWS = 200.0  # rows at which a stream's own estimate and its prior weigh the same
 V_MAX = 10.0  # the factor is bounded: beyond this the estimate is not trusted (and evaluate warns)
 
@@ -54,15 +60,23 @@ class Moments(NamedTuple):
 NO_MOMENTS = Moments(0, 0.0, 0.0, 0, 0.0)
 
 
-def overlap_pairs(symbols, hours, horizons, max_partners: int = MAX_PARTNERS) -> tuple[np.ndarray, np.ndarray]:
-    """(i, j) positions of the overlap pairs of rows: same symbol, 0 <= t_j - t_i < horizon_i, i
-    before j in (time, position) order. `hours`: each row's time in hours; `horizons`: in hours.
+def overlap_pairs(
+    symbols, hours, horizons, max_partners: int = MAX_PARTNERS, *, across_symbols: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) positions of the overlap pairs of rows: 0 <= t_j - t_i < horizon_i, i before j in
+    (time, position) order, and the same symbol unless `across_symbols`. `hours`: each row's time
+    in hours; `horizons`: in hours.
 
     >>> i, j = overlap_pairs(["A", "B", "A", "A"], [0.0, 1.0, 5.0, 28.0], [24, 24, 24, 24])
     >>> i.tolist(), j.tolist()
     ([0, 2], [2, 3])
+    >>> i, j = overlap_pairs(["A", "B", "A", "A"], [0.0, 1.0, 5.0, 28.0], [24, 24, 24, 24], across_symbols=True)
+    >>> sorted(zip(i.tolist(), j.tolist()))
+    [(0, 1), (0, 2), (1, 2), (2, 3)]
     """
     n = len(symbols)
+    if across_symbols:
+        symbols = [""] * n
     if n < 2:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     _, codes = np.unique(np.asarray(symbols, dtype=object).astype(str), return_inverse=True)

@@ -12,7 +12,8 @@ so the fleet's expected false alarms are at most B a month whatever its size or 
 arl0_rows rows (the floor). r = the stream's rows in the window / the window's span in months.
 
 Dependence. Each chart is widened by the long-run variance factor V of the values it sums, over
-the stream's overlap pairs (dependence.py), shrunk toward the pooled estimate of the streams of the
+the stream's overlap pairs (dependence.py; across symbols for the charts whose
+`dependence_across_symbols` says so), shrunk toward the pooled estimate of the streams of the
 same scope (agents pool with agents, strategy classes with strategy classes), floored by the
 chart's `phi_factor(error_autocorrelation)`; `estimate_dependence: false` leaves the floor alone.
 """
@@ -53,8 +54,10 @@ def chart_arl0(rows_per_month: float, n_streams: int, n_charts: int, budget: flo
     return max(floor, rows_per_month * n_streams * n_charts / budget)
 
 
-def _pairs(obs, pos: list[int]):
-    return dependence.overlap_pairs([obs.symbol[i] for i in pos], obs.hours[pos], obs.horizon[pos])
+def _pairs(obs, pos: list[int], across_symbols: bool):
+    return dependence.overlap_pairs(
+        [obs.symbol[i] for i in pos], obs.hours[pos], obs.horizon[pos], across_symbols=across_symbols
+    )
 
 
 def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
@@ -63,12 +66,12 @@ def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
     raw: dict[tuple[str, str], dependence.Moments] = {}
     pools: dict[tuple[str, str], dependence.Moments] = {}
     for key, (scope, _, ix) in streams.items():
-        cache: dict[tuple[int, ...], tuple] = {}
+        cache: dict[tuple[tuple[int, ...], bool], tuple] = {}
         for chart in CHARTS:
             pos, values = chart.charted(obs, ix, s)
-            at = tuple(pos)
+            at = (tuple(pos), chart.dependence_across_symbols)
             if at not in cache:  # setdefault would build the pairs on every call
-                cache[at] = _pairs(obs, list(pos))
+                cache[at] = _pairs(obs, list(pos), chart.dependence_across_symbols)
             pairs = cache[at]
             m = dependence.moments(values, pairs)
             raw[(key, chart.kind)] = m

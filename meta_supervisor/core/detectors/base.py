@@ -121,6 +121,11 @@ class LatchedCusum:
     do not import divergence)."""
 
     kind = ""
+    # Whether the chart's dependence estimate takes overlapping rows of different symbols too
+    # (dependence.py). A chart of the error's level (bias, hit rate) does: an agent's book on
+    # symbols that move together sums one market move several times. The variance chart does not
+    # (variance.py says why).
+    dependence_across_symbols = True
     _params: tuple = ()
     triggers: tuple = ()
     settings: tuple = ()
