@@ -156,11 +156,12 @@ def test_registry_is_the_state_layout():
     assert (dets["cusum_bias_up"].direction, dets["cusum_bias_down"].direction) == (1, -1)
     # without a plan: chart ARL0 4 x 10,000 (interpolated on the grid, within 0.2 % of the solve),
     # clear_hours = 3 x ARL1 at one row an hour (at least a 24 h horizon, at most 336 h)
-    # (bias: a fresh Brook-Evans solve of the default design, delta 1.0: k 0.5, ARL1 17.9)
-    bias_h = MeanCusum.solve_calibration(1.0, 3.0, 40000.0)[1]
+    # (bias: a fresh Brook-Evans solve of the default design, delta 0.75: k 0.375, ARL1 29.7)
+    k, bias_h, arl1 = MeanCusum.solve_calibration(0.75, 3.0, 40000.0)
+    assert (k, round(arl1, 1)) == (0.375, 29.7)
     solved = [bias_h, bias_h, 27.283203125, 6.50390625]
     assert [d.h for d in dets.values()] == pytest.approx(solved, rel=2e-3)
-    assert [d.clear_hours for d in dets.values()] == pytest.approx([53.8, 53.8, 157.2, 336.0], abs=0.5)
+    assert [d.clear_hours for d in dets.values()] == pytest.approx([89.1, 89.1, 157.2, 336.0], abs=0.5)
     # error_autocorrelation phi: h = V h_1(ARL0 / V), V the chart's own long-run factor of phi
     wide = new_detectors(DivergenceSettings(error_autocorrelation=0.3))
     for trigger, v in (
@@ -169,7 +170,7 @@ def test_registry_is_the_state_layout():
         ("cusum_hit_rate", (1 + 2 / math.pi * math.asin(0.3)) / (1 - 2 / math.pi * math.asin(0.3))),
     ):
         kind = dets[trigger].kind
-        design = {"mean": 1.0, "variance": 2.0, "hit_rate": 0.67}[kind]
+        design = {"mean": 0.75, "variance": 2.0, "hit_rate": 0.67}[kind]
         assert wide[trigger].h == pytest.approx(v * calibrate(kind, design, 3.0, 40000.0 / v)[1], rel=1e-12)
         assert wide[trigger].k == dets[trigger].k if kind != "hit_rate" else True
 
