@@ -468,8 +468,9 @@ def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift(
 def test_a_book_on_symbols_that_move_together_widens_its_level_charts_not_its_variance_chart():
     """Every 30 h the agent signals on two symbols (24 h horizons: no same-symbol rows overlap)
     whose errors share one market move. The bias and hit-rate charts sum that move twice, so their
-    dependence is measured across symbols (V = 1 + 2 rho = 2 for rho ~ 1); the variance chart
-    keeps to the same symbol (the common shock is the fleet stream's), so it stays at 1."""
+    dependence is measured across symbols (V = 1 + 2 rho = 2 for rho ~ 1), pooled over the agent's
+    strategy class; the variance chart keeps to the same symbol (the common shock is the fleet
+    stream's), so it stays at 1."""
     from meta_supervisor.core import stream_plan
     from meta_supervisor.core.divergence import Observed
 
@@ -496,6 +497,18 @@ def test_a_book_on_symbols_that_move_together_widens_its_level_charts_not_its_va
     assert factors["mean"][0] == pytest.approx(2.0, abs=0.15)
     assert factors["hit_rate"][0] == pytest.approx(1.8, abs=0.2)  # (2 / pi) asin(0.95): rho 0.8
     assert factors["variance"][0] == pytest.approx(1.0, abs=0.1)
+    # the part across symbols is the class's: with two classmates whose symbols move apart, the pool
+    # has three times the rows and the same correlated pairs, V = 1 + (V_alone - 1) / 3; a stream of
+    # another class keeps its own
+    mates = [
+        dict(d, event_id=f"{agent}-{d['event_id']}", agent=agent, pnl_error_bps=e, realized_pnl_bps=e)
+        for agent, seed in (("a2", 1), ("a3", 2))
+        for d, e in zip(dicts, 60.0 * np.random.default_rng(seed).standard_normal(len(dicts)))
+    ]
+    other = [dict(d, event_id=f"x-{d['event_id']}", agent="x1", strategy_class="arb") for d in dicts]
+    pooled = stream_plan.measure(Observed(as_rows(dicts + mates + other), s), s)
+    assert pooled["agent:a1"]["mean"][0] == pytest.approx(1.0 + (factors["mean"][0] - 1.0) / 3, abs=0.05)
+    assert pooled["agent:x1"]["mean"][0] == pytest.approx(2.0, abs=0.15)
     # the same rows, one symbol each: no overlap anywhere, nothing to widen
     alone = [dict(d, ts=format_ts(1767225600 + 30 * 3600 * i)) for i, d in enumerate(dicts)]
     assert {k: v for k, (v, _) in stream_plan.measure(Observed(as_rows(alone), s), s)["agent:a1"].items()} == {

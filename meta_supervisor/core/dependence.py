@@ -22,7 +22,8 @@ blocks and P = sum over within-block pairs of 1 / b, solving both equations for 
     V = (1 + 2 r) / (1 - 2 P / n + 2 r K / n)            (= 1 + 2 r with no demeaning)
 
 Robustness: V is shrunk toward a prior (the pooled estimate of the streams of the same scope) with
-weight n / (n + SHRINK_ROWS), and bounded to [1, V_MAX]: a stream is never charted tighter than
+weight n / (n + SHRINK_ROWS) (and stream_plan takes the part across symbols from a pool: ten times
+the pairs, ten times the leak of a straddled shift), and bounded to [1, V_MAX]: a stream is never charted tighter than
 independent rows, nor widened without limit by a noisy estimate. Cost: one sort and at most
 MAX_PARTNERS vectorized passes per stream.
 """
@@ -113,21 +114,23 @@ def moments(x, pairs: tuple[np.ndarray, np.ndarray], block: int | None = None) -
     blk = (np.arange(n) - first) // block  # -1 for the dropped partial block
     keep = (blk >= 0) & ~np.isnan(x)
     d = np.zeros(n)
-    for b in range(whole):
-        sel = keep & (blk == b)
-        if sel.any():
-            d[sel] = x[sel] - x[sel].mean()
+    kept_blk = blk[keep]
+    sums = np.bincount(kept_blk, weights=x[keep], minlength=whole)
+    counts = np.bincount(kept_blk, minlength=whole)
+    d[keep] = x[keep] - (sums / np.maximum(counts, 1))[kept_blk]
     i, j = pairs
-    ok = keep[i] & keep[j]
-    i, j = i[ok], j[ok]
-    size = np.bincount(blk[keep], minlength=whole).astype(np.float64)
-    same = blk[i] == blk[j]
+    if not keep.all():
+        ok = keep[i] & keep[j]
+        i, j = i[ok], j[ok]
+    size = counts.astype(np.float64)
+    bi = blk[i]
+    within = np.bincount(bi[bi == blk[j]], minlength=whole)  # pairs inside each block
     return Moments(
         n=int(keep.sum()),
         q=float(d @ d),
         a=float(d[i] @ d[j]),
         k=int((size > 0).sum()),
-        p=float(np.sum(1.0 / size[blk[i][same]])),
+        p=float(np.sum(within[size > 0] / size[size > 0])),
     )
 
 
@@ -153,6 +156,13 @@ def shrunk_factor(m: Moments, prior: float = 1.0, shrink_rows: float = SHRINK_RO
         w = m.n / (m.n + shrink_rows)
         v = w * raw + (1 - w) * prior
     return float(min(V_MAX, max(1.0, v)))
+
+
+def across_symbols_increment(same: Moments, wide: Moments) -> float:
+    """What overlap pairs of different symbols add to V: V over every overlap pair less V over the
+    same-symbol ones, of the same rows (a pool's), at least 0; 0 when either is undefined."""
+    a, b = raw_factor(wide), raw_factor(same)
+    return 0.0 if a is None or b is None else max(0.0, a - b)
 
 
 def lag1_equivalent(v: float) -> float:

@@ -12,9 +12,10 @@ so the fleet's expected false alarms are at most B a month whatever its size or 
 arl0_rows rows (the floor). r = the stream's rows in the window / the window's span in months.
 
 Dependence. Each chart is widened by the long-run variance factor V of the values it sums, over
-the stream's overlap pairs (dependence.py; across symbols for the charts whose
-`dependence_across_symbols` says so), shrunk toward the pooled estimate of the streams of the
-same scope (agents pool with agents, strategy classes with strategy classes), floored by the
+the stream's same-symbol overlap pairs (dependence.py), shrunk toward the pooled estimate of the
+streams of the same scope (agents pool with agents, strategy classes with strategy classes), plus,
+for the charts whose `dependence_across_symbols` says so, what pairs of different symbols add,
+measured on a pool (an agent's strategy class; see `measure`), floored by the
 chart's `phi_factor(error_autocorrelation)`; `estimate_dependence: false` leaves the floor alone.
 """
 
@@ -61,25 +62,43 @@ def _pairs(obs, pos: list[int], across_symbols: bool):
 
 
 def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
-    """{stream key: {chart kind: (V, rows)}}: the shrunk long-run factor of each chart's values."""
+    """{stream key: {chart kind: (V, rows)}}: the long-run factor of each chart's values.
+
+    Same-symbol dependence is the stream's own (shrunk toward its scope's pool). For a chart with
+    `dependence_across_symbols`, the dependence across symbols is added from a pool: an agent's
+    strategy class (the class's agents together), otherwise its scope. Across symbols a stream
+    has ten times the overlap pairs, and a block that straddles a real shift of the stream's mean
+    leaks into each of them: measured on the stream alone, the factor rose exactly when a fault
+    began (docs/detection.md). How much a book's symbols move together is the rule's (a momentum
+    book is long what rose), so the class is the pool."""
     streams = obs.streams(s)
-    raw: dict[tuple[str, str], dependence.Moments] = {}
+    own: dict[tuple[str, str], dependence.Moments] = {}
     pools: dict[tuple[str, str], dependence.Moments] = {}
+    across: dict[tuple[str, str], list[dependence.Moments]] = {}  # pool key -> [same, any symbol]
     for key, (scope, _, ix) in streams.items():
         cache: dict[tuple[tuple[int, ...], bool], tuple] = {}
+        pool_key = f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope
         for chart in CHARTS:
             pos, values = chart.charted(obs, ix, s)
-            at = (tuple(pos), chart.dependence_across_symbols)
-            if at not in cache:  # setdefault would build the pairs on every call
-                cache[at] = _pairs(obs, list(pos), chart.dependence_across_symbols)
-            pairs = cache[at]
-            m = dependence.moments(values, pairs)
-            raw[(key, chart.kind)] = m
+            for wide in (False, True) if chart.dependence_across_symbols else (False,):
+                at = (tuple(pos), wide)
+                if at not in cache:  # setdefault would build the pairs on every call
+                    cache[at] = _pairs(obs, list(pos), wide)
+            m = dependence.moments(values, cache[(tuple(pos), False)])
+            own[(key, chart.kind)] = m
             pools[(scope, chart.kind)] = pools.get((scope, chart.kind), dependence.NO_MOMENTS) + m
+            if chart.dependence_across_symbols:
+                both = across.setdefault((pool_key, chart.kind), [dependence.NO_MOMENTS, dependence.NO_MOMENTS])
+                both[0] += m
+                both[1] += dependence.moments(values, cache[(tuple(pos), True)])
     prior = {sk: dependence.shrunk_factor(m, 1.0) for sk, m in pools.items()}
+    extra = {pk: dependence.across_symbols_increment(same, wide) for pk, (same, wide) in across.items()}
     out: dict[str, dict[str, tuple[float, int]]] = {}
-    for (key, kind), m in raw.items():
-        v = dependence.shrunk_factor(m, prior[(streams[key][0], kind)])
+    for (key, kind), m in own.items():
+        scope, _, ix = streams[key]
+        v = dependence.shrunk_factor(m, prior[(scope, kind)])
+        pool_key = f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope
+        v = min(dependence.V_MAX, v + extra.get((pool_key, kind), 0.0))
         out.setdefault(key, {})[kind] = (v, m.n)
     return out
 
