@@ -101,7 +101,7 @@ def _generate() -> str:  # pragma: no cover - run by hand when a default design 
         for e in range(GRID_MIN, GRID_MAX + 1):
             answer = KINDS[kind].solve_calibration(design, d.winsor_sigma, 2.0**e)
             lines.append(
-                f"    ({kind!r}, {design!r}, {d.winsor_sigma!r}, {2.0**e!r}): {tuple(float(x) for x in answer)!r},"
+                f'    ("{kind}", {design!r}, {d.winsor_sigma!r}, {2.0**e!r}): {tuple(float(x) for x in answer)!r},'
             )
     return "\n".join(lines + ["}", ""])
 
