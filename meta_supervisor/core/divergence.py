@@ -189,6 +189,9 @@ class Observed:
         self.symbol = [str(symbol[i]) for i in idx]
         self.horizon = np.array([float(horizon[i]) for i in idx], dtype=np.float64)
         self.hours = np.array([parse_ts(t) / HOUR for t in self.ts], dtype=np.float64)
+        # stream_plan.measure per settings: detect's plan and the autocorrelation check ask for the
+        # same estimate, and it is most of an evaluate's detector time
+        self.dependence: dict = {}
 
     def streams(self, s: DivergenceSettings) -> dict[str, tuple[str, str, list[int]]]:
         """{stream key: (scope, name, positions of its rows)}."""

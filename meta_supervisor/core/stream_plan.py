@@ -70,7 +70,13 @@ def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
     has ten times the overlap pairs, and a block that straddles a real shift of the stream's mean
     leaks into each of them: measured on the stream alone, the factor rose exactly when a fault
     began (docs/detection.md). How much a book's symbols move together is the rule's (a momentum
-    book is long what rose), so the class is the pool."""
+    book is long what rose), so the class is the pool. Computed once per `obs` and settings."""
+    if s not in obs.dependence:
+        obs.dependence[s] = _measure(obs, s)
+    return obs.dependence[s]
+
+
+def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
     streams = obs.streams(s)
     own: dict[tuple[str, str], dependence.Moments] = {}
     pools: dict[tuple[str, str], dependence.Moments] = {}
