@@ -22,9 +22,9 @@ blocks and P = sum over within-block pairs of 1 / b, solving both equations for 
     V = (1 + 2 r) / (1 - 2 P / n + 2 r K / n)            (= 1 + 2 r with no demeaning)
 
 Robustness: V is shrunk toward a prior (the pooled estimate of the streams of the same scope) with
-weight n / (n + SHRINK_ROWS) (and stream_plan takes the part across symbols from a pool: ten times
-the pairs, ten times the leak of a straddled shift), and bounded to [1, V_MAX]: a stream is never charted tighter than
-independent rows, nor widened without limit by a noisy estimate. Cost: one sort and at most
+weight n / (n + SHRINK_ROWS), and bounded to [1, V_MAX]: a stream is never charted tighter than
+independent rows, nor widened without limit by a noisy estimate. (stream_plan takes the part
+across symbols from a pool: ten times the pairs, ten times the leak of a straddled shift.) Cost: one sort and at most
 MAX_PARTNERS vectorized passes per stream.
 """
 

@@ -81,9 +81,11 @@ def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
     own: dict[tuple[str, str], dependence.Moments] = {}
     pools: dict[tuple[str, str], dependence.Moments] = {}
     across: dict[tuple[str, str], list[dependence.Moments]] = {}  # pool key -> [same, any symbol]
+    pool_of = {
+        key: f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope for key, (scope, _, ix) in streams.items()
+    }
     for key, (scope, _, ix) in streams.items():
         cache: dict[tuple[tuple[int, ...], bool], tuple] = {}
-        pool_key = f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope
         for chart in CHARTS:
             pos, values = chart.charted(obs, ix, s)
             for wide in (False, True) if chart.dependence_across_symbols else (False,):
@@ -94,17 +96,15 @@ def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
             own[(key, chart.kind)] = m
             pools[(scope, chart.kind)] = pools.get((scope, chart.kind), dependence.NO_MOMENTS) + m
             if chart.dependence_across_symbols:
-                both = across.setdefault((pool_key, chart.kind), [dependence.NO_MOMENTS, dependence.NO_MOMENTS])
+                both = across.setdefault((pool_of[key], chart.kind), [dependence.NO_MOMENTS, dependence.NO_MOMENTS])
                 both[0] += m
                 both[1] += dependence.moments(values, cache[(tuple(pos), True)])
     prior = {sk: dependence.shrunk_factor(m, 1.0) for sk, m in pools.items()}
     extra = {pk: dependence.across_symbols_increment(same, wide) for pk, (same, wide) in across.items()}
     out: dict[str, dict[str, tuple[float, int]]] = {}
     for (key, kind), m in own.items():
-        scope, _, ix = streams[key]
-        v = dependence.shrunk_factor(m, prior[(scope, kind)])
-        pool_key = f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope
-        v = min(dependence.V_MAX, v + extra.get((pool_key, kind), 0.0))
+        v = dependence.shrunk_factor(m, prior[(streams[key][0], kind)])
+        v = min(dependence.V_MAX, v + extra.get((pool_of[key], kind), 0.0))
         out.setdefault(key, {})[kind] = (v, m.n)
     return out
 

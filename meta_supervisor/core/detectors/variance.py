@@ -45,7 +45,7 @@ class VarianceCusum(LatchedCusum):
     kind = "variance"
     # z^2 of different symbols rise together when the whole market turns volatile: a common shock
     # that the fleet stream charts and the fleet-wide rule files as a notice. Widening every
-    # agent's chart for it too doubled a variance blow-up's delay on seven real-market quarters
+    # agent's chart for it too made a variance blow-up 2.4x slower on seven real-market quarters
     # (1.30x -> 3.09x the baseline) and removed no false alert (docs/detection.md).
     dependence_across_symbols = False
     _params = ("k", "cap")
