@@ -468,8 +468,8 @@ def test_error_autocorrelation_is_measured_per_stream_and_not_fooled_by_a_shift(
 def test_a_book_on_symbols_that_move_together_widens_its_level_charts_not_its_variance_chart():
     """Every 30 h the agent signals on two symbols (24 h horizons: no same-symbol rows overlap)
     whose errors share one market move. The bias and hit-rate charts sum that move twice, so their
-    dependence is measured across symbols (V = 1 + 2 rho = 2 for rho ~ 1), pooled over the agent's
-    strategy class; the variance chart keeps to the same symbol (the common shock is the fleet
+    dependence is measured across symbols (V = 1 + 2 rho = 2 for rho ~ 1), from the agent's
+    classmates when it has any; the variance chart keeps to the same symbol (the common shock is the fleet
     stream's), so it stays at 1."""
     from meta_supervisor.core import stream_plan
     from meta_supervisor.core.divergence import Observed
@@ -497,9 +497,10 @@ def test_a_book_on_symbols_that_move_together_widens_its_level_charts_not_its_va
     assert factors["mean"][0] == pytest.approx(2.0, abs=0.15)
     assert factors["hit_rate"][0] == pytest.approx(1.8, abs=0.2)  # (2 / pi) asin(0.95): rho 0.8
     assert factors["variance"][0] == pytest.approx(1.0, abs=0.1)
-    # the part across symbols is the class's: with two classmates whose symbols move apart, the pool
-    # has three times the rows and the same correlated pairs, V = 1 + (V_alone - 1) / 3; a stream of
-    # another class keeps its own
+    # the part across symbols is the classmates': a1's two classmates' symbols move apart, so a1
+    # gets nothing across symbols (its own co-moving errors do not widen its own chart); each
+    # classmate's pool is a1 and the other one, twice the rows with a1's correlated pairs,
+    # V = 1 + (V_a1 - 1) / 2; an agent alone in its class keeps its own
     mates = [
         dict(d, event_id=f"{agent}-{d['event_id']}", agent=agent, pnl_error_bps=e, realized_pnl_bps=e)
         for agent, seed in (("a2", 1), ("a3", 2))
@@ -507,8 +508,13 @@ def test_a_book_on_symbols_that_move_together_widens_its_level_charts_not_its_va
     ]
     other = [dict(d, event_id=f"x-{d['event_id']}", agent="x1", strategy_class="arb") for d in dicts]
     pooled = stream_plan.measure(Observed(as_rows(dicts + mates + other), s), s)
-    assert pooled["agent:a1"]["mean"][0] == pytest.approx(1.0 + (factors["mean"][0] - 1.0) / 3, abs=0.05)
+    assert pooled["agent:a1"]["mean"][0] == pytest.approx(1.0, abs=0.05)
+    assert pooled["agent:a2"]["mean"][0] == pytest.approx(1.0 + (factors["mean"][0] - 1.0) / 2, abs=0.05)
     assert pooled["agent:x1"]["mean"][0] == pytest.approx(2.0, abs=0.15)
+    # a classmate with too few rows for an estimate (20 rows: less than one demeaning block) leaves
+    # a1 with its class, which is a1
+    sparse = stream_plan.measure(Observed(as_rows(dicts + [d for d in mates if d["agent"] == "a2"][:20]), s), s)
+    assert sparse["agent:a1"]["mean"][0] == pytest.approx(factors["mean"][0], abs=0.01)
     # the same rows, one symbol each: no overlap anywhere, nothing to widen
     alone = [dict(d, ts=format_ts(1767225600 + 30 * 3600 * i)) for i, d in enumerate(dicts)]
     assert {k: v for k, (v, _) in stream_plan.measure(Observed(as_rows(alone), s), s)["agent:a1"].items()} == {

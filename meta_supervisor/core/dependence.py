@@ -57,6 +57,9 @@ class Moments(NamedTuple):
     def __add__(self, other):
         return Moments(*(x + y for x, y in zip(self, other)))
 
+    def __sub__(self, other):  # a pool less one of its streams
+        return Moments(*(x - y for x, y in zip(self, other)))
+
 
 NO_MOMENTS = Moments(0, 0.0, 0.0, 0, 0.0)
 

@@ -15,7 +15,7 @@ Dependence. Each chart is widened by the long-run variance factor V of the value
 the stream's same-symbol overlap pairs (dependence.py), shrunk toward the pooled estimate of the
 streams of the same scope (agents pool with agents, strategy classes with strategy classes), plus,
 for the charts whose `dependence_across_symbols` says so, what pairs of different symbols add,
-measured on a pool (an agent's strategy class; see `measure`), floored by the
+measured on a pool (an agent's classmates; see `measure`), floored by the
 chart's `phi_factor(error_autocorrelation)`; `estimate_dependence: false` leaves the floor alone.
 """
 
@@ -66,11 +66,13 @@ def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
 
     Same-symbol dependence is the stream's own (shrunk toward its scope's pool). For a chart with
     `dependence_across_symbols`, the dependence across symbols is added from a pool: an agent's
-    strategy class (the class's agents together), otherwise its scope. Across symbols a stream
-    has ten times the overlap pairs, and a block that straddles a real shift of the stream's mean
-    leaks into each of them: measured on the stream alone, the factor rose exactly when a fault
-    began (docs/detection.md). How much a book's symbols move together is the rule's (a momentum
-    book is long what rose), so the class is the pool. Computed once per `obs` and settings."""
+    classmates (the other agents of its strategy class; the class itself for an agent alone in
+    it), otherwise its scope. Across symbols a stream has ten times the overlap pairs, and a block
+    that straddles a real shift of the stream's mean leaks into each of them: measured on the
+    stream alone, the factor rose exactly when a fault began, and with the agent in its own pool
+    a faulted agent of a two-agent class still widened itself by half of that (docs/detection.md).
+    How much a book's symbols move together is the rule's (a momentum book is long what rose),
+    so its classmates are the measure. Computed once per `obs` and settings."""
     if s not in obs.dependence:
         obs.dependence[s] = _measure(obs, s)
     return obs.dependence[s]
@@ -81,6 +83,7 @@ def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
     own: dict[tuple[str, str], dependence.Moments] = {}
     pools: dict[tuple[str, str], dependence.Moments] = {}
     across: dict[tuple[str, str], list[dependence.Moments]] = {}  # pool key -> [same, any symbol]
+    own_across: dict[tuple[str, str], tuple[dependence.Moments, dependence.Moments]] = {}
     pool_of = {
         key: f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope for key, (scope, _, ix) in streams.items()
     }
@@ -96,17 +99,35 @@ def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
             own[(key, chart.kind)] = m
             pools[(scope, chart.kind)] = pools.get((scope, chart.kind), dependence.NO_MOMENTS) + m
             if chart.dependence_across_symbols:
+                wide_m = dependence.moments(values, cache[(tuple(pos), True)])
+                own_across[(key, chart.kind)] = (m, wide_m)
                 both = across.setdefault((pool_of[key], chart.kind), [dependence.NO_MOMENTS, dependence.NO_MOMENTS])
                 both[0] += m
-                both[1] += dependence.moments(values, cache[(tuple(pos), True)])
+                both[1] += wide_m
+    agents_in: dict[str, int] = {}  # pool key -> its agent streams
+    for key, (scope, _, _) in streams.items():
+        agents_in[pool_of[key]] = agents_in.get(pool_of[key], 0) + (scope == "agent")
     prior = {sk: dependence.shrunk_factor(m, 1.0) for sk, m in pools.items()}
-    extra = {pk: dependence.across_symbols_increment(same, wide) for pk, (same, wide) in across.items()}
     out: dict[str, dict[str, tuple[float, int]]] = {}
     for (key, kind), m in own.items():
         v = dependence.shrunk_factor(m, prior[(streams[key][0], kind)])
-        v = min(dependence.V_MAX, v + extra.get((pool_of[key], kind), 0.0))
+        if (key, kind) in own_across:
+            pool = across[(pool_of[key], kind)]
+            v = min(dependence.V_MAX, v + _across_increment(pool, own_across[(key, kind)], agents_in[pool_of[key]] > 1))
         out.setdefault(key, {})[kind] = (v, m.n)
     return out
+
+
+def _across_increment(pool, mine, has_peers: bool) -> float:
+    """What pairs of different symbols add to V, from an agent's classmates (the class pool less
+    its own moments) when it has any with an estimate, otherwise from the pool (an agent alone in
+    its class, a strategy class, the fleet). Leaving the agent out keeps a shift of its own mean
+    from widening its own chart."""
+    if has_peers:
+        same, wide = pool[0] - mine[0], pool[1] - mine[1]
+        if dependence.raw_factor(same) is not None and dependence.raw_factor(wide) is not None:
+            return dependence.across_symbols_increment(same, wide)
+    return dependence.across_symbols_increment(*pool)
 
 
 def plan(obs, s) -> dict[str, StreamPlan]:
