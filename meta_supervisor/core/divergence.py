@@ -29,7 +29,7 @@ from meta_supervisor.core.detectors import CHARTS, TRIGGERS, LatchedCusum, Tunin
 from meta_supervisor.core.seed_rules import detection, short_ts
 from meta_supervisor.core.seed_rules import seed_rule_detections as _seed_rules
 from meta_supervisor.core.stats import normal_cdf
-from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts
+from meta_supervisor.core.timeutil import HOUR, format_ts, parse_ts, parse_ts_array
 
 STATE_VERSION = 2  # 2: clear_hours / last_alarm_hour, per-stream plan
 FLEET = "all"  # the fleet stream's name: key "fleet:all"
@@ -188,7 +188,7 @@ class Observed:
         self.strategy = [str(strategy[i] or "unknown") for i in idx]
         self.symbol = [str(symbol[i]) for i in idx]
         self.horizon = np.array([float(horizon[i]) for i in idx], dtype=np.float64)
-        self.hours = np.array([parse_ts(t) / HOUR for t in self.ts], dtype=np.float64)
+        self.hours = parse_ts_array(self.ts) / HOUR
         # stream_plan.measure per settings: detect's plan and the autocorrelation check ask for the
         # same estimate, and it is most of an evaluate's detector time
         self.dependence: dict = {}

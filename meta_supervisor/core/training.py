@@ -26,7 +26,7 @@ from meta_supervisor.core import sim_model as sm
 from meta_supervisor.core.records import ROW_FIELDS, Row
 from meta_supervisor.core.scale_model import ScaleModel, calibration, fit_level, fit_scale
 from meta_supervisor.core.stats import normal_cdf_array
-from meta_supervisor.core.timeutil import parse_ts
+from meta_supervisor.core.timeutil import parse_ts_array
 
 
 @dataclass
@@ -147,7 +147,7 @@ class _Level:
     """The shortest horizon's exits (time, symbol, market price), for `fit_level` up to a time."""
 
     def __init__(self, rows: list[Row], settings):
-        ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
+        ts = parse_ts_array([r.ts for r in rows]).astype(np.float64)
         self.matured = ts + np.array([r.horizon_hours * 3600.0 for r in rows], dtype=np.float64)
         self.symbols = np.array([r.symbol for r in rows], dtype=str)
         self.exits = np.array([r.exit_price for r in rows], dtype=np.float64)
@@ -188,7 +188,7 @@ def scale_fields(
     With `level`, the sigmas are rescaled by the market level of the shortest horizon's exits
     (fit_level); for the calibration only exits before the first recent row's signal are used."""
     e = y - sm.predict_card(card, X)
-    ts = np.array([parse_ts(r.ts) for r in rows], dtype=np.float64)
+    ts = parse_ts_array([r.ts for r in rows]).astype(np.float64)
     symbols = [r.symbol for r in rows]
     regimes = [r.regime for r in rows]
     agents = [r.agent for r in rows]
