@@ -55,10 +55,15 @@ def chart_arl0(rows_per_month: float, n_streams: int, n_charts: int, budget: flo
     return max(floor, rows_per_month * n_streams * n_charts / budget)
 
 
-def _pairs(obs, pos: list[int], across_symbols: bool):
-    return dependence.overlap_pairs(
+def _pairs(obs, pos: list[int], across_symbols: bool) -> dependence.BlockedPairs | None:
+    pairs = dependence.overlap_pairs(
         [obs.symbol[i] for i in pos], obs.hours[pos], obs.horizon[pos], across_symbols=across_symbols
     )
+    return dependence.blocked_pairs(pairs, len(pos))
+
+
+def _moments(values, blocked: dependence.BlockedPairs | None) -> dependence.Moments:
+    return dependence.NO_MOMENTS if blocked is None else dependence.blocked_moments(values, blocked)
 
 
 def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
@@ -88,18 +93,19 @@ def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
         key: f"class:{obs.strategy[ix[0]]}" if scope == "agent" else scope for key, (scope, _, ix) in streams.items()
     }
     for key, (scope, _, ix) in streams.items():
-        cache: dict[tuple[tuple[int, ...], bool], tuple] = {}
+        # the charts of a stream that chart the same rows share their pairs, cut into blocks once
+        cache: dict[tuple[tuple[int, ...], bool], dependence.BlockedPairs | None] = {}
         for chart in CHARTS:
             pos, values = chart.charted(obs, ix, s)
             for wide in (False, True) if chart.dependence_across_symbols else (False,):
                 at = (tuple(pos), wide)
                 if at not in cache:  # setdefault would build the pairs on every call
                     cache[at] = _pairs(obs, list(pos), wide)
-            m = dependence.moments(values, cache[(tuple(pos), False)])
+            m = _moments(values, cache[(tuple(pos), False)])
             own[(key, chart.kind)] = m
             pools[(scope, chart.kind)] = pools.get((scope, chart.kind), dependence.NO_MOMENTS) + m
             if chart.dependence_across_symbols:
-                wide_m = dependence.moments(values, cache[(tuple(pos), True)])
+                wide_m = _moments(values, cache[(tuple(pos), True)])
                 own_across[(key, chart.kind)] = (m, wide_m)
                 both = across.setdefault((pool_of[key], chart.kind), [dependence.NO_MOMENTS, dependence.NO_MOMENTS])
                 both[0] += m
