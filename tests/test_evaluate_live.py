@@ -168,6 +168,9 @@ def test_the_alert_mail_lists_breaches_with_their_prs_what_was_done_and_the_run(
     assert "Breaches: proposals to disable (a person reviews and merges)" in text
     (row,) = [line for line in text.splitlines() if line.strip().startswith("macro ") and "TREND" in line]
     assert "120.0" in row and "PR #1 created (https://github.com/acme/trading/pull/1)" in row
+    # both limits have their columns: a breach of the sigma limit alone must not read "Limit (bps) -"
+    (header,) = [line for line in text.splitlines() if "CVaR95 (bps)" in line]
+    assert header.split() == "Strategy Regime CVaR95 (bps) Limit (bps) CVaR95 (sigma) Limit (sigma) Proposal".split()
     assert "Done by this run:\n  - disable PR macro: PR #1 created" in text
     assert "Recommended: REVIEW_DISABLE_PR" in text and "Recommended: REDUCE_ALLOC_AND_BLOCK_PROMOTION" in text
     assert text.rstrip().endswith("Workflow run: https://github.com/acme/trading/actions/runs/4242")

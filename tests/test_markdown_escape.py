@@ -129,3 +129,31 @@ def test_any_text_outside_a_table_stays_one_inline_code_span(text):
     html = MD.render(f"before {code(text)} after\n")
     assert html.startswith("<p>before <code>") and html.rstrip().endswith("</code> after</p>"), html
     assert html.count("<code>") == 1
+
+
+def test_the_pr_body_puts_the_limit_that_was_breached_in_bold():
+    """A breach of the sigma limit alone must not read as a bps breach (a replay's PR said "lower
+    bound 151.2 bps against the no bps limit" in bold): each row compares its own bound with its own
+    limit, and the one breached is bold."""
+    window = {"horizon_hours": 24, "rows": 900, "start": "2026-11-01T00:00:00Z", "end": "2026-11-09T00:00:00Z"}
+    sigma_only = dict(_cell(), limit_bps=None, limit_sigma=2.4)
+    verdict = Verdict("macro", "TREND", "breach", sigma_only, None, sigma_limit=2.4, exceeded=("sigma",))
+    body = report.pr_body(report.evidence(verdict, {"TREND": sigma_only}, "ridge_h24@x", window))
+    assert (
+        "| CVaR95 adverse error | 80.0 bps, 90% interval [70.0, 95.0]: the one-sided 95% lower bound 70.0 bps; "
+        "no bps limit |" in body
+    )
+    assert (
+        "| **CVaR95 in units of the sim's sigma** | **2.90 sigma**, 90% interval [2.50, 3.30]: the one-sided 95% "
+        "lower bound 2.50 sigma against the limit 2.4 sigma |" in body
+    )
+    assert "| `TREND` ⚠ | 300 | 9 | 80.0 | [70.0, 95.0] | n/a | 2.4 |" in body
+    bps_only = _cell()
+    verdict = Verdict("macro", "TREND", "breach", bps_only, 60.0, exceeded=("bps",))
+    body = report.pr_body(report.evidence(verdict, {"TREND": bps_only}, "ridge_h24@x", window))
+    assert (
+        "| **CVaR95 adverse error** | **80.0 bps**, 90% interval [70.0, 95.0]: the one-sided 95% lower bound "
+        "70.0 bps against the limit 60 bps |" in body
+    )
+    assert "| CVaR95 in units of the sim's sigma | 2.90 sigma, 90% interval [2.50, 3.30]: no sigma limit |" in body
+    assert "| `TREND` ⚠ | 300 | 9 | 80.0 | [70.0, 95.0] | 60 | n/a |" in body

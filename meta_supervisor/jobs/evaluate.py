@@ -383,6 +383,8 @@ def _notify(ws, update, queue, now, mailer, env, actions, result, dry_run: bool)
                 "regime": v.regime,
                 "cvar95_bps": (v.cell or {}).get("cvar95_error_bps"),
                 "limit_bps": v.limit,
+                "cvar95_sigma": (v.cell or {}).get("cvar95_error_sigma"),
+                "limit_sigma": v.sigma_limit,
                 "proposal": where.get(v.strategy, "not proposed (see the run log)"),
             }
             for v in result.verdicts

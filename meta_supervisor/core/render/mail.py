@@ -104,7 +104,7 @@ def message_id(subject: str, text: str) -> str:
     return hashlib.sha256(f"{subject}\0{text}".encode()).hexdigest()[:16]
 
 
-BREACH_COLUMNS = ("Strategy", "Regime", "CVaR95 (bps)", "Limit (bps)", "Proposal")
+BREACH_COLUMNS = ("Strategy", "Regime", "CVaR95 (bps)", "Limit (bps)", "CVaR95 (sigma)", "Limit (sigma)", "Proposal")
 
 
 def compose_alert_mail(
@@ -119,9 +119,10 @@ def compose_alert_mail(
     """Render `alerts` (dicts as written by the divergence job; missing keys shown as "-").
 
     `breaches`: this run's confirmed breaches ({"strategy", "regime", "cvar95_bps", "limit_bps",
-    "proposal"}), listed with their PRs; `taken`: one line per action this run took (PR opened,
-    updated, closed); `run_url`: the workflow run, linked at the end. Raises ValueError for an empty
-    list (there is nothing to tell anyone) or a `now` that is not ISO 8601 with a zone.
+    "cvar95_sigma", "limit_sigma", "proposal"}; a breach may be of either limit or both), listed
+    with their PRs; `taken`: one line per action this run took (PR opened, updated, closed);
+    `run_url`: the workflow run, linked at the end. Raises ValueError for an empty list (there is
+    nothing to tell anyone) or a `now` that is not ISO 8601 with a zone.
     """
     if not alerts:
         raise ValueError("compose_alert_mail needs at least one alert")
@@ -149,6 +150,8 @@ def compose_alert_mail(
                 _clean(b.get("regime"), 80),
                 _fmt_num(b.get("cvar95_bps")),
                 _fmt_num(b.get("limit_bps")),
+                _fmt_num(b.get("cvar95_sigma"), "{:.2f}"),
+                _fmt_num(b.get("limit_sigma"), "{:.2f}"),
                 _clean(b.get("proposal")),
             )
             for b in breaches
@@ -190,8 +193,8 @@ def _fmt_shift(shift, unit) -> str:
     return _clean(f"{shift} {unit}" if unit else shift)
 
 
-def _fmt_num(value) -> str:
-    return f"{value:.1f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+def _fmt_num(value, fmt: str = "{:.1f}") -> str:
+    return fmt.format(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
 def _strategy(alert: dict):

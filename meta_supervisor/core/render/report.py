@@ -86,6 +86,7 @@ def evidence(verdict, cells_by_regime: dict, model_version: str | None, window: 
                 "n": c["n"],
                 "days": c["days"],
                 "limit_bps": c.get("limit_bps"),
+                "limit_sigma": c.get("limit_sigma"),
             }
             for r, c in sorted(cells_by_regime.items())
         },
@@ -132,7 +133,8 @@ def _trajectory(ev: dict) -> list[str]:
     ]
     if len(lim) == len(points):
         lines.append("    line [" + ", ".join(f"{v:g}" for v in lim) + "]")
-    return lines + ["```", "", "Lines: CVaR95, its 95% lower bound, the limit."]
+        return lines + ["```", "", "Lines: CVaR95, its 95% lower bound, the limit."]
+    return lines + ["```", "", "Lines: CVaR95 and its 95% lower bound (no bps limit in this regime to draw)."]
 
 
 def _marker_json(ev: dict) -> str:
@@ -144,10 +146,30 @@ def _marker_json(ev: dict) -> str:
 
 def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
     c, w = ev["cell"], ev["window"]
-    limit = "no bps limit" if ev["limit_bps"] is None else f"limit {ev['limit_bps']:g} bps"
-    sigma_limit = "no sigma limit" if ev["limit_sigma"] is None else f"limit {ev['limit_sigma']:g} sigma"
-    low = (c["cvar95_ci_bps"] or [None])[0]
     one, two = _levels(c)
+    low = (c["cvar95_ci_bps"] or [None])[0]
+    low_sigma = (c.get("cvar95_sigma_ci") or [None])[0]
+    if ev["limit_bps"] is None:
+        against_bps = f"the one-sided {one} lower bound {_num(low)} bps; no bps limit"
+    else:
+        against_bps = f"the one-sided {one} lower bound {_num(low)} bps against the limit {ev['limit_bps']:g} bps"
+    if ev["limit_sigma"] is None:
+        against_sigma = "no sigma limit"
+    else:
+        against_sigma = (
+            f"the one-sided {one} lower bound {_num(low_sigma, '{:.2f}')} sigma against the limit "
+            f"{ev['limit_sigma']:g} sigma"
+        )
+    # the limit (or limits) the breach is about in bold: a sigma-only breach must not read as a bps one
+    exceeded = ev.get("exceeded") or ["bps"]
+    bps_label = "**CVaR95 adverse error**" if "bps" in exceeded else "CVaR95 adverse error"
+    bps_value = f"{c['cvar95_error_bps']:.1f} bps"
+    sigma_label = "CVaR95 in units of the sim's sigma"
+    sigma_value = f"{_num(c.get('cvar95_error_sigma'), '{:.2f}')} sigma"
+    if "bps" in exceeded:
+        bps_value = f"**{bps_value}**"
+    if "sigma" in exceeded:
+        sigma_label, sigma_value = f"**{sigma_label}**", f"**{sigma_value}**"
     return [
         ("Regime (current)", code(ev["regime"], cell=True)),
         (
@@ -155,15 +177,10 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
             f"{c['n']} rows with a model prediction over {c['days']} signal days; "
             f"{c['n_without_model']} rows without a model (`fallback_zero`) are shown here only, never used",
         ),
+        (bps_label, f"{bps_value}, {two} interval {_ci(c['cvar95_ci_bps'])}: {against_bps}"),
         (
-            "**CVaR95 adverse error**",
-            f"**{c['cvar95_error_bps']:.1f} bps**, {two} interval {_ci(c['cvar95_ci_bps'])}: "
-            f"the one-sided {one} lower bound {_num(low)} bps against the {limit}",
-        ),
-        (
-            "CVaR95 in units of the sim's sigma",
-            f"{c['cvar95_error_sigma']:.2f} sigma, {two} interval "
-            f"{_ci(c['cvar95_sigma_ci'], '{:.2f}')} ({sigma_limit})",
+            sigma_label,
+            f"{sigma_value}, {two} interval {_ci(c.get('cvar95_sigma_ci'), '{:.2f}')}: {against_sigma}",
         ),
         (
             "A calibrated sim would show",
@@ -205,14 +222,14 @@ def pr_body(ev: dict) -> str:
         "",
         "### CVaR95 by regime",
         "",
-        "| Regime | n (model rows) | Days | CVaR95 (bps) | 90% interval | Limit (bps) |",
-        "|---|---:|---:|---:|---|---:|",
+        "| Regime | n (model rows) | Days | CVaR95 (bps) | 90% interval | Limit (bps) | Limit (sigma) |",
+        "|---|---:|---:|---:|---|---:|---:|",
     ]
     for r, v in ev["regimes"].items():
         flag = " ⚠" if r == ev["regime"] else ""
         lines.append(
             f"| {code(r, cell=True)}{flag} | {v['n']} | {_num(v['days'], '{:d}')} | {_num(v['cvar95_error_bps'])} | "
-            f"{_ci(v['cvar95_ci_bps'])} | {_num(v['limit_bps'], '{:g}')} |"
+            f"{_ci(v['cvar95_ci_bps'])} | {_num(v['limit_bps'], '{:g}')} | {_num(v.get('limit_sigma'), '{:g}')} |"
         )
     chart = _mermaid(ev)
     if chart:
