@@ -144,6 +144,10 @@ def _marker_json(ev: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+def _bold(text: str, on: bool) -> str:
+    return f"**{text}**" if on else text
+
+
 def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
     c, w = ev["cell"], ev["window"]
     one, two = _levels(c)
@@ -162,14 +166,9 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
         )
     # the limit (or limits) the breach is about in bold: a sigma-only breach must not read as a bps one
     exceeded = ev.get("exceeded") or ["bps"]
-    bps_label = "**CVaR95 adverse error**" if "bps" in exceeded else "CVaR95 adverse error"
-    bps_value = f"{c['cvar95_error_bps']:.1f} bps"
-    sigma_label = "CVaR95 in units of the sim's sigma"
-    sigma_value = f"{_num(c.get('cvar95_error_sigma'), '{:.2f}')} sigma"
-    if "bps" in exceeded:
-        bps_value = f"**{bps_value}**"
-    if "sigma" in exceeded:
-        sigma_label, sigma_value = f"**{sigma_label}**", f"**{sigma_value}**"
+    on_bps, on_sigma = "bps" in exceeded, "sigma" in exceeded
+    bps_value = _bold(f"{c['cvar95_error_bps']:.1f} bps", on_bps)
+    sigma_value = _bold(f"{_num(c.get('cvar95_error_sigma'), '{:.2f}')} sigma", on_sigma)
     return [
         ("Regime (current)", code(ev["regime"], cell=True)),
         (
@@ -177,9 +176,12 @@ def _evidence_rows(ev: dict) -> list[tuple[str, str]]:
             f"{c['n']} rows with a model prediction over {c['days']} signal days; "
             f"{c['n_without_model']} rows without a model (`fallback_zero`) are shown here only, never used",
         ),
-        (bps_label, f"{bps_value}, {two} interval {_ci(c['cvar95_ci_bps'])}: {against_bps}"),
         (
-            sigma_label,
+            _bold("CVaR95 adverse error", on_bps),
+            f"{bps_value}, {two} interval {_ci(c['cvar95_ci_bps'])}: {against_bps}",
+        ),
+        (
+            _bold("CVaR95 in units of the sim's sigma", on_sigma),
             f"{sigma_value}, {two} interval {_ci(c.get('cvar95_sigma_ci'), '{:.2f}')}: {against_sigma}",
         ),
         (
