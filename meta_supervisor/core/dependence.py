@@ -138,12 +138,14 @@ def moments(x, pairs: tuple[np.ndarray, np.ndarray], block: int | None = None) -
     block of one row has no mean to remove). NaN values are dropped with their pairs. Block:
     `blocked_pairs`."""
     x = np.asarray(x, dtype=np.float64)
-    blocked = blocked_pairs(pairs, len(x), block)
-    return NO_MOMENTS if blocked is None else blocked_moments(x, blocked)
+    return blocked_moments(x, blocked_pairs(pairs, len(x), block))
 
 
-def blocked_moments(x, blocked: BlockedPairs) -> Moments:
-    """`moments` of values `x` over pairs already cut into blocks (`blocked_pairs` of len(x) values)."""
+def blocked_moments(x, blocked: BlockedPairs | None) -> Moments:
+    """`moments` of values `x` over pairs already cut into blocks (`blocked_pairs` of len(x)
+    values); NO_MOMENTS for None (no whole block)."""
+    if blocked is None:
+        return NO_MOMENTS
     x = np.asarray(x, dtype=np.float64)
     blk, i, j, within = blocked.blk, blocked.i, blocked.j, blocked.within
     whole = len(within)

@@ -62,10 +62,6 @@ def _pairs(obs, pos: list[int], across_symbols: bool) -> dependence.BlockedPairs
     return dependence.blocked_pairs(pairs, len(pos))
 
 
-def _moments(values, blocked: dependence.BlockedPairs | None) -> dependence.Moments:
-    return dependence.NO_MOMENTS if blocked is None else dependence.blocked_moments(values, blocked)
-
-
 def measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
     """{stream key: {chart kind: (V, rows)}}: the long-run factor of each chart's values.
 
@@ -101,11 +97,11 @@ def _measure(obs, s) -> dict[str, dict[str, tuple[float, int]]]:
                 at = (tuple(pos), wide)
                 if at not in cache:  # setdefault would build the pairs on every call
                     cache[at] = _pairs(obs, list(pos), wide)
-            m = _moments(values, cache[(tuple(pos), False)])
+            m = dependence.blocked_moments(values, cache[(tuple(pos), False)])
             own[(key, chart.kind)] = m
             pools[(scope, chart.kind)] = pools.get((scope, chart.kind), dependence.NO_MOMENTS) + m
             if chart.dependence_across_symbols:
-                wide_m = _moments(values, cache[(tuple(pos), True)])
+                wide_m = dependence.blocked_moments(values, cache[(tuple(pos), True)])
                 own_across[(key, chart.kind)] = (m, wide_m)
                 both = across.setdefault((pool_of[key], chart.kind), [dependence.NO_MOMENTS, dependence.NO_MOMENTS])
                 both[0] += m
